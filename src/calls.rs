@@ -1,0 +1,106 @@
+//! Live call sessions: per-call conversation history, keyed by the scenario's call id,
+//! created on first contact, ended by a Disconnected/Failed event or after idling too long.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::engines::llm::ChatMessage;
+
+/// One call's state. Locked for the length of a turn so a call's turns run in order.
+#[derive(Debug)]
+pub struct CallSession {
+    pub history: Vec<ChatMessage>,
+    pub turns: u32,
+    pub started: Instant,
+}
+
+struct Entry {
+    session: Arc<tokio::sync::Mutex<CallSession>>,
+    last_active: Instant,
+}
+
+/// The table of live calls.
+pub struct Calls {
+    table: Mutex<HashMap<String, Entry>>,
+    idle_timeout: Duration,
+}
+
+impl Calls {
+    pub fn new(idle_timeout: Duration) -> Self {
+        Self {
+            table: Mutex::new(HashMap::new()),
+            idle_timeout,
+        }
+    }
+
+    /// The call's session, created if it is new.
+    pub fn session(&self, call_id: &str) -> Arc<tokio::sync::Mutex<CallSession>> {
+        let mut table = self.lock();
+        let now = Instant::now();
+        let entry = table.entry(call_id.to_string()).or_insert_with(|| {
+            tracing::info!(call_id, "call started");
+            Entry {
+                session: Arc::new(tokio::sync::Mutex::new(CallSession {
+                    history: Vec::new(),
+                    turns: 0,
+                    started: now,
+                })),
+                last_active: now,
+            }
+        });
+        entry.last_active = now;
+        entry.session.clone()
+    }
+
+    /// The call's session if it is live (does not create one).
+    pub fn find(&self, call_id: &str) -> Option<Arc<tokio::sync::Mutex<CallSession>>> {
+        self.lock().get(call_id).map(|e| e.session.clone())
+    }
+
+    /// Ends a call; false when no such call is live.
+    pub fn end(&self, call_id: &str) -> bool {
+        let removed = self.lock().remove(call_id);
+        if let Some(e) = &removed {
+            let turns = e.session.try_lock().map(|s| s.turns).unwrap_or_default();
+            tracing::info!(call_id, turns, "call ended");
+        }
+        removed.is_some()
+    }
+
+    /// Live calls, after dropping those idle past the timeout.
+    pub fn active(&self) -> usize {
+        let mut table = self.lock();
+        let timeout = self.idle_timeout;
+        table.retain(|id, e| {
+            let keep = e.last_active.elapsed() < timeout;
+            if !keep {
+                tracing::info!(call_id = %id, "call expired after idling");
+            }
+            keep
+        });
+        table.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_and_expiry() {
+        let calls = Calls::new(Duration::from_millis(50));
+        let a = calls.session("a");
+        assert!(Arc::ptr_eq(&a, &calls.session("a")));
+        calls.session("b");
+        assert_eq!(calls.active(), 2);
+        assert!(calls.end("a"));
+        assert!(!calls.end("a"));
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(calls.active(), 0);
+    }
+}

@@ -1,0 +1,151 @@
+//! Text to speech: one Piper voice (ONNX Runtime + espeak-ng), loaded once.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use anyhow::{anyhow, Context, Result};
+use piper_rs::{ModelConfig, Piper};
+
+use super::phonemize::phonemize;
+use crate::audio::Pcm;
+use crate::config::{ModelsConfig, TtsConfig};
+
+/// A loaded Piper voice.
+pub struct Tts {
+    piper: Mutex<Piper>,
+    espeak_voice: String,
+    rate: u32,
+    cfg: TtsConfig,
+}
+
+impl Tts {
+    /// Loads the ONNX Runtime library, locates espeak-ng's data and loads the voice.
+    pub fn load(models: &ModelsConfig, cfg: &TtsConfig) -> Result<Self> {
+        init_onnxruntime(&models.onnxruntime)?;
+        init_espeak_data(&models.espeak_data)?;
+        let voice = &models.voice;
+        let json = voice_config_path(voice);
+        if !voice.is_file() || !json.is_file() {
+            return Err(anyhow!(
+                "Piper voice {} (and its {}) not found (run scripts/fetch-test-models, or set models.voice)",
+                voice.display(),
+                json.display()
+            ));
+        }
+        let file = std::fs::File::open(&json)?;
+        let config: ModelConfig = serde_json::from_reader(file)
+            .with_context(|| format!("{} is not a Piper voice config", json.display()))?;
+        let piper =
+            Piper::new(voice, &json).map_err(|e| anyhow!("cannot load Piper voice: {e}"))?;
+        Ok(Self {
+            piper: Mutex::new(piper),
+            espeak_voice: config.espeak.voice,
+            rate: config.audio.sample_rate,
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// The voice's native sample rate.
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// The espeak-ng voice (language) the Piper voice speaks.
+    pub fn language(&self) -> &str {
+        &self.espeak_voice
+    }
+
+    /// Phonemes per sentence, as they are fed to the voice.
+    pub fn phonemes(&self, text: &str) -> Result<Vec<String>> {
+        phonemize(text, &self.espeak_voice)
+    }
+
+    /// Synthesizes `text` (sentences joined by the configured pause). Blocking.
+    pub fn synthesize(&self, text: &str) -> Result<Pcm> {
+        let sentences = self.phonemes(text)?;
+        let gap = vec![0.0f32; (self.rate as usize * self.cfg.sentence_silence_ms as usize) / 1000];
+        let mut samples = Vec::new();
+        let mut piper = self
+            .piper
+            .lock()
+            .map_err(|_| anyhow!("TTS engine poisoned"))?;
+        for (i, phonemes) in sentences.iter().enumerate() {
+            if i > 0 {
+                samples.extend_from_slice(&gap);
+            }
+            let (audio, _) = piper
+                .create(
+                    phonemes,
+                    true,
+                    Some(self.cfg.speaker),
+                    Some(self.cfg.length_scale),
+                    None,
+                    None,
+                )
+                .map_err(|e| anyhow!("Piper synthesis failed: {e}"))?;
+            samples.extend(audio.iter().map(|s| s.clamp(-1.0, 1.0)));
+        }
+        Ok(Pcm {
+            samples,
+            rate: self.rate,
+        })
+    }
+}
+
+/// `voice.onnx` → `voice.onnx.json`.
+fn voice_config_path(voice: &Path) -> PathBuf {
+    let mut s = voice.as_os_str().to_owned();
+    s.push(".json");
+    PathBuf::from(s)
+}
+
+/// Points `ort` at the ONNX Runtime shared library. The library path is checked here:
+/// with `load-dynamic`, ort waits forever for a library that is missing.
+fn init_onnxruntime(path: &Path) -> Result<()> {
+    static INIT: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    INIT.get_or_init(|| {
+        if !path.is_file() {
+            return Err(format!(
+                "ONNX Runtime library {} not found (run scripts/fetch-test-models, or set models.onnxruntime)",
+                path.display()
+            ));
+        }
+        ort::init_from(path)
+            .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", path.display()))?
+            .commit();
+        Ok(())
+    })
+    .clone()
+    .map_err(|e| anyhow!(e))
+}
+
+/// Sets `PIPER_ESPEAKNG_DATA_DIRECTORY` to a directory holding `espeak-ng-data`: the
+/// configured one, else next to the executable or one level up (cargo's `deps/`).
+fn init_espeak_data(configured: &Path) -> Result<()> {
+    const VAR: &str = "PIPER_ESPEAKNG_DATA_DIRECTORY";
+    let holds = |d: &Path| d.join("espeak-ng-data").join("phontab").is_file();
+    let mut candidates = Vec::new();
+    if !configured.as_os_str().is_empty() {
+        candidates.push(configured.to_path_buf());
+        candidates.extend(configured.parent().map(Path::to_path_buf));
+    } else {
+        if let Some(dir) = std::env::var_os(VAR) {
+            candidates.push(PathBuf::from(dir));
+        }
+        if let Some(exe_dir) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+        {
+            candidates.extend(exe_dir.parent().map(Path::to_path_buf));
+            candidates.insert(candidates.len().saturating_sub(1), exe_dir);
+        }
+    }
+    let found = candidates.into_iter().find(|d| holds(d)).ok_or_else(|| {
+        anyhow!(
+            "espeak-ng data not found: set models.espeak_data to the espeak-ng-data directory \
+             installed with voxd (it is built next to the voxd binary)"
+        )
+    })?;
+    std::env::set_var(VAR, &found);
+    Ok(())
+}

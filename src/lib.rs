@@ -1,0 +1,11 @@
+//! voxd: a self-hosted voice appliance. Whisper (speech → text), a local LLM (llama.cpp)
+//! and Piper (text → speech) answer Voximplant calls on the company's own server.
+
+pub mod audio;
+pub mod bench;
+pub mod calls;
+pub mod config;
+pub mod download;
+pub mod engines;
+pub mod server;
+pub mod turn;

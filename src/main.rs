@@ -1,0 +1,198 @@
+//! The `voxd` command line: serve the API, or use one engine directly from the shell.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use voxd::audio::{decode, resample, wav, STT_RATE};
+use voxd::config::Config;
+use voxd::engines::llm::{ChatMessage, Llm, Role};
+use voxd::engines::stt::Stt;
+use voxd::engines::tts::Tts;
+use voxd::engines::Engines;
+
+#[derive(Parser)]
+#[command(
+    name = "voxd",
+    version,
+    about = "Self-hosted voice appliance: local Whisper, LLM and Piper for Voximplant calls"
+)]
+struct Cli {
+    /// Config file (TOML); see voxd.example.toml. Without it: built-in defaults (test models).
+    #[arg(short, long, global = true, env = "VOXD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load the models and serve the HTTP API.
+    Serve,
+    /// Transcribe an audio file (MP3, WAV, OGG, FLAC) and print the text.
+    Transcribe { file: PathBuf },
+    /// Speak TEXT with the configured voice into a WAV file.
+    Say {
+        text: String,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Chat with the LLM on the terminal (one line per message; empty line or EOF ends).
+    Chat,
+    /// Validate the config and load each model, saying what is missing and how to fix it.
+    Check,
+    /// Measure the recording-URL turn through the real API on loopback.
+    Bench {
+        /// Measured turns (after one warm-up).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        runs: u32,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("voxd: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    // OpenMP threads of Whisper and llama.cpp must not spin against each other.
+    if std::env::var_os("OMP_WAIT_POLICY").is_none() {
+        std::env::set_var("OMP_WAIT_POLICY", "PASSIVE");
+    }
+    let cfg = Config::load(cli.config.as_deref())?;
+    init_logging(&cfg);
+    match cli.command {
+        Command::Serve => {
+            let engines = Arc::new(Engines::load(&cfg)?);
+            runtime()?.block_on(voxd::server::serve(cfg, engines))
+        }
+        Command::Transcribe { file } => {
+            let stt = Stt::load(&cfg.models.stt, &cfg.stt)?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let pcm = decode::decode(&bytes, f64::INFINITY)
+                .with_context(|| format!("{}", file.display()))?;
+            let pcm = resample::to_rate(pcm, STT_RATE)?;
+            let t = stt.transcribe(&pcm.samples)?;
+            println!("{}", t.text);
+            Ok(())
+        }
+        Command::Say { text, output } => {
+            let tts = Tts::load(&cfg.models, &cfg.tts)?;
+            let pcm = tts.synthesize(&text)?;
+            std::fs::write(&output, wav::encode(&pcm)?)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            eprintln!(
+                "wrote {} ({:.2} s at {} Hz)",
+                output.display(),
+                pcm.duration_secs(),
+                pcm.rate
+            );
+            Ok(())
+        }
+        Command::Chat => chat(&cfg),
+        Command::Check => check(&cfg),
+        Command::Bench { runs } => runtime()?.block_on(voxd::bench::run(cfg, runs as usize)),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn chat(cfg: &Config) -> Result<()> {
+    let llm = Llm::load(&cfg.models.llm, &cfg.llm, 1)?;
+    let rt = runtime()?;
+    let mut history = vec![llm.system_message()];
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            break;
+        }
+        history.push(ChatMessage {
+            role: Role::User,
+            content: line,
+        });
+        let (reply, _) = rt.block_on(llm.reply(history.clone())?.collect())?;
+        println!("{}", reply.trim());
+        history.push(ChatMessage {
+            role: Role::Assistant,
+            content: reply,
+        });
+    }
+    Ok(())
+}
+
+fn check(cfg: &Config) -> Result<()> {
+    println!(
+        "config: ok (bind {}, token {})",
+        cfg.server.bind,
+        if cfg.server.token.is_empty() {
+            "not set"
+        } else {
+            "set"
+        }
+    );
+    let mut failed = 0;
+    let mut report = |what: &str, r: Result<String>| match r {
+        Ok(detail) => println!("{what}: ok ({detail})"),
+        Err(e) => {
+            failed += 1;
+            println!("{what}: FAILED: {e:#}");
+        }
+    };
+    report(
+        "stt",
+        Stt::load(&cfg.models.stt, &cfg.stt).map(|s| {
+            let langs = if s.multilingual() {
+                "multilingual"
+            } else {
+                "English only"
+            };
+            format!("{}, {langs}", cfg.models.stt.display())
+        }),
+    );
+    report(
+        "llm",
+        Llm::load(&cfg.models.llm, &cfg.llm, 1).map(|_| cfg.models.llm.display().to_string()),
+    );
+    report(
+        "tts",
+        Tts::load(&cfg.models, &cfg.tts).and_then(|t| {
+            let pcm = t.synthesize("Test.")?;
+            Ok(format!(
+                "{}, voice language {}, {} Hz, {:.2} s test phrase",
+                cfg.models.voice.display(),
+                t.language(),
+                t.rate(),
+                pcm.duration_secs()
+            ))
+        }),
+    );
+    if failed > 0 {
+        anyhow::bail!("{failed} engine(s) failed to load; fix the paths in the config or run scripts/fetch-test-models");
+    }
+    println!("all engines load");
+    Ok(())
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("voxd=info,warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.server.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

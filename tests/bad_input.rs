@@ -1,0 +1,434 @@
+//! Every malformed request, hostile URL and broken recording gets a precise JSON error,
+//! and the daemon keeps serving (`/health` stays ok, a good turn still works).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{auth, client, harness, Served};
+use serde_json::{json, Value};
+
+async fn post(
+    api: SocketAddr,
+    path: &str,
+    body: reqwest::Body,
+    token: Option<&str>,
+    content_type: &str,
+) -> (u16, Value) {
+    let mut req = client()
+        .post(format!("http://{api}{path}"))
+        .header("Content-Type", content_type)
+        .body(body);
+    if let Some(t) = token {
+        req = req.header("Authorization", t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let body: Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("error body is not JSON: {text:?}"));
+    (status, body)
+}
+
+async fn turn_on(api: SocketAddr, url: &str) -> (u16, Value) {
+    let body = json!({"call_id": "bad-input", "audio_url": url}).to_string();
+    post(
+        api,
+        "/voximplant/process_audio",
+        body.into(),
+        Some(&auth()),
+        "application/json",
+    )
+    .await
+}
+
+fn assert_error(got: (u16, Value), status: u16, code: &str, message_part: &str) {
+    let (s, body) = got;
+    assert_eq!(s, status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(message_part),
+        "message {msg:?} should mention {message_part:?}"
+    );
+}
+
+async fn assert_healthy() {
+    let h = harness();
+    let body: Value = reqwest::get(format!("http://{}/health", h.api))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+fn spoken_mp3() -> Vec<u8> {
+    let h = harness();
+    common::encode(&h.speak("Please call me back in the morning."), "mp3")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_recordings() {
+    let h = harness();
+    let mp3 = spoken_mp3();
+
+    let url = h.serve("missing.mp3", Served::Status(404));
+    let url = url.replace("missing.mp3", "never-published.mp3");
+    assert_error(
+        turn_on(h.api, &url).await,
+        502,
+        "download_failed",
+        "HTTP 404",
+    );
+
+    let url = h.serve(
+        "page.mp3",
+        Served::Bytes(b"<html><body>Not found</body></html>".to_vec()),
+    );
+    assert_error(
+        turn_on(h.api, &url).await,
+        422,
+        "audio_decode",
+        "not a supported audio file",
+    );
+
+    let url = h.serve("truncated.mp3", Served::Bytes(mp3[..150].to_vec()));
+    assert_error(turn_on(h.api, &url).await, 422, "audio_decode", "");
+
+    let wav = common::encode(&h.speak("One two three."), "wav");
+    let url = h.serve(
+        "truncated.wav",
+        Served::Bytes(wav[..wav.len() / 3].to_vec()),
+    );
+    assert_error(turn_on(h.api, &url).await, 422, "audio_decode", "truncated");
+
+    let url = h.serve("huge.mp3", Served::Bytes(vec![0xFF; 3 * 1024 * 1024]));
+    assert_error(
+        turn_on(h.api, &url).await,
+        413,
+        "audio_too_large",
+        "larger than",
+    );
+
+    let url = h.serve(
+        "slow.mp3",
+        Served::Slow(Duration::from_secs(8), mp3.clone()),
+    );
+    let started = std::time::Instant::now();
+    assert_error(
+        turn_on(h.api, &url).await,
+        504,
+        "download_timeout",
+        "did not finish",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(7),
+        "the timeout was not enforced"
+    );
+
+    let body = json!({"call_id": "c", "audio_url": "http://example.org/a.mp3", "duration": 3600})
+        .to_string();
+    let got = post(
+        h.api,
+        "/voximplant/process_audio",
+        body.into(),
+        Some(&auth()),
+        "application/json",
+    )
+    .await;
+    assert_error(got, 422, "audio_too_long", "3600");
+
+    assert_healthy().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_urls_are_refused_by_the_production_policy() {
+    let h = harness();
+    let good = h.serve("allowed.mp3", Served::Bytes(spoken_mp3()));
+    // The strict instance allows only the recording host's own address...
+    let (status, body) = turn_on(h.strict_api, &good).await;
+    assert_eq!(status, 200, "{body}");
+
+    // ...and refuses loopback, private, link-local and metadata addresses, directly or via redirect.
+    let api_loopback = format!("http://127.0.0.1:{}/health", h.api.port());
+    for url in [
+        api_loopback.as_str(),
+        "http://localhost:9/x.mp3",
+        "http://10.0.0.1/x.mp3",
+        "http://192.168.1.10/x.mp3",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:80/x.mp3",
+    ] {
+        assert_error(
+            turn_on(h.strict_api, url).await,
+            403,
+            "url_refused",
+            "address",
+        );
+    }
+    let redirect = h.serve("redirect.mp3", Served::Redirect(api_loopback.clone()));
+    assert_error(
+        turn_on(h.strict_api, &redirect).await,
+        403,
+        "url_refused",
+        "127.0.0.1",
+    );
+
+    for url in [
+        "file:///etc/passwd",
+        "gopher://example.org/",
+        "http://user:pw@example.org/a.mp3",
+        "::not a url::",
+    ] {
+        assert_error(turn_on(h.strict_api, url).await, 422, "invalid_url", "");
+    }
+    let loop_a = h.serve(
+        "loop-a",
+        Served::Redirect(format!("http://{}/f/loop-b", h.files)),
+    );
+    h.serve(
+        "loop-b",
+        Served::Redirect(format!("http://{}/f/loop-a", h.files)),
+    );
+    assert_error(
+        turn_on(h.strict_api, &loop_a).await,
+        502,
+        "too_many_redirects",
+        "redirects",
+    );
+    assert_healthy().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_requests_and_auth() {
+    let h = harness();
+    let path = "/voximplant/process_audio";
+    let good = json!({"call_id": "x", "audio_url": "http://example.org/a.mp3"}).to_string();
+
+    assert_error(
+        post(h.api, path, good.clone().into(), None, "application/json").await,
+        401,
+        "unauthorized",
+        "missing",
+    );
+    assert_error(
+        post(
+            h.api,
+            path,
+            good.clone().into(),
+            Some("Bearer nope"),
+            "application/json",
+        )
+        .await,
+        401,
+        "unauthorized",
+        "wrong",
+    );
+    assert_error(
+        post(
+            h.api,
+            path,
+            good.clone().into(),
+            Some("Basic dGVzdA=="),
+            "application/json",
+        )
+        .await,
+        401,
+        "unauthorized",
+        "",
+    );
+    assert_error(
+        post(
+            h.api,
+            path,
+            "{not json".into(),
+            Some(&auth()),
+            "application/json",
+        )
+        .await,
+        400,
+        "invalid_json",
+        "",
+    );
+    assert_error(
+        post(h.api, path, good.into(), Some(&auth()), "text/plain").await,
+        415,
+        "unsupported_media_type",
+        "",
+    );
+    let missing_url = json!({"call_id": "x"}).to_string();
+    assert_error(
+        post(
+            h.api,
+            path,
+            missing_url.into(),
+            Some(&auth()),
+            "application/json",
+        )
+        .await,
+        422,
+        "invalid_request",
+        "audio_url",
+    );
+    let empty_id = json!({"call_id": "", "audio_url": "http://example.org/a.mp3"}).to_string();
+    assert_error(
+        post(
+            h.api,
+            path,
+            empty_id.into(),
+            Some(&auth()),
+            "application/json",
+        )
+        .await,
+        422,
+        "invalid_request",
+        "call_id",
+    );
+
+    let events = "/voximplant/events";
+    let unknown = json!({"call_id": "never-seen", "event": "Disconnected"}).to_string();
+    assert_error(
+        post(
+            h.api,
+            events,
+            unknown.into(),
+            Some(&auth()),
+            "application/json",
+        )
+        .await,
+        404,
+        "unknown_call",
+        "never-seen",
+    );
+    let bad_event = json!({"call_id": "x", "event": "Exploded"}).to_string();
+    assert_error(
+        post(
+            h.api,
+            events,
+            bad_event.into(),
+            Some(&auth()),
+            "application/json",
+        )
+        .await,
+        422,
+        "unknown_event",
+        "Exploded",
+    );
+    let no_token = json!({"call_id": "x", "event": "Connected"}).to_string();
+    assert_error(
+        post(h.api, events, no_token.into(), None, "application/json").await,
+        401,
+        "unauthorized",
+        "",
+    );
+
+    let resp = client()
+        .get(format!("http://{}/no/such/path", h.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"]["code"],
+        "not_found"
+    );
+    let resp = client()
+        .get(format!("http://{}{path}", h.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"]["code"],
+        "method_not_allowed"
+    );
+    let resp = client()
+        .get(format!(
+            "http://{}/audio/0123456789abcdef0123456789abcdef.wav",
+            h.api
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"]["code"],
+        "audio_not_found"
+    );
+    assert_healthy().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn call_events_track_active_calls() {
+    let h = harness();
+    let health = || async {
+        let v: Value = reqwest::get(format!("http://{}/health", h.api))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v
+    };
+    let before = health().await;
+    assert_eq!(before["status"], "ok");
+    assert!(before["models"]["stt"].as_str().unwrap().contains("tiny"));
+    assert!(before["models"]["llm"]
+        .as_str()
+        .unwrap()
+        .contains("SmolLM2"));
+    assert!(before["models"]["tts"].as_str().unwrap().contains("joe"));
+    assert_eq!(before["version"], env!("CARGO_PKG_VERSION"));
+
+    let ev = |id: &str, event: &str| {
+        json!({"call_id": id, "event": event, "reason": "test"}).to_string()
+    };
+    for id in ["ev-1", "ev-2"] {
+        let (s, _) = post(
+            h.api,
+            "/voximplant/events",
+            ev(id, "Connected").into(),
+            Some(&auth()),
+            "application/json",
+        )
+        .await;
+        assert_eq!(s, 200);
+    }
+    let during = health().await["active_calls"].as_u64().unwrap();
+    let (s, _) = post(
+        h.api,
+        "/voximplant/events",
+        ev("ev-1", "Disconnected").into(),
+        Some(&auth()),
+        "application/json",
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, _) = post(
+        h.api,
+        "/voximplant/events",
+        ev("ev-2", "Failed").into(),
+        Some(&auth()),
+        "application/json",
+    )
+    .await;
+    assert_eq!(s, 200);
+    let after = health().await["active_calls"].as_u64().unwrap();
+    // Other tests of this binary may hold calls too, so compare the two we control.
+    assert!(
+        during >= 2 && after <= during - 2,
+        "during {during}, after {after}"
+    );
+    let (s, body) = post(
+        h.api,
+        "/voximplant/events",
+        ev("ev-1", "Disconnected").into(),
+        Some(&auth()),
+        "application/json",
+    )
+    .await;
+    assert_eq!(s, 404, "{body}");
+}

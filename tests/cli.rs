@@ -1,0 +1,117 @@
+//! The `voxd` binary itself: help, `check`, `say` → `transcribe`, clear failures, and the
+//! one-ggml link (both -sys crates share a single ggml).
+
+mod common;
+
+use std::process::Command;
+
+use common::{repo, wer};
+
+fn voxd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_voxd"));
+    c.current_dir(repo()).env_remove("VOXD_CONFIG");
+    c
+}
+
+fn run(c: &mut Command) -> (bool, String, String) {
+    let out = c.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn help_lists_every_command() {
+    let (ok, out, _) = run(voxd().arg("--help"));
+    assert!(ok);
+    for cmd in ["serve", "transcribe", "say", "chat", "check", "bench"] {
+        assert!(out.contains(cmd), "--help lacks {cmd}: {out}");
+    }
+}
+
+#[test]
+fn check_say_transcribe_and_chat_with_the_test_models() {
+    let (ok, out, err) = run(voxd().arg("check"));
+    assert!(ok, "{out}{err}");
+    for line in [
+        "stt: ok",
+        "llm: ok",
+        "tts: ok",
+        "English only",
+        "voice language en-us",
+    ] {
+        assert!(out.contains(line), "check output lacks {line:?}: {out}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("hello.wav");
+    let text = "Good afternoon, this is a test of the voice.";
+    let (ok, _, err) = run(voxd().args(["say", text, "-o"]).arg(&wav));
+    assert!(ok, "{err}");
+    let (ok, out, err) = run(voxd().arg("transcribe").arg(&wav));
+    assert!(ok, "{err}");
+    assert!(wer(text, out.trim()) <= 0.35, "heard {out:?}");
+
+    let mut child = voxd()
+        .arg("chat")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"Hello!\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
+}
+
+#[test]
+fn missing_models_and_bad_config_fail_clearly() {
+    let (ok, out, err) = run(voxd()
+        .arg("check")
+        .env("VOXD_MODELS_LLM", "/nonexistent/model.gguf")
+        .env("VOXD_MODELS_ONNXRUNTIME", "/nonexistent/libonnxruntime.so"));
+    assert!(!ok);
+    assert!(
+        out.contains("llm: FAILED") && out.contains("fetch-test-models"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tts: FAILED") && out.contains("ONNX Runtime library"),
+        "{out}"
+    );
+    assert!(err.contains("failed to load"), "{err}");
+
+    let (ok, _, err) = run(voxd().arg("serve").env("VOXD_SERVER_BIND", "0.0.0.0:0"));
+    assert!(!ok);
+    assert!(err.contains("server.token"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[server]\nbnd = 1\n").unwrap();
+    let (ok, _, err) = run(voxd().arg("--config").arg(&cfg).arg("check"));
+    assert!(!ok);
+    assert!(err.contains("bnd"), "{err}");
+}
+
+#[test]
+fn the_binary_links_exactly_one_ggml() {
+    let out = Command::new("nm")
+        .arg("--defined-only")
+        .arg(env!("CARGO_BIN_EXE_voxd"))
+        .output()
+        .expect("nm (binutils)");
+    assert!(out.status.success());
+    let syms = String::from_utf8_lossy(&out.stdout);
+    let count = |name: &str| {
+        syms.lines()
+            .filter(|l| l.split_whitespace().last() == Some(name))
+            .count()
+    };
+    assert_eq!(count("ggml_init"), 1);
+    assert_eq!(count("gguf_type_size"), 1);
+    assert_eq!(count("whisper_init_from_file_with_params_no_state"), 1);
+    assert_eq!(count("llama_model_load_from_file"), 1);
+}

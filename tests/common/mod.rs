@@ -1,0 +1,259 @@
+//! Shared harness for the integration tests: the engines loaded once per test binary, the
+//! real API served on loopback (a permissive instance and one with the production download
+//! policy), a file server playing the recording host, and real audio encoders.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use voxd::audio::{resample, wav, Pcm};
+use voxd::config::Config;
+use voxd::engines::Engines;
+use voxd::server::{router, AppState};
+
+pub const TOKEN: &str = "test-token";
+/// The file server's address: loopback, but not 127.0.0.1, so the strict API instance can
+/// allow exactly it and still refuse 127.0.0.1.
+pub const FILES_IP: &str = "127.0.0.2";
+
+/// What the recording host does for a path.
+#[derive(Clone)]
+pub enum Served {
+    Bytes(Vec<u8>),
+    Slow(Duration, Vec<u8>),
+    Redirect(String),
+    Status(u16),
+}
+
+pub struct Harness {
+    /// API that may download from any loopback address.
+    pub api: SocketAddr,
+    /// API with the production policy, plus `allowed_networks = [FILES_IP]`.
+    pub strict_api: SocketAddr,
+    pub files: SocketAddr,
+    pub engines: Arc<Engines>,
+    served: Arc<Mutex<HashMap<String, Served>>>,
+    rt: tokio::runtime::Handle,
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The test configuration: the test model set, a token, short download limits.
+pub fn test_config() -> Config {
+    let mut cfg = Config::load(None).expect("default config");
+    let models = repo().join("models/test");
+    assert!(
+        models.join("ggml-tiny.en.bin").is_file(),
+        "test models missing: run scripts/fetch-test-models (scripts/test does)"
+    );
+    cfg.models.stt = models.join("ggml-tiny.en.bin");
+    cfg.models.llm = models.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    cfg.models.voice = models.join("en_US-joe-medium.onnx");
+    cfg.models.onnxruntime = models.join("libonnxruntime.so.1.24.4");
+    cfg.server.token = TOKEN.into();
+    cfg.download.timeout_secs = 3.0;
+    cfg.download.max_bytes = 2 * 1024 * 1024;
+    cfg.stt.language = "en".into();
+    cfg
+}
+
+/// The harness, started on first use and shared by every test of the binary.
+pub fn harness() -> &'static Harness {
+    static H: OnceLock<Harness> = OnceLock::new();
+    H.get_or_init(start)
+}
+
+fn start() -> Harness {
+    let cfg = test_config();
+    let engines = Arc::new(Engines::load(&cfg).expect("engines load"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let served: Arc<Mutex<HashMap<String, Served>>> = Arc::default();
+    let served2 = served.clone();
+    let engines2 = engines.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let files = tokio::net::TcpListener::bind((FILES_IP, 0)).await.unwrap();
+            let files_addr = files.local_addr().unwrap();
+            let app = Router::new()
+                .route("/f/{name}", get(serve_file))
+                .with_state(served2);
+            tokio::spawn(async move { axum::serve(files, app).await });
+
+            let mut open = cfg.clone();
+            open.download.allow_private = true;
+            let api = spawn_api(open, engines2.clone()).await;
+            let mut strict = cfg;
+            strict.download.allowed_networks = vec![format!("{FILES_IP}/32")];
+            let strict_api = spawn_api(strict, engines2).await;
+            tx.send((
+                api,
+                strict_api,
+                files_addr,
+                tokio::runtime::Handle::current(),
+            ))
+            .unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    let (api, strict_api, files, rt) = rx.recv().expect("harness thread");
+    Harness {
+        api,
+        strict_api,
+        files,
+        engines,
+        served,
+        rt,
+    }
+}
+
+async fn spawn_api(cfg: Config, engines: Arc<Engines>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = Arc::new(AppState::new(cfg, engines, addr));
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    addr
+}
+
+async fn serve_file(
+    State(served): State<Arc<Mutex<HashMap<String, Served>>>>,
+    Path(name): Path<String>,
+) -> Response {
+    let item = served.lock().unwrap().get(&name).cloned();
+    match item {
+        None => StatusCode::NOT_FOUND.into_response(),
+        Some(Served::Bytes(b)) => b.into_response(),
+        Some(Served::Slow(d, b)) => {
+            tokio::time::sleep(d).await;
+            b.into_response()
+        }
+        Some(Served::Redirect(to)) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
+        Some(Served::Status(s)) => StatusCode::from_u16(s).unwrap().into_response(),
+    }
+}
+
+impl Harness {
+    /// Publishes `what` on the recording host; returns its URL.
+    pub fn serve(&self, name: &str, what: Served) -> String {
+        self.served.lock().unwrap().insert(name.to_string(), what);
+        format!("http://{}/f/{name}", self.files)
+    }
+
+    /// Piper speaks `text` (the voice's own rate).
+    pub fn speak(&self, text: &str) -> Pcm {
+        self.engines.tts.synthesize(text).expect("tts")
+    }
+
+    /// Whisper's transcript of some audio.
+    pub fn hear(&self, pcm: Pcm) -> String {
+        let pcm = resample::to_rate(pcm, 16_000).unwrap();
+        self.engines.stt.transcribe(&pcm.samples).unwrap().text
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        tokio::task::block_in_place(|| self.rt.block_on(f))
+    }
+}
+
+/// Encodes PCM with a real command-line encoder: "mp3" as Voximplant records (8 kHz mono,
+/// 32 kbit/s, lame), "ogg" (Vorbis, oggenc), "flac" (flac), "wav" (voxd's own writer).
+pub fn encode(pcm: &Pcm, format: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.wav");
+    let pcm = if format == "mp3" {
+        resample::to_rate(pcm.clone(), 8000).unwrap()
+    } else {
+        pcm.clone()
+    };
+    let wav_bytes = wav::encode(&pcm).unwrap();
+    if format == "wav" {
+        return wav_bytes;
+    }
+    std::fs::write(&input, wav_bytes).unwrap();
+    let out = dir.path().join(format!("out.{format}"));
+    let mut cmd = match format {
+        "mp3" => {
+            let mut c = Command::new("lame");
+            c.args(["--quiet", "-b", "32", "-m", "m"])
+                .arg(&input)
+                .arg(&out);
+            c
+        }
+        "ogg" => {
+            let mut c = Command::new("oggenc");
+            c.arg("-Q").arg(&input).arg("-o").arg(&out);
+            c
+        }
+        "flac" => {
+            let mut c = Command::new("flac");
+            c.args(["-s", "-f"]).arg(&input).arg("-o").arg(&out);
+            c
+        }
+        other => panic!("unknown format {other}"),
+    };
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("{format} encoder missing (scripts/install-deps): {e}"));
+    assert!(status.success(), "{format} encoder failed");
+    std::fs::read(out).unwrap()
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Word error rate of `hyp` against `reference` (case and punctuation ignored).
+pub fn wer(reference: &str, hyp: &str) -> f64 {
+    let (r, h) = (words(reference), words(hyp));
+    let mut prev: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut cur = vec![i + 1; h.len() + 1];
+        for (j, hw) in h.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(rw != hw))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[h.len()] as f64 / r.len().max(1) as f64
+}
+
+/// Words the two texts share (ignoring case, punctuation and words under 3 letters).
+pub fn shared_words(a: &str, b: &str) -> Vec<String> {
+    let bw = words(b);
+    words(a)
+        .into_iter()
+        .filter(|w| w.len() >= 3 && bw.contains(w))
+        .collect()
+}
+
+/// A client with the test token.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+pub fn auth() -> String {
+    format!("Bearer {TOKEN}")
+}

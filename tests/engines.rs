@@ -1,0 +1,202 @@
+//! The engines on the real test models: Piper's phonemes and pauses, the converted Whisper
+//! models (English tiny.en, multilingual base with Russian), the LLM's streaming and limits.
+
+mod common;
+
+use common::{harness, test_config, wer};
+use voxd::audio::{resample, Pcm};
+use voxd::engines::llm::{ChatMessage, Llm, LlmEvent, Role};
+use voxd::engines::stt::Stt;
+
+#[test]
+fn piper_phonemes_keep_punctuation_like_reference_piper() {
+    let tts = &harness().engines.tts;
+    // Reference strings produced by Python piper-tts 1.3.0/1.8.0 (espeak-ng, voice en-us).
+    assert_eq!(
+        tts.phonemes("Hello, how can I help you today?").unwrap(),
+        vec!["həlˈoʊ, hˌaʊ kæn aɪ hˈɛlp juː tədˈeɪ?"]
+    );
+    assert_eq!(
+        tts.phonemes("Good morning. Our office opens at nine, and closes at six!")
+            .unwrap(),
+        vec![
+            "ɡˈʊd mˈɔːɹnɪŋ.",
+            "ˌaʊɚɹ ˈɑːfɪs ˈoʊpənz æt nˈaɪn, ænd klˈoʊzᵻz æt sˈɪks!"
+        ]
+    );
+    assert_eq!(
+        tts.phonemes("Yes; that works: thank you.").unwrap(),
+        vec!["jˈɛs; ðæt wˈɜːks: θˈæŋk juː."]
+    );
+}
+
+#[test]
+fn piper_pauses_at_commas_and_sentence_ends() {
+    let h = harness();
+    let with = h.speak("Hello, how can I help you today?");
+    let without = h.speak("Hello how can I help you today");
+    // piper-rs alone gave 1.5 s for the punctuated text; reference Piper about 1.85 s.
+    assert!(with.duration_secs() > 1.7, "{} s", with.duration_secs());
+    assert!(
+        with.duration_secs() > without.duration_secs() + 0.15,
+        "{} vs {}",
+        with.duration_secs(),
+        without.duration_secs()
+    );
+    assert_eq!(with.rate, 22_050);
+    let two = h.speak("Good morning. See you soon.");
+    let pause = (test_config().tts.sentence_silence_ms as f64) / 1000.0;
+    assert!(two.duration_secs() > pause + 1.0);
+}
+
+#[test]
+fn converted_tiny_en_transcribes_piper_speech() {
+    let h = harness();
+    let text = "The quick brown fox jumps over the lazy dog.";
+    let heard = h.hear(h.speak(text));
+    assert!(wer(text, &heard) <= 0.35, "heard {heard:?}");
+}
+
+fn base_model(language: &str) -> Stt {
+    let mut cfg = test_config().stt;
+    cfg.language = language.into();
+    let stt = Stt::load(&common::repo().join("models/test/ggml-base.bin"), &cfg).unwrap();
+    assert!(stt.multilingual());
+    stt
+}
+
+#[test]
+fn converted_base_detects_english() {
+    let h = harness();
+    let text = "Could you tell me the price of a monthly subscription?";
+    let pcm = resample::to_rate(h.speak(text), 16_000).unwrap();
+    let t = base_model("auto").transcribe(&pcm.samples).unwrap();
+    assert_eq!(t.language, "en");
+    assert!(wer(text, &t.text) <= 0.35, "heard {:?}", t.text);
+}
+
+#[test]
+fn converted_base_understands_russian() {
+    // espeak-ng's own Russian voice (Debian package) plays the caller.
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("ru.wav");
+    let text = "Здравствуйте, я хочу записаться на приём к врачу на завтра.";
+    let ok = std::process::Command::new("espeak-ng")
+        .args(["-v", "ru", "-s", "150", "-w"])
+        .arg(&wav)
+        .arg(text)
+        .status()
+        .expect("espeak-ng missing (scripts/install-deps)");
+    assert!(ok.success());
+    let pcm: Pcm = voxd::audio::decode::decode(&std::fs::read(&wav).unwrap(), 60.0).unwrap();
+    let pcm = resample::to_rate(pcm, 16_000).unwrap();
+    let t = base_model("auto").transcribe(&pcm.samples).unwrap();
+    assert_eq!(t.language, "ru", "heard {:?}", t.text);
+    let lower = t.text.to_lowercase();
+    assert!(
+        ["здравствуйте", "завтра", "врач"]
+            .iter()
+            .any(|w| lower.contains(w)),
+        "heard {:?}",
+        t.text
+    );
+    let forced = base_model("ru").transcribe(&pcm.samples).unwrap();
+    assert_eq!(forced.language, "ru");
+}
+
+#[test]
+fn english_only_model_refuses_russian_config() {
+    let mut cfg = test_config().stt;
+    cfg.language = "ru".into();
+    let err = Stt::load(&test_config().models.stt, &cfg)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("English-only"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn llm_streams_a_bounded_reply_and_fits_long_histories() {
+    let mut cfg = test_config();
+    cfg.llm.max_reply_tokens = 12;
+    cfg.llm.context_tokens = 256;
+    let llm = Llm::load(&cfg.models.llm, &cfg.llm, 1).unwrap();
+    let mut messages = vec![llm.system_message()];
+    // A history far longer than the 256-token context: the oldest turns are dropped.
+    for i in 0..40 {
+        messages.push(ChatMessage {
+            role: Role::User,
+            content: format!("Tell me about topic number {i}, please."),
+        });
+        messages.push(ChatMessage {
+            role: Role::Assistant,
+            content: format!("Topic {i} is very interesting indeed."),
+        });
+    }
+    messages.push(ChatMessage {
+        role: Role::User,
+        content: "Write a long story about a dragon.".into(),
+    });
+    let mut stream = llm.reply(messages).unwrap();
+    let mut pieces = 0;
+    let mut text = String::new();
+    loop {
+        match stream.events.recv().await.unwrap() {
+            LlmEvent::Text(t) => {
+                pieces += 1;
+                text.push_str(&t);
+            }
+            LlmEvent::Done {
+                prompt_tokens,
+                generated,
+                ..
+            } => {
+                assert!(
+                    prompt_tokens <= 256 - 12,
+                    "prompt of {prompt_tokens} tokens"
+                );
+                assert!(generated <= 12 && generated > 1, "{generated} tokens");
+                break;
+            }
+            LlmEvent::Error(e) => panic!("{e}"),
+        }
+    }
+    assert!(pieces > 1, "the reply was not streamed: {text:?}");
+
+    // The next turn of the same conversation reuses the cached prompt prefix.
+    let convo = vec![
+        llm.system_message(),
+        ChatMessage {
+            role: Role::User,
+            content: "Hi there!".into(),
+        },
+    ];
+    let (first, _) = llm.reply(convo.clone()).unwrap().collect().await.unwrap();
+    let mut longer = convo;
+    longer.push(ChatMessage {
+        role: Role::Assistant,
+        content: first,
+    });
+    longer.push(ChatMessage {
+        role: Role::User,
+        content: "How are you?".into(),
+    });
+    let mut stream = llm.reply(longer).unwrap();
+    loop {
+        match stream.events.recv().await.unwrap() {
+            LlmEvent::Done {
+                prompt_tokens,
+                prompt_evaluated,
+                ..
+            } => {
+                assert!(
+                    prompt_evaluated < prompt_tokens / 2,
+                    "evaluated {prompt_evaluated} of {prompt_tokens}"
+                );
+                break;
+            }
+            LlmEvent::Error(e) => panic!("{e}"),
+            LlmEvent::Text(_) => {}
+        }
+    }
+}

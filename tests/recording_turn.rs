@@ -1,0 +1,130 @@
+//! The recording-URL turn end to end: Piper speaks, a real MP3/WAV is served over HTTP,
+//! the real API transcribes, replies and synthesizes; the reply audio is fetched and heard.
+
+mod common;
+
+use common::{auth, client, harness, shared_words, wer, Served};
+use serde_json::{json, Value};
+use voxd::audio::decode;
+
+const SENTENCE: &str = "Hello, I would like to book a table for two people tomorrow evening.";
+
+async fn turn(call_id: &str, audio_url: &str) -> Value {
+    let h = harness();
+    let resp = client()
+        .post(format!("http://{}/voximplant/process_audio", h.api))
+        .header("Authorization", auth())
+        .json(&json!({"call_id": call_id, "audio_url": audio_url, "duration": 4.0}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mp3_round_trip_two_turns_with_history() {
+    let h = harness();
+    let spoken = h.speak(SENTENCE);
+    let url = h.serve("turn1.mp3", Served::Bytes(common::encode(&spoken, "mp3")));
+
+    let first = turn("call-roundtrip", &url).await;
+    let user_text = first["user_text"].as_str().unwrap();
+    assert!(wer(SENTENCE, user_text) <= 0.35, "heard {user_text:?}");
+    let reply_text = first["reply_text"].as_str().unwrap();
+    assert!(!reply_text.trim().is_empty());
+    assert_eq!(first["call_id"], "call-roundtrip");
+    assert_eq!(first["action"], "continue");
+    for stage in ["download", "decode", "stt", "llm", "tts", "total"] {
+        assert!(
+            first["timings_ms"][stage].as_f64().unwrap() >= 0.0,
+            "{stage}"
+        );
+    }
+    assert!(first["timings_ms"]["stt"].as_f64().unwrap() > 0.0);
+
+    // The reply audio: served without auth, a valid WAV over 0.5 s that says the reply.
+    let audio_url = first["reply_audio_url"].as_str().unwrap();
+    assert!(
+        audio_url.starts_with(&format!("http://{}/audio/", h.api)),
+        "{audio_url}"
+    );
+    let resp = reqwest::get(audio_url).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "audio/wav");
+    let wav = resp.bytes().await.unwrap();
+    let pcm = decode::decode(&wav, 600.0).unwrap();
+    assert!(
+        pcm.duration_secs() > 0.5,
+        "reply lasts {} s",
+        pcm.duration_secs()
+    );
+    let heard = h.hear(pcm);
+    assert!(
+        !shared_words(reply_text, &heard).is_empty(),
+        "reply {reply_text:?} but the audio says {heard:?}"
+    );
+
+    // Second turn on the same call: the first exchange is in the history the LLM saw.
+    let spoken2 = h.speak("What did I just ask you about?");
+    let url2 = h.serve("turn2.wav", Served::Bytes(common::encode(&spoken2, "wav")));
+    let second = turn("call-roundtrip", &url2).await;
+    assert!(!second["reply_text"].as_str().unwrap().is_empty());
+    assert_ne!(second["reply_audio_url"], first["reply_audio_url"]);
+    let call: Value = client()
+        .get(format!("http://{}/voximplant/calls/call-roundtrip", h.api))
+        .header("Authorization", auth())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(call["turns"], 2, "{call}");
+    let history = call["history"].as_array().unwrap();
+    assert_eq!(history.len(), 4, "{call}");
+    assert_eq!(history[0]["role"], "user");
+    assert_eq!(history[0]["content"], user_text);
+    assert_eq!(history[1]["role"], "assistant");
+    assert_eq!(history[1]["content"], reply_text);
+    assert_eq!(history[2]["content"], second["user_text"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silence_gets_a_reprompt_not_an_llm_reply() {
+    let h = harness();
+    let silence = voxd::audio::Pcm {
+        samples: vec![0.0; 8000 * 2],
+        rate: 8000,
+    };
+    let url = h.serve(
+        "silence.wav",
+        Served::Bytes(common::encode(&silence, "wav")),
+    );
+    let body = turn("call-silence", &url).await;
+    assert_eq!(body["user_text"], "");
+    assert_eq!(
+        body["reply_text"],
+        common::test_config().calls.reprompt_text
+    );
+    assert_eq!(body["action"], "continue");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn caller_goodbye_ends_the_call() {
+    let h = harness();
+    let spoken = h.speak("Thank you, goodbye.");
+    let url = h.serve("bye.wav", Served::Bytes(common::encode(&spoken, "wav")));
+    let body = turn("call-bye", &url).await;
+    assert!(
+        body["user_text"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("goodbye"),
+        "{body}"
+    );
+    assert_eq!(body["action"], "hangup");
+}
