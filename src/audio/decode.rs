@@ -37,7 +37,11 @@ pub fn decode(bytes: &[u8], max_secs: f64) -> Result<Pcm, DecodeError> {
         .format(
             &Hint::new(),
             mss,
-            &FormatOptions::default(),
+            // Gapless: trim the encoder delay and padding an MP3's LAME tag declares.
+            &FormatOptions {
+                enable_gapless: true,
+                ..Default::default()
+            },
             &MetadataOptions::default(),
         )
         .map_err(|e| DecodeError::Unsupported(e.to_string()))?;

@@ -5,7 +5,13 @@
 //! text is split at clause punctuation, each clause is phonemized on its own, and the
 //! punctuation is put back (attached to the clause, a space before the next one).
 
+use std::sync::Mutex;
+
 use anyhow::{anyhow, Result};
+
+/// espeak-ng keeps global state (voice, buffers) and is not thread-safe: every call into it
+/// goes through this lock.
+static ESPEAK: Mutex<()> = Mutex::new(());
 
 /// Punctuation that ends a clause when followed by whitespace or the end of the text.
 const CLAUSE_PUNCT: &[char] = &[',', ';', ':', '.', '!', '?', '…'];
@@ -18,30 +24,45 @@ pub struct Clause<'a> {
     pub punct: Option<char>,
 }
 
-/// Splits text into clauses at punctuation that is followed by whitespace or the end
-/// ("3.5" and "e.g" stay whole).
+/// Splits text into clauses at runs of punctuation followed by whitespace or the end of
+/// the text ("3.5" and "e.g" stay whole). A run such as "?!" or "..." counts once: its first
+/// sentence end if it has one, else its first mark; "…" counts as ".".
 pub fn clauses(text: &str) -> Vec<Clause<'_>> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut out = Vec::new();
     let mut start = 0;
-    let mut iter = text.char_indices().peekable();
-    while let Some((i, c)) = iter.next() {
-        let at_break = iter.peek().is_none_or(|(_, n)| n.is_whitespace());
-        if CLAUSE_PUNCT.contains(&c) && at_break {
-            let piece = text[start..i].trim();
-            let punct = if c == '…' { '.' } else { c };
+    let mut i = 0;
+    while i < chars.len() {
+        let run_end = chars[i..]
+            .iter()
+            .take_while(|(_, c)| CLAUSE_PUNCT.contains(c))
+            .count()
+            + i;
+        if run_end == i {
+            i += 1;
+            continue;
+        }
+        let at_break = chars.get(run_end).is_none_or(|(_, c)| c.is_whitespace());
+        if at_break {
+            let run: Vec<char> = chars[i..run_end]
+                .iter()
+                .map(|&(_, c)| if c == '…' { '.' } else { c })
+                .collect();
+            let punct = run
+                .iter()
+                .copied()
+                .find(|c| SENTENCE_END.contains(c))
+                .unwrap_or(run[0]);
+            let piece = text[start..chars[i].0].trim();
             if !piece.is_empty() {
                 out.push(Clause {
                     text: piece,
                     punct: Some(punct),
                 });
-            } else if let Some(last) = out.last_mut() {
-                // "?!" or "..." : the first mark wins unless a sentence end follows a comma.
-                if !last.punct.is_some_and(|p| SENTENCE_END.contains(&p)) {
-                    last.punct = Some(punct);
-                }
             }
-            start = i + c.len_utf8();
+            start = chars.get(run_end).map_or(text.len(), |&(b, _)| b);
         }
+        i = run_end;
     }
     let rest = text[start..].trim();
     if !rest.is_empty() {
@@ -55,6 +76,7 @@ pub fn clauses(text: &str) -> Vec<Clause<'_>> {
 
 /// Phonemizes `text` for the espeak `voice`; one phoneme string per sentence.
 pub fn phonemize(text: &str, voice: &str) -> Result<Vec<String>> {
+    let _espeak = ESPEAK.lock().unwrap_or_else(|p| p.into_inner());
     let mut sentences = Vec::new();
     let mut current = String::new();
     for clause in clauses(text) {
@@ -88,7 +110,7 @@ mod tests {
 
     #[test]
     fn splits_at_clause_punctuation_only_before_space() {
-        let c = clauses("Hello, it costs 3.5 dollars; ok?! Yes…");
+        let c = clauses("Hello, it costs 3.5 dollars; ok?! Yes… Wait...");
         let texts: Vec<_> = c.iter().map(|c| (c.text, c.punct)).collect();
         assert_eq!(
             texts,
@@ -97,6 +119,7 @@ mod tests {
                 ("it costs 3.5 dollars", Some(';')),
                 ("ok", Some('?')),
                 ("Yes", Some('.')),
+                ("Wait", Some('.')),
             ]
         );
         assert_eq!(

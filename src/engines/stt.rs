@@ -100,14 +100,16 @@ impl Stt {
         state
             .full(params, samples)
             .map_err(|e| anyhow!("Whisper failed: {e}"))?;
-        let mut text = String::new();
+        // Join bytes first: a multibyte character may be split across segments.
+        let mut bytes = Vec::new();
         for segment in state.as_iter() {
-            text.push_str(
-                &segment
-                    .to_str_lossy()
+            bytes.extend_from_slice(
+                segment
+                    .to_bytes()
                     .map_err(|e| anyhow!("Whisper segment: {e}"))?,
             );
         }
+        let text = String::from_utf8_lossy(&bytes);
         let language = if language == "auto" {
             whisper_rs::get_lang_str(state.full_lang_id_from_state())
                 .unwrap_or("")

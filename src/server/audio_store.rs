@@ -7,9 +7,12 @@ use std::time::{Duration, Instant};
 
 use rand::RngCore;
 
+/// A stored file and when it was stored.
+type Item = (Arc<Vec<u8>>, Instant);
+
 /// In-memory store of WAV files by id.
 pub struct AudioStore {
-    items: Mutex<HashMap<String, (Arc<Vec<u8>>, Instant)>>,
+    items: Mutex<HashMap<String, Item>>,
     ttl: Duration,
 }
 
@@ -42,7 +45,7 @@ impl AudioStore {
             .map(|(b, _)| b.clone())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Arc<Vec<u8>>, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Item>> {
         self.items.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
