@@ -46,6 +46,7 @@ pub struct SttConfig {
     pub threads: u32,
     pub beam_size: u32,
     pub temperature_fallback: bool,
+    pub fit_audio_context: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +54,7 @@ pub struct SttConfig {
 pub struct LlmConfig {
     pub system_prompt: String,
     pub max_reply_tokens: u32,
+    pub max_sentences: u32,
     pub context_tokens: u32,
     pub threads: u32,
     pub temperature: f32,
@@ -63,10 +65,12 @@ pub struct LlmConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TtsConfig {
+    pub threads: u32,
     pub speaker: i64,
     pub length_scale: f32,
     pub sentence_silence_ms: u32,
     pub reply_sample_rate: u32,
+    pub deterministic: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,6 +124,7 @@ impl Default for SttConfig {
             threads: 2,
             beam_size: 1,
             temperature_fallback: false,
+            fit_audio_context: true,
         }
     }
 }
@@ -132,6 +137,7 @@ impl Default for LlmConfig {
                 When the caller says goodbye, say goodbye and end your reply with <hangup>."
                 .into(),
             max_reply_tokens: 64,
+            max_sentences: 2,
             context_tokens: 2048,
             threads: 2,
             temperature: 0.0,
@@ -144,10 +150,12 @@ impl Default for LlmConfig {
 impl Default for TtsConfig {
     fn default() -> Self {
         Self {
+            threads: 2,
             speaker: 0,
             length_scale: 1.0,
             sentence_silence_ms: 200,
             reply_sample_rate: 0,
+            deterministic: false,
         }
     }
 }

@@ -7,5 +7,6 @@ pub mod calls;
 pub mod config;
 pub mod download;
 pub mod engines;
+pub mod sentences;
 pub mod server;
 pub mod turn;

@@ -121,7 +121,7 @@ fn chat(cfg: &Config) -> Result<()> {
             role: Role::User,
             content: line,
         });
-        let (reply, _) = rt.block_on(llm.reply(history.clone())?.collect())?;
+        let (reply, _) = rt.block_on(llm.reply(history.clone())?.collect(llm.max_sentences()))?;
         println!("{}", reply.trim());
         history.push(ChatMessage {
             role: Role::Assistant,

@@ -68,9 +68,11 @@ pub async fn run(
     timings.stt = ms(t);
     let user_text = transcript.text;
 
-    let (reply_text, action) = if user_text.is_empty() {
-        (cfg.calls.reprompt_text.clone(), Action::Continue)
-    } else {
+    let caller_hangup = says_goodbye(&user_text, &cfg.calls.hangup_phrases);
+    let mut model_hangup = false;
+    let mut pieces: Vec<String> = Vec::new();
+    let mut speech = Vec::new();
+    if !user_text.is_empty() {
         let t = Instant::now();
         let mut messages = vec![engines.llm.system_message()];
         messages.extend(session.history.iter().cloned());
@@ -78,49 +80,57 @@ pub async fn run(
             role: Role::User,
             content: user_text.clone(),
         });
-        let (raw, first) = engines.llm.reply(messages)?.collect().await?;
+        let mut stream = engines.llm.reply(messages)?;
+        // Each sentence goes to the voice as soon as it is written, while the LLM goes on.
+        while let Some(sentence) = stream.next_sentence().await? {
+            let (piece, marker) = strip_hangup(&sentence);
+            if !piece.is_empty() {
+                speech.push(synthesize(engines, piece.clone()));
+                pieces.push(piece);
+            }
+            model_hangup |= marker;
+            let max = engines.llm.max_sentences();
+            if marker || (max > 0 && pieces.len() >= max) {
+                break;
+            }
+        }
         timings.llm = ms(t);
-        timings.llm_first_token = first.map_or(timings.llm, |d| d.as_secs_f64() * 1000.0);
-        let (text, model_hangup) = strip_hangup(&raw);
-        let caller_hangup = says_goodbye(&user_text, &cfg.calls.hangup_phrases);
-        let text = if text.is_empty() {
-            cfg.calls.reprompt_text.clone()
-        } else {
-            text
-        };
+        timings.llm_first_token = stream
+            .first_text()
+            .map_or(timings.llm, |d| d.as_secs_f64() * 1000.0);
+    }
+    if pieces.is_empty() {
+        pieces.push(cfg.calls.reprompt_text.clone());
+        speech.push(synthesize(engines, cfg.calls.reprompt_text.clone()));
+    }
+    let reply_text = pieces.join(" ");
+    if !user_text.is_empty() {
         session.history.push(ChatMessage {
             role: Role::User,
             content: user_text.clone(),
         });
         session.history.push(ChatMessage {
             role: Role::Assistant,
-            content: text.clone(),
+            content: reply_text.clone(),
         });
         session.turns += 1;
-        (
-            text,
-            if model_hangup || caller_hangup {
-                Action::Hangup
-            } else {
-                Action::Continue
-            },
-        )
+    }
+    let action = if model_hangup || caller_hangup {
+        Action::Hangup
+    } else {
+        Action::Continue
     };
 
+    // What synthesis still takes once the text is complete.
     let t = Instant::now();
-    let e = engines.clone();
-    let to_say = reply_text.clone();
-    let out_rate = cfg.tts.reply_sample_rate;
-    let reply_audio = tokio::task::spawn_blocking(move || -> Result<Pcm> {
-        let pcm = e.tts.synthesize(&to_say)?;
-        if out_rate > 0 {
-            resample::to_rate(pcm, out_rate)
-        } else {
-            Ok(pcm)
-        }
-    })
-    .await
-    .map_err(|e| anyhow!("TTS task failed: {e}"))??;
+    let mut parts = Vec::with_capacity(speech.len());
+    for task in speech {
+        parts.push(task.await.map_err(|e| anyhow!("TTS task failed: {e}"))??);
+    }
+    let mut reply_audio = engines.tts.join(parts);
+    if cfg.tts.reply_sample_rate > 0 {
+        reply_audio = resample::to_rate(reply_audio, cfg.tts.reply_sample_rate)?;
+    }
     timings.tts = ms(t);
     Ok(TurnOutcome {
         user_text,
@@ -129,6 +139,11 @@ pub async fn run(
         action,
         reply_audio,
     })
+}
+
+fn synthesize(engines: &Arc<Engines>, text: String) -> tokio::task::JoinHandle<Result<Pcm>> {
+    let e = engines.clone();
+    tokio::task::spawn_blocking(move || e.tts.synthesize(&text))
 }
 
 /// Removes the hangup marker (and anything the model wrote after it).

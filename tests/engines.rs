@@ -168,6 +168,33 @@ async fn llm_streams_a_bounded_reply_and_fits_long_histories() {
     }
     assert!(pieces > 1, "the reply was not streamed: {text:?}");
 
+    // A sentence limit cuts a long reply at a sentence end and stops generating.
+    let story = vec![
+        llm.system_message(),
+        ChatMessage {
+            role: Role::User,
+            content: "Tell me a long story about a dragon and a knight.".into(),
+        },
+    ];
+    let mut unlimited = test_config();
+    unlimited.llm.max_reply_tokens = 200;
+    let long_llm = Llm::load(&unlimited.models.llm, &unlimited.llm, 1).unwrap();
+    let (full, _) = long_llm
+        .reply(story.clone())
+        .unwrap()
+        .collect(0)
+        .await
+        .unwrap();
+    let (one, _) = long_llm.reply(story).unwrap().collect(1).await.unwrap();
+    // (The two calls may word the story differently: the second reuses the KV cache.)
+    assert!(voxd::sentences::ends(&full).len() >= 2, "{full:?}");
+    assert_eq!(
+        voxd::sentences::ends(&format!("{one} ")).len(),
+        1,
+        "{one:?}"
+    );
+    assert!(one.trim_end().ends_with(['.', '!', '?', '…']), "{one:?}");
+
     // The next turn of the same conversation reuses the cached prompt prefix.
     let convo = vec![
         llm.system_message(),
@@ -176,7 +203,7 @@ async fn llm_streams_a_bounded_reply_and_fits_long_histories() {
             content: "Hi there!".into(),
         },
     ];
-    let (first, _) = llm.reply(convo.clone()).unwrap().collect().await.unwrap();
+    let (first, _) = llm.reply(convo.clone()).unwrap().collect(0).await.unwrap();
     let mut longer = convo;
     longer.push(ChatMessage {
         role: Role::Assistant,

@@ -77,6 +77,10 @@ pub struct Llm {
 pub struct ReplyStream {
     pub events: tmpsc::UnboundedReceiver<LlmEvent>,
     cancel: Arc<AtomicBool>,
+    pending: String,
+    done: bool,
+    started: Instant,
+    first_text: Option<std::time::Duration>,
 }
 
 impl Drop for ReplyStream {
@@ -156,7 +160,14 @@ impl Llm {
             .map_err(|_| anyhow!("LLM queue poisoned"))?
             .send(job)
             .map_err(|_| anyhow!("LLM workers have stopped"))?;
-        Ok(ReplyStream { events, cancel })
+        Ok(ReplyStream {
+            events,
+            cancel,
+            pending: String::new(),
+            done: false,
+            started: Instant::now(),
+            first_text: None,
+        })
     }
 
     /// The system message from the configuration.
@@ -166,25 +177,59 @@ impl Llm {
             content: self.cfg.system_prompt.clone(),
         }
     }
+
+    /// The configured reply length limit in sentences (0: none).
+    pub fn max_sentences(&self) -> usize {
+        self.cfg.max_sentences as usize
+    }
 }
 
 impl ReplyStream {
-    /// Collects the whole reply; returns it with the time to the first text piece.
-    pub async fn collect(mut self) -> Result<(String, Option<std::time::Duration>)> {
-        let start = Instant::now();
-        let mut text = String::new();
-        let mut first = None;
-        while let Some(ev) = self.events.recv().await {
-            match ev {
-                LlmEvent::Text(t) => {
-                    first.get_or_insert_with(|| start.elapsed());
-                    text.push_str(&t);
+    /// The next complete sentence of the reply (the last one may lack its end mark), as
+    /// soon as the model has written it; None at the end of the reply.
+    pub async fn next_sentence(&mut self) -> Result<Option<String>> {
+        loop {
+            if let Some(&end) = crate::sentences::ends(&self.pending).first() {
+                let rest = self.pending.split_off(end);
+                let sentence = std::mem::replace(&mut self.pending, rest.trim_start().to_string());
+                return Ok(Some(sentence.trim().to_string()));
+            }
+            if self.done {
+                let last = std::mem::take(&mut self.pending);
+                return Ok((!last.trim().is_empty()).then(|| last.trim().to_string()));
+            }
+            match self.events.recv().await {
+                Some(LlmEvent::Text(t)) => {
+                    self.first_text
+                        .get_or_insert_with(|| self.started.elapsed());
+                    self.pending.push_str(&t);
                 }
-                LlmEvent::Done { .. } => return Ok((text, first)),
-                LlmEvent::Error(e) => return Err(anyhow!(e)),
+                Some(LlmEvent::Done { .. }) => self.done = true,
+                Some(LlmEvent::Error(e)) => return Err(anyhow!(e)),
+                None => return Err(anyhow!("LLM worker stopped mid-reply")),
             }
         }
-        Err(anyhow!("LLM worker stopped mid-reply"))
+    }
+
+    /// Time from the request to the first piece of text, once there is one.
+    pub fn first_text(&self) -> Option<std::time::Duration> {
+        self.first_text
+    }
+
+    /// Collects up to `max_sentences` sentences (0: the whole reply), then stops the
+    /// generation. Returns the text and the time to its first piece.
+    pub async fn collect(
+        mut self,
+        max_sentences: usize,
+    ) -> Result<(String, Option<std::time::Duration>)> {
+        let mut sentences: Vec<String> = Vec::new();
+        while let Some(s) = self.next_sentence().await? {
+            sentences.push(s);
+            if sentences.len() == max_sentences {
+                break;
+            }
+        }
+        Ok((sentences.join(" "), self.first_text))
     }
 }
 

@@ -71,6 +71,36 @@ impl Stt {
                 language: language.into(),
             });
         }
+        let secs = samples.len() as f32 / WHISPER_RATE;
+        let fitted = if self.cfg.fit_audio_context {
+            fitted_audio_ctx(secs)
+        } else {
+            None
+        };
+        let (mut text, mut lang_id) = self.decode(samples, language, fitted)?;
+        if fitted.is_some() && is_degenerate(&text, secs) {
+            tracing::debug!(%text, "degenerate transcript with a fitted audio context; retrying with the full one");
+            (text, lang_id) = self.decode(samples, language, None)?;
+        }
+        let language = if language == "auto" {
+            whisper_rs::get_lang_str(lang_id).unwrap_or("").to_string()
+        } else {
+            language.to_string()
+        };
+        Ok(Transcript {
+            text: clean(&text),
+            language,
+        })
+    }
+
+    /// One Whisper pass; `audio_ctx` limits the encoder to that many frames (None: all
+    /// 1500, i.e. 30 s). Returns the raw text and the language id.
+    fn decode(
+        &self,
+        samples: &[f32],
+        language: &str,
+        audio_ctx: Option<i32>,
+    ) -> Result<(String, i32)> {
         let strategy = if self.cfg.beam_size > 1 {
             SamplingStrategy::BeamSearch {
                 beam_size: self.cfg.beam_size as i32,
@@ -93,6 +123,9 @@ impl Stt {
         if !self.cfg.temperature_fallback {
             params.set_temperature_inc(0.0);
         }
+        if let Some(ctx) = audio_ctx {
+            params.set_audio_ctx(ctx);
+        }
         let mut state = self
             .ctx
             .create_state()
@@ -109,19 +142,28 @@ impl Stt {
                     .map_err(|e| anyhow!("Whisper segment: {e}"))?,
             );
         }
-        let text = String::from_utf8_lossy(&bytes);
-        let language = if language == "auto" {
-            whisper_rs::get_lang_str(state.full_lang_id_from_state())
-                .unwrap_or("")
-                .to_string()
-        } else {
-            language.to_string()
-        };
-        Ok(Transcript {
-            text: clean(&text),
-            language,
-        })
+        Ok((
+            String::from_utf8_lossy(&bytes).into_owned(),
+            state.full_lang_id_from_state(),
+        ))
     }
+}
+
+const WHISPER_RATE: f32 = 16_000.0;
+/// Encoder frames per second of audio (1500 frames for 30 s).
+const FRAMES_PER_SEC: f32 = 50.0;
+/// Frames added to the audio's own: with less, Whisper starts repeating itself.
+const CTX_MARGIN: f32 = 128.0;
+
+/// The encoder context that covers `secs` of audio, or None when that is the full 30 s.
+fn fitted_audio_ctx(secs: f32) -> Option<i32> {
+    let frames = (secs * FRAMES_PER_SEC + CTX_MARGIN).ceil() as i32;
+    (frames < 1500).then_some(frames)
+}
+
+/// A transcript with far more words than anyone says in that time: a decoding loop.
+fn is_degenerate(text: &str, secs: f32) -> bool {
+    text.split_whitespace().count() as f32 > 6.0 * secs + 4.0
 }
 
 fn rms(samples: &[f32]) -> f32 {
@@ -157,6 +199,17 @@ mod tests {
             "Hello, world"
         );
         assert_eq!(clean("(silence)"), "");
+    }
+
+    #[test]
+    fn fitted_context_covers_the_audio_and_detects_loops() {
+        assert_eq!(fitted_audio_ctx(3.0), Some(278));
+        assert_eq!(fitted_audio_ctx(28.0), None);
+        assert!(!is_degenerate(
+            "Hello, can you tell me when your office opens tomorrow?",
+            3.3
+        ));
+        assert!(is_degenerate(&"Hello? ".repeat(40), 3.3));
     }
 
     #[test]

@@ -35,12 +35,16 @@ impl Tts {
         let file = std::fs::File::open(&json)?;
         let config: ModelConfig = serde_json::from_reader(file)
             .with_context(|| format!("{} is not a Piper voice config", json.display()))?;
-        let piper =
-            Piper::new(voice, &json).map_err(|e| anyhow!("cannot load Piper voice: {e}"))?;
+        let (espeak_voice, rate) = (config.espeak.voice.clone(), config.audio.sample_rate);
+        // Built here rather than by piper-rs, to set the thread count.
+        let session = ort::session::Session::builder()
+            .and_then(|b| Ok(b.with_intra_threads(cfg.threads.max(1) as usize)?))
+            .and_then(|mut b| b.commit_from_file(voice))
+            .map_err(|e| anyhow!("cannot load Piper voice {}: {e}", voice.display()))?;
         Ok(Self {
-            piper: Mutex::new(piper),
-            espeak_voice: config.espeak.voice,
-            rate: config.audio.sample_rate,
+            piper: Mutex::new(Piper::from_session(session, config)),
+            espeak_voice,
+            rate,
             cfg: cfg.clone(),
         })
     }
@@ -63,32 +67,45 @@ impl Tts {
     /// Synthesizes `text` (sentences joined by the configured pause). Blocking.
     pub fn synthesize(&self, text: &str) -> Result<Pcm> {
         let sentences = self.phonemes(text)?;
-        let gap = vec![0.0f32; (self.rate as usize * self.cfg.sentence_silence_ms as usize) / 1000];
-        let mut samples = Vec::new();
         let mut piper = self
             .piper
             .lock()
             .map_err(|_| anyhow!("TTS engine poisoned"))?;
-        for (i, phonemes) in sentences.iter().enumerate() {
-            if i > 0 {
-                samples.extend_from_slice(&gap);
-            }
+        let noise = self.cfg.deterministic.then_some(0.0);
+        let mut parts = Vec::with_capacity(sentences.len());
+        for phonemes in &sentences {
             let (audio, _) = piper
                 .create(
                     phonemes,
                     true,
                     Some(self.cfg.speaker),
                     Some(self.cfg.length_scale),
-                    None,
-                    None,
+                    noise,
+                    noise,
                 )
                 .map_err(|e| anyhow!("Piper synthesis failed: {e}"))?;
-            samples.extend(audio.iter().map(|s| s.clamp(-1.0, 1.0)));
+            parts.push(Pcm {
+                samples: audio.iter().map(|s| s.clamp(-1.0, 1.0)).collect(),
+                rate: self.rate,
+            });
         }
-        Ok(Pcm {
+        Ok(self.join(parts))
+    }
+
+    /// Concatenates pieces of speech (at the voice's rate) with the sentence pause between.
+    pub fn join(&self, parts: Vec<Pcm>) -> Pcm {
+        let gap = (self.rate as usize * self.cfg.sentence_silence_ms as usize) / 1000;
+        let mut samples = Vec::with_capacity(parts.iter().map(|p| p.samples.len() + gap).sum());
+        for (i, part) in parts.into_iter().enumerate() {
+            if i > 0 {
+                samples.resize(samples.len() + gap, 0.0);
+            }
+            samples.extend_from_slice(&part.samples);
+        }
+        Pcm {
             samples,
             rate: self.rate,
-        })
+        }
     }
 }
 
