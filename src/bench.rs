@@ -10,10 +10,14 @@ use axum::Router;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use crate::audio::{resample, wav};
+use crate::audio::{resample, wav, Pcm, STT_RATE};
 use crate::config::Config;
+use crate::engines::llm::{ChatMessage, LlmEvent, Role};
 use crate::engines::Engines;
 use crate::server::{router, AppState};
+
+/// A typical reply, for the voice's own figure.
+const REPLY: &str = "We open at nine in the morning. Is there anything else I can help you with?";
 
 /// The spoken question, about 3 s long with the test voice.
 pub const UTTERANCE: &str = "Hello, can you tell me when your office opens tomorrow?";
@@ -52,6 +56,7 @@ pub async fn run(mut cfg: Config, runs: usize) -> Result<()> {
     let spoken = tokio::task::spawn_blocking(move || e.tts.synthesize(UTTERANCE)).await??;
     let spoken = resample::to_rate(spoken, 8000)?;
     println!("utterance: {:.2} s, {UTTERANCE:?}", spoken.duration_secs());
+    engine_figures(&engines, &spoken, runs).await?;
     let bytes = wav::encode(&spoken)?;
 
     let files = TcpListener::bind("127.0.0.1:0").await?;
@@ -110,7 +115,82 @@ pub async fn run(mut cfg: Config, runs: usize) -> Result<()> {
     Ok(())
 }
 
-fn median(sorted: &[f64]) -> f64 {
+/// Each engine on its own: Whisper and Piper real-time factors, LLM tokens per second.
+async fn engine_figures(engines: &Arc<Engines>, spoken: &Pcm, runs: usize) -> Result<()> {
+    let e = engines.clone();
+    let audio = resample::to_rate(spoken.clone(), STT_RATE)?;
+    let (stt_ms, tts_ms, tts_secs) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let mut stt = Vec::new();
+        let mut tts = Vec::new();
+        let mut secs = 0.0;
+        for _ in 0..runs {
+            let t = Instant::now();
+            e.stt.transcribe(&audio.samples)?;
+            stt.push(t.elapsed().as_secs_f64() * 1000.0);
+            let t = Instant::now();
+            secs = e.tts.synthesize(REPLY)?.duration_secs();
+            tts.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        Ok((stt, tts, secs))
+    })
+    .await??;
+    let mut gen_rates = Vec::new();
+    let mut prompt_ms = Vec::new();
+    for i in 0..runs {
+        // A different question each time, so no run reuses the previous prompt's cache.
+        let messages = vec![
+            engines.llm.system_message(),
+            ChatMessage {
+                role: Role::User,
+                content: format!("Question {i}: {UTTERANCE}"),
+            },
+        ];
+        let mut stream = engines.llm.reply(messages)?;
+        let t = Instant::now();
+        let mut first = None;
+        while let Some(ev) = stream.events.recv().await {
+            match ev {
+                LlmEvent::Text(_) => {
+                    first.get_or_insert_with(Instant::now);
+                }
+                LlmEvent::Done { generated, .. } => {
+                    let first = first.unwrap_or_else(Instant::now);
+                    prompt_ms.push((first - t).as_secs_f64() * 1000.0);
+                    gen_rates
+                        .push(generated.saturating_sub(1) as f64 / first.elapsed().as_secs_f64());
+                    break;
+                }
+                LlmEvent::Error(e) => return Err(anyhow!(e)),
+            }
+        }
+    }
+    let secs = spoken.duration_secs();
+    println!("\n| engine | median | note |\n|---|---|---|");
+    println!(
+        "| whisper | {:.0} ms, RTF {:.2} | {secs:.2} s utterance |",
+        median(&mut stt_ms.clone()),
+        median(&mut stt_ms.clone()) / 1000.0 / secs
+    );
+    println!(
+        "| llm prompt + first token | {:.0} ms | system prompt cached, new question |",
+        median(&mut prompt_ms)
+    );
+    println!(
+        "| llm generation | {:.1} tokens/s | up to llm.max_reply_tokens |",
+        median(&mut gen_rates)
+    );
+    println!(
+        "| piper | {:.0} ms, RTF {:.2} | {tts_secs:.2} s of speech |",
+        median(&mut tts_ms.clone()),
+        median(&mut tts_ms.clone()) / 1000.0 / tts_secs
+    );
+    Ok(())
+}
+
+/// Median (sorts in place).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let sorted = &*values;
     let n = sorted.len();
     if n % 2 == 1 {
         sorted[n / 2]
