@@ -35,6 +35,7 @@ const STAGES: [&str; 8] = [
 
 /// Runs `runs` turns (each on a fresh call) and prints the median of each stage.
 pub async fn run(mut cfg: Config, runs: usize) -> Result<()> {
+    let runs = runs.max(1);
     cfg.download.allow_private = true;
     // The same utterance every run, so runs and settings compare.
     cfg.tts.deterministic = true;

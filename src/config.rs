@@ -18,6 +18,7 @@ pub struct Config {
     pub tts: TtsConfig,
     pub download: DownloadConfig,
     pub calls: CallsConfig,
+    pub stream: StreamConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,6 +92,40 @@ pub struct CallsConfig {
     pub max_audio_secs: f64,
     pub reprompt_text: String,
     pub hangup_phrases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StreamConfig {
+    pub greeting: String,
+    pub vad_mode: u8,
+    pub min_speech_ms: u32,
+    pub end_of_turn_ms: u32,
+    pub barge_in: bool,
+    pub barge_in_min_ms: u32,
+    pub max_turn_secs: u32,
+    pub lead_ms: u32,
+    pub encoding: String,
+    pub pipeline: String,
+    pub max_frame_bytes: u32,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            greeting: "Hello! How can I help you?".into(),
+            vad_mode: 3,
+            min_speech_ms: 200,
+            end_of_turn_ms: 500,
+            barge_in: true,
+            barge_in_min_ms: 300,
+            max_turn_secs: 30,
+            lead_ms: 600,
+            encoding: String::new(),
+            pipeline: "streaming".into(),
+            max_frame_bytes: 1024 * 1024,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -261,6 +296,17 @@ impl Config {
             crate::download::Network::parse(net).with_context(|| {
                 format!("download.allowed_networks: {net:?} is not a network like 10.0.0.0/8")
             })?;
+        }
+        if !self.stream.encoding.is_empty()
+            && crate::stream::protocol::Encoding::parse(&self.stream.encoding).is_none()
+        {
+            bail!("stream.encoding must be empty (the caller's), PCM8, PCM16, ULAW or ALAW");
+        }
+        if !["streaming", "sequential"].contains(&self.stream.pipeline.as_str()) {
+            bail!("stream.pipeline must be \"streaming\" or \"sequential\"");
+        }
+        if self.stream.vad_mode > 3 || self.stream.lead_ms < 20 {
+            bail!("stream.vad_mode must be 0..3 and stream.lead_ms at least 20");
         }
         if self.llm.max_reply_tokens == 0 || self.llm.context_tokens < 256 {
             bail!("llm.max_reply_tokens must be > 0 and llm.context_tokens >= 256");

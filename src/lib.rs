@@ -9,4 +9,5 @@ pub mod download;
 pub mod engines;
 pub mod sentences;
 pub mod server;
+pub mod stream;
 pub mod turn;

@@ -1,6 +1,7 @@
 //! Audio plumbing shared by every transport: decoding recordings, resampling, WAV output.
 
 pub mod decode;
+pub mod g711;
 pub mod resample;
 pub mod wav;
 

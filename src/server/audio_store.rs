@@ -10,6 +10,13 @@ use rand::RngCore;
 /// A stored file and when it was stored.
 type Item = (Arc<Vec<u8>>, Instant);
 
+/// 128 random bits as 32 hex digits.
+pub fn random_id() -> String {
+    let mut raw = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut raw);
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// In-memory store of WAV files by id.
 pub struct AudioStore {
     items: Mutex<HashMap<String, Item>>,
@@ -24,11 +31,9 @@ impl AudioStore {
         }
     }
 
-    /// Stores a file and returns its new id (32 hex digits).
+    /// Stores a file and returns its new id.
     pub fn put(&self, wav: Vec<u8>) -> String {
-        let mut raw = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut raw);
-        let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let id = random_id();
         let mut items = self.lock();
         let ttl = self.ttl;
         items.retain(|_, (_, at)| at.elapsed() < ttl);

@@ -5,7 +5,7 @@ mod auth;
 pub mod error;
 mod events;
 mod health;
-mod process_audio;
+pub mod process_audio;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,6 +59,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health::handle))
         .route("/audio/{file}", get(process_audio::serve_audio))
+        .route("/voximplant/stream", get(crate::stream::handle))
         .merge(protected)
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")

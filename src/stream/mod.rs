@@ -1,0 +1,10 @@
+//! Real-time calls over Voximplant's media stream (`GET /voximplant/stream`): the wire
+//! protocol, turn detection, paced playout, streamed replies and barge-in.
+
+pub mod playout;
+pub mod protocol;
+mod reply;
+mod session;
+pub mod turns;
+
+pub use session::handle;

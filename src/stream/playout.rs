@@ -1,0 +1,146 @@
+//! voxd's outgoing speech: 20 ms frames paced to run at most `lead` ahead of real time,
+//! and the playout position (what the caller has actually heard) for barge-in.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// One reply being spoken: its audio queue and the text of each piece.
+#[derive(Debug)]
+pub struct Playout {
+    rate: u32,
+    lead: Duration,
+    queue: VecDeque<i16>,
+    /// When the first frame of this reply was sent.
+    started: Option<Instant>,
+    sent: u64,
+    /// (sample offset where a piece ends, its text), in order.
+    pieces: Vec<(u64, String)>,
+    queued: u64,
+}
+
+impl Playout {
+    pub fn new(rate: u32, lead: Duration) -> Self {
+        Self {
+            rate,
+            lead,
+            queue: VecDeque::new(),
+            started: None,
+            sent: 0,
+            pieces: Vec::new(),
+            queued: 0,
+        }
+    }
+
+    /// Samples in one 20 ms frame.
+    pub fn frame_len(&self) -> usize {
+        self.rate as usize / 50
+    }
+
+    /// Queues a piece of speech with the text it says.
+    pub fn push(&mut self, samples: &[i16], text: &str) {
+        self.queue.extend(samples);
+        self.queued += samples.len() as u64;
+        self.pieces.push((self.queued, text.to_string()));
+    }
+
+    /// The next frame to send now, if the pacing allows one (the last may be short).
+    pub fn next_frame(&mut self, now: Instant) -> Option<Vec<i16>> {
+        if self.queue.is_empty() {
+            return None;
+        }
+        let elapsed = self
+            .started
+            .map_or(Duration::ZERO, |s| now.duration_since(s));
+        let ahead = Duration::from_secs_f64(self.sent as f64 / f64::from(self.rate))
+            .saturating_sub(elapsed);
+        if ahead >= self.lead {
+            return None;
+        }
+        self.started.get_or_insert(now);
+        let n = self.frame_len().min(self.queue.len());
+        self.sent += n as u64;
+        Some(self.queue.drain(..n).collect())
+    }
+
+    /// Samples the caller has heard by `now` (sent, and due by the clock).
+    pub fn played(&self, now: Instant) -> u64 {
+        let elapsed = self
+            .started
+            .map_or(0.0, |s| now.duration_since(s).as_secs_f64());
+        ((elapsed * f64::from(self.rate)) as u64).min(self.sent)
+    }
+
+    /// True while there is audio queued or still playing at the caller.
+    pub fn busy(&self, now: Instant) -> bool {
+        !self.queue.is_empty() || self.played(now) < self.sent
+    }
+
+    /// True once everything queued has been sent.
+    pub fn all_sent(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// The text the caller has heard by `now`: whole pieces, and the part of the current
+    /// one in proportion to its audio, cut at a word.
+    pub fn heard_text(&self, now: Instant) -> String {
+        let played = self.played(now);
+        let mut out = Vec::new();
+        let mut start = 0;
+        for (end, text) in &self.pieces {
+            if played >= *end {
+                out.push(text.clone());
+            } else {
+                let frac = (played.saturating_sub(start)) as f64 / (end - start).max(1) as f64;
+                let words: Vec<&str> = text.split_whitespace().collect();
+                let n = (words.len() as f64 * frac).floor() as usize;
+                if n > 0 {
+                    out.push(format!("{}…", words[..n].join(" ")));
+                }
+                break;
+            }
+            start = *end;
+        }
+        out.join(" ")
+    }
+
+    /// Drops everything not yet sent (barge-in).
+    pub fn clear(&mut self) {
+        self.queue.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paces_to_the_lead_and_tracks_what_was_heard() {
+        let mut p = Playout::new(8000, Duration::from_millis(100));
+        p.push(&[1; 8000], "one two three four");
+        p.push(&[2; 8000], "five six");
+        let t0 = Instant::now();
+        let mut frames = 0;
+        while p.next_frame(t0).is_some() {
+            frames += 1;
+        }
+        assert_eq!(frames, 5, "100 ms of lead is five 20 ms frames");
+        let t1 = t0 + Duration::from_millis(500);
+        while p.next_frame(t1).is_some() {
+            frames += 1;
+        }
+        assert_eq!(frames, 30, "600 ms sent by 500 ms with a 100 ms lead");
+        assert_eq!(p.played(t1), 4000);
+        assert_eq!(p.heard_text(t1), "one two…");
+        let t2 = t0 + Duration::from_millis(1250);
+        while p.next_frame(t2).is_some() {}
+        assert_eq!(
+            p.heard_text(t2),
+            "one two three four",
+            "a quarter of \"five six\" is no whole word"
+        );
+        p.clear();
+        assert!(p.all_sent());
+        assert!(p.busy(t2), "sent audio is still playing");
+        assert!(!p.busy(t0 + Duration::from_secs(10)));
+    }
+}

@@ -1,0 +1,137 @@
+//! One spoken reply, produced off the call's loop: transcribe the caller's turn, stream the
+//! LLM's answer and voice each sentence as soon as it is written (or, in `sequential`
+//! mode, everything in order, for comparison). Aborting the task cancels the generation.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::audio::{resample, wav::to_i16, Pcm, STT_RATE};
+use crate::engines::llm::{ChatMessage, Role};
+use crate::engines::Engines;
+use crate::turn::{says_goodbye, strip_hangup};
+
+/// What a reply task reports to its call, tagged with the reply's number.
+#[derive(Debug)]
+pub enum ReplyEvent {
+    /// What the caller said (empty: nothing intelligible).
+    Heard(String),
+    /// A piece of speech at the call's output rate and the text it says.
+    Speech {
+        samples: Vec<i16>,
+        text: String,
+    },
+    /// The reply is complete; `hangup` when the call should end after it.
+    Done {
+        hangup: bool,
+    },
+    Failed(String),
+}
+
+/// Everything a reply needs, moved into its task.
+pub struct ReplyJob {
+    pub engines: Arc<Engines>,
+    pub history: Vec<ChatMessage>,
+    /// The caller's utterance at `in_rate` (None for a greeting).
+    pub utterance: Option<(Vec<i16>, u32)>,
+    /// Text to say without asking the LLM (the greeting).
+    pub fixed_text: Option<String>,
+    pub out_rate: u32,
+    pub max_sentences: usize,
+    pub hangup_phrases: Vec<String>,
+    pub sequential: bool,
+}
+
+/// Runs the job, sending events tagged with `id`; errors become `Failed`.
+pub async fn run(job: ReplyJob, id: u64, tx: UnboundedSender<(u64, ReplyEvent)>) {
+    let send = |ev| {
+        let _ = tx.send((id, ev));
+    };
+    if let Err(e) = produce(job, &send).await {
+        send(ReplyEvent::Failed(format!("{e:#}")));
+    }
+}
+
+async fn produce(job: ReplyJob, send: &impl Fn(ReplyEvent)) -> Result<()> {
+    let engines = job.engines.clone();
+    if let Some(text) = &job.fixed_text {
+        send(ReplyEvent::Speech {
+            samples: speak(&engines, text, job.out_rate).await?,
+            text: text.clone(),
+        });
+        send(ReplyEvent::Done { hangup: false });
+        return Ok(());
+    }
+    let Some((samples, rate)) = job.utterance else {
+        return Ok(());
+    };
+    let e = engines.clone();
+    let heard = tokio::task::spawn_blocking(move || {
+        let pcm = Pcm {
+            samples: samples.iter().map(|&s| f32::from(s) / 32768.0).collect(),
+            rate,
+        };
+        let pcm = resample::to_rate(pcm, STT_RATE)?;
+        e.stt.transcribe(&pcm.samples)
+    })
+    .await??
+    .text;
+    send(ReplyEvent::Heard(heard.clone()));
+    if heard.is_empty() {
+        send(ReplyEvent::Done { hangup: false });
+        return Ok(());
+    }
+    let caller_hangup = says_goodbye(&heard, &job.hangup_phrases);
+    let mut messages = job.history;
+    messages.push(ChatMessage {
+        role: Role::User,
+        content: heard,
+    });
+    let mut stream = engines.llm.reply(messages)?;
+    let mut model_hangup = false;
+    let mut sentences = Vec::new();
+    let mut count = 0;
+    while let Some(sentence) = stream.next_sentence().await? {
+        let (piece, marker) = strip_hangup(&sentence);
+        model_hangup |= marker;
+        if !piece.is_empty() {
+            count += 1;
+            if job.sequential {
+                sentences.push(piece);
+            } else {
+                let samples = speak(&engines, &piece, job.out_rate).await?;
+                send(ReplyEvent::Speech {
+                    samples,
+                    text: piece,
+                });
+            }
+        }
+        if marker || (job.max_sentences > 0 && count >= job.max_sentences) {
+            break;
+        }
+    }
+    drop(stream);
+    if job.sequential && !sentences.is_empty() {
+        let text = sentences.join(" ");
+        send(ReplyEvent::Speech {
+            samples: speak(&engines, &text, job.out_rate).await?,
+            text,
+        });
+    }
+    send(ReplyEvent::Done {
+        hangup: model_hangup || caller_hangup,
+    });
+    Ok(())
+}
+
+/// Synthesizes `text` at `rate` as 16-bit samples.
+async fn speak(engines: &Arc<Engines>, text: &str, rate: u32) -> Result<Vec<i16>> {
+    let e = engines.clone();
+    let text = text.to_string();
+    tokio::task::spawn_blocking(move || {
+        let pcm = resample::to_rate(e.tts.synthesize(&text)?, rate)?;
+        Ok(pcm.samples.iter().map(|&s| to_i16(s)).collect())
+    })
+    .await?
+}

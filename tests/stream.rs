@@ -1,0 +1,278 @@
+//! Real-time calls over the media stream, with a client that behaves like the scenario:
+//! replies as start + media frames that say what the transcript says, barge-in, and every
+//! kind of bad frame, with a parallel healthy call unaffected.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::caller::{decode_media, is_event, is_type, Caller};
+use common::{harness, shared_words};
+use serde_json::Value;
+use voxd::stream::protocol::Encoding;
+
+const QUESTION: &str = "Hello, can you tell me what time you open on Saturday?";
+
+async fn active_calls() -> u64 {
+    let v: Value = reqwest::get(format!("http://{}/health", harness().api))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["active_calls"].as_u64().unwrap()
+}
+
+/// One whole exchange: greeting, a question, the spoken answer checked by Whisper.
+async fn conversation(encoding: Encoding, call_id: &str) {
+    let h = harness();
+    let mut c = Caller::connect(h.api, "").await;
+    c.start(encoding, call_id).await;
+    // The greeting comes first, as a complete start/media/stop stream.
+    let greeted = c
+        .wait_for(0, "greeting transcript", Duration::from_secs(20), |v| {
+            is_type(v, "transcript") && v["role"] == "assistant"
+        })
+        .await;
+    let msgs = c.messages();
+    assert!(is_event(&msgs[0].json, "start"), "{:?}", msgs[0].json);
+    let greeting = decode_media(&msgs[..greeted]);
+    assert!(greeting.duration_secs() > 0.5);
+    assert_eq!(greeting.rate, encoding.rate());
+
+    let question = h.speak(QUESTION);
+    let from = c.messages().len();
+    c.stream(&question).await;
+    let user = c
+        .wait_for(from, "user transcript", Duration::from_secs(20), |v| {
+            is_type(v, "transcript") && v["role"] == "user"
+        })
+        .await;
+    let heard = c.messages()[user].json["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        common::wer(QUESTION, &heard) <= 0.35,
+        "voxd heard {heard:?}"
+    );
+    let done = c
+        .wait_for(user, "assistant transcript", Duration::from_secs(40), |v| {
+            is_type(v, "transcript") && v["role"] == "assistant"
+        })
+        .await;
+    let msgs = c.messages();
+    let said = msgs[done].json["text"].as_str().unwrap();
+    assert!(msgs[done].json["final"].as_bool().unwrap());
+    let latency = msgs[done].json["latency_ms"].as_f64().unwrap();
+    assert!(latency > 0.0);
+    let reply = &msgs[user..done];
+    assert!(
+        reply.iter().any(|m| is_event(&m.json, "stop")),
+        "the reply stream is closed with stop"
+    );
+    let audio = decode_media(reply);
+    let text = h.hear(audio);
+    assert!(
+        !shared_words(said, &text).is_empty(),
+        "transcript {said:?} but the audio says {text:?}"
+    );
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pcm16_conversation() {
+    conversation(Encoding::Pcm16, "ws-pcm16").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ulaw_conversation_with_a_misbehaving_call_beside_it() {
+    let h = harness();
+    // A client that never reads and sends garbage runs at the same time.
+    let bad = tokio::spawn(async move {
+        let mut b = Caller::connect(h.api, "?call_id=ws-noisy").await;
+        b.send_text("{this is not json".into()).await;
+        b.send_text(r#"{"event":"media","media":{"payload":"AAAA"}}"#.into())
+            .await;
+        b.start(Encoding::Pcm8, "ws-noisy").await;
+        b.send_text(r#"{"event":"media","media":{"payload":"%%%"}}"#.into())
+            .await;
+        b.send_text(r#"{"event":"dance"}"#.into()).await;
+        b.stream(&h.speak("I am a second caller talking at the same time."))
+            .await;
+        b.silence(3000).await;
+        b
+    });
+    conversation(Encoding::Ulaw, "ws-ulaw").await;
+    bad.await.unwrap().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barge_in_stops_the_reply_and_a_click_does_not() {
+    let h = harness();
+    let mut c = Caller::connect(h.api, "?call_id=ws-barge").await;
+    c.start(Encoding::Pcm16, "ws-barge").await;
+    let greeted = c
+        .wait_for(0, "greeting", Duration::from_secs(20), |v| {
+            is_type(v, "transcript")
+        })
+        .await;
+    c.stream(&h.speak("Please tell me a long story about your company and its history."))
+        .await;
+    let first_media = c
+        .wait_for(greeted + 1, "reply audio", Duration::from_secs(40), |v| {
+            is_event(v, "media")
+        })
+        .await;
+    c.silence(400).await;
+
+    // A 60 ms click while voxd talks: no barge-in.
+    let click = voxd::audio::Pcm {
+        samples: (0..960)
+            .map(|i| ((i as f32 * 0.3).sin() * 0.8) * if i % 7 == 0 { 1.0 } else { 0.6 })
+            .collect(),
+        rate: 16_000,
+    };
+    let before_click = c.messages().len();
+    c.stream(&click).await;
+    c.silence(700).await;
+    let after_click = c.messages();
+    assert!(
+        !after_click[before_click..]
+            .iter()
+            .any(|m| is_type(&m.json, "clear")),
+        "a click cut the reply"
+    );
+    assert!(
+        after_click[before_click..]
+            .iter()
+            .any(|m| is_event(&m.json, "media")),
+        "the reply went on after the click"
+    );
+    assert!(
+        !after_click[first_media..]
+            .iter()
+            .any(|m| is_type(&m.json, "transcript") && m.json["role"] == "assistant"),
+        "the reply ended before the interruption; make it longer"
+    );
+
+    // Real speech: clear within 500 ms of its start, then no more media of that reply.
+    let interruption = h.speak("Sorry, stop, I have another question.");
+    let from = c.messages().len();
+    let started = Instant::now();
+    c.stream(&interruption).await;
+    let cleared = c
+        .wait_for(from, "clear", Duration::from_secs(5), |v| {
+            is_type(v, "clear")
+        })
+        .await;
+    let msgs = c.messages();
+    let delay = msgs[cleared].at.duration_since(started);
+    assert!(
+        delay <= Duration::from_millis(500),
+        "clear came {delay:?} after the interruption started"
+    );
+    c.silence(1500).await;
+    let msgs = c.messages();
+    let after: Vec<&Value> = msgs[cleared + 1..].iter().map(|m| &m.json).collect();
+    // Anything after the clear belongs to a new reply: its own start must come first.
+    if let Some(m) = after.iter().position(|v| is_event(v, "media")) {
+        assert!(
+            after[..m].iter().any(|v| is_event(v, "start")),
+            "media of the interrupted reply after clear"
+        );
+    }
+    // What was heard of the cut reply is reported, and the history keeps only that.
+    let cut = after
+        .iter()
+        .find(|v| is_type(v, "transcript") && v["role"] == "assistant")
+        .expect("transcript of the cut reply");
+    let cut_text = cut["text"].as_str().unwrap().to_string();
+    let call: Value = common::client()
+        .get(format!("http://{}/voximplant/calls/ws-barge", h.api))
+        .header("Authorization", common::auth())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let history = call["history"].as_array().unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|m| m["role"] == "assistant" && m["content"] == cut_text.as_str()),
+        "{call}"
+    );
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_streams_end_or_are_ignored_cleanly() {
+    let h = harness();
+    // No token: refused before the upgrade.
+    let err = tokio_tungstenite::connect_async(format!("ws://{}/voximplant/stream", h.api))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+    // The token in the query works for scenarios that cannot set headers.
+    let (ws, _) = tokio_tungstenite::connect_async(format!(
+        "ws://{}/voximplant/stream?token={}",
+        h.api,
+        common::TOKEN
+    ))
+    .await
+    .unwrap();
+    drop(ws);
+
+    // Unsupported encoding: closed with 1003.
+    let mut c = Caller::connect(h.api, "?call_id=ws-opus").await;
+    c.send_text(
+        r#"{"event":"start","start":{"mediaFormat":{"encoding":"OPUS","sampleRate":48000}}}"#
+            .into(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(*c.closed.lock().unwrap(), Some(Some(1003)));
+
+    // A 10 MB frame: the connection is dropped.
+    let mut c = Caller::connect(h.api, "?call_id=ws-huge").await;
+    let huge = format!(
+        r#"{{"event":"media","media":{{"payload":"{}"}}}}"#,
+        "A".repeat(10 * 1024 * 1024)
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(5), c.send_text(huge)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        c.closed.lock().unwrap().is_some(),
+        "a 10 MB frame must end the connection"
+    );
+
+    // Garbage then a valid start: ignored, and the call still greets.
+    let mut c = Caller::connect(h.api, "").await;
+    for junk in [
+        "not json",
+        r#"{"event":"unknown"}"#,
+        r#"{"event":"media","media":{"payload":"AAAA"}}"#,
+        r#"{"no":"event"}"#,
+    ] {
+        c.send_text(junk.into()).await;
+    }
+    c.start(Encoding::Pcm8, "ws-junk").await;
+    c.send_text(r#"{"event":"media","media":{"payload":"!!not base64!!"}}"#.into())
+        .await;
+    c.wait_for(0, "greeting after junk", Duration::from_secs(20), |v| {
+        is_type(v, "transcript")
+    })
+    .await;
+    assert!(c.closed.lock().unwrap().is_none());
+
+    // Socket closed: the call is freed.
+    let before = active_calls().await;
+    c.close().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while active_calls().await >= before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(active_calls().await < before, "the call was not freed");
+}
