@@ -363,7 +363,7 @@ impl Call {
     }
 
     fn on_reply(&mut self, id: u64, event: ReplyEvent) -> Result<(), String> {
-        if !self.reply.as_ref().is_some_and(|r| r.id == id) {
+        if self.reply.as_ref().is_none_or(|r| r.id != id) {
             return Ok(()); // from a reply that was abandoned
         }
         match event {
