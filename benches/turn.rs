@@ -11,5 +11,5 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
-    tokio::runtime::Runtime::new()?.block_on(voxd::bench::run(cfg, runs))
+    tokio::runtime::Runtime::new()?.block_on(voxd::bench::turn(cfg, runs))
 }

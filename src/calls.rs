@@ -13,6 +13,8 @@ pub struct CallSession {
     pub history: Vec<ChatMessage>,
     pub turns: u32,
     pub started: Instant,
+    /// Media-stream replies: end of the caller's turn → first reply frame sent, in ms.
+    pub reply_latencies_ms: Vec<f64>,
 }
 
 struct Entry {
@@ -45,6 +47,7 @@ impl Calls {
                     history: Vec::new(),
                     turns: 0,
                     started: now,
+                    reply_latencies_ms: Vec::new(),
                 })),
                 last_active: now,
             }

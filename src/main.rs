@@ -44,12 +44,21 @@ enum Command {
     Chat,
     /// Validate the config and load each model, saying what is missing and how to fix it.
     Check,
-    /// Measure the recording-URL turn through the real API on loopback.
+    /// Measure latency through the real API on loopback: `turn` (recording URL) or
+    /// `stream` (real-time media stream, streaming vs sequential pipeline).
     Bench {
-        /// Measured turns (after one warm-up).
-        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
-        runs: u32,
+        #[arg(value_enum, default_value_t = BenchKind::Turn)]
+        kind: BenchKind,
+        /// Measured turns (after one warm-up); default 5 for turn, 20 for stream.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        runs: Option<u32>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BenchKind {
+    Turn,
+    Stream,
 }
 
 fn main() {
@@ -98,7 +107,14 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Chat => chat(&cfg),
         Command::Check => check(&cfg),
-        Command::Bench { runs } => runtime()?.block_on(voxd::bench::run(cfg, runs as usize)),
+        Command::Bench {
+            kind: BenchKind::Turn,
+            runs,
+        } => runtime()?.block_on(voxd::bench::turn(cfg, runs.unwrap_or(5) as usize)),
+        Command::Bench {
+            kind: BenchKind::Stream,
+            runs,
+        } => runtime()?.block_on(voxd::bench::stream(cfg, runs.unwrap_or(20) as usize)),
     }
 }
 

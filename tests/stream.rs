@@ -6,9 +6,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::caller::{decode_media, is_event, is_type, Caller};
 use common::{harness, shared_words};
 use serde_json::Value;
+use voxd::stream::caller::{decode_media, is_event, is_type, Caller};
 use voxd::stream::protocol::Encoding;
 
 const QUESTION: &str = "Hello, can you tell me what time you open on Saturday?";
@@ -26,28 +26,32 @@ async fn active_calls() -> u64 {
 /// One whole exchange: greeting, a question, the spoken answer checked by Whisper.
 async fn conversation(encoding: Encoding, call_id: &str) {
     let h = harness();
-    let mut c = Caller::connect(h.api, "").await;
-    c.start(encoding, call_id).await;
+    let mut c = Caller::connect(h.api, "", Some(common::TOKEN))
+        .await
+        .unwrap();
+    c.start(encoding, call_id).await.unwrap();
     // The greeting comes first, as a complete start/media/stop stream.
     let greeted = c
         .wait_for(0, "greeting transcript", Duration::from_secs(20), |v| {
             is_type(v, "transcript") && v["role"] == "assistant"
         })
-        .await;
+        .await
+        .unwrap();
     let msgs = c.messages();
     assert!(is_event(&msgs[0].json, "start"), "{:?}", msgs[0].json);
-    let greeting = decode_media(&msgs[..greeted]);
+    let greeting = decode_media(&msgs[..greeted]).unwrap();
     assert!(greeting.duration_secs() > 0.5);
     assert_eq!(greeting.rate, encoding.rate());
 
     let question = h.speak(QUESTION);
     let from = c.messages().len();
-    c.stream(&question).await;
+    c.stream(&question).await.unwrap();
     let user = c
         .wait_for(from, "user transcript", Duration::from_secs(20), |v| {
             is_type(v, "transcript") && v["role"] == "user"
         })
-        .await;
+        .await
+        .unwrap();
     let heard = c.messages()[user].json["text"]
         .as_str()
         .unwrap()
@@ -60,7 +64,8 @@ async fn conversation(encoding: Encoding, call_id: &str) {
         .wait_for(user, "assistant transcript", Duration::from_secs(40), |v| {
             is_type(v, "transcript") && v["role"] == "assistant"
         })
-        .await;
+        .await
+        .unwrap();
     let msgs = c.messages();
     let said = msgs[done].json["text"].as_str().unwrap();
     assert!(msgs[done].json["final"].as_bool().unwrap());
@@ -71,7 +76,7 @@ async fn conversation(encoding: Encoding, call_id: &str) {
         reply.iter().any(|m| is_event(&m.json, "stop")),
         "the reply stream is closed with stop"
     );
-    let audio = decode_media(reply);
+    let audio = decode_media(reply).unwrap();
     let text = h.hear(audio);
     assert!(
         !shared_words(said, &text).is_empty(),
@@ -88,43 +93,73 @@ async fn pcm16_conversation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ulaw_conversation_with_a_misbehaving_call_beside_it() {
     let h = harness();
-    // A client that never reads and sends garbage runs at the same time.
+    // A client that sends garbage, then speech, and never reads a byte, at the same time.
     let bad = tokio::spawn(async move {
-        let mut b = Caller::connect(h.api, "?call_id=ws-noisy").await;
-        b.send_text("{this is not json".into()).await;
-        b.send_text(r#"{"event":"media","media":{"payload":"AAAA"}}"#.into())
-            .await;
-        b.start(Encoding::Pcm8, "ws-noisy").await;
-        b.send_text(r#"{"event":"media","media":{"payload":"%%%"}}"#.into())
-            .await;
-        b.send_text(r#"{"event":"dance"}"#.into()).await;
-        b.stream(&h.speak("I am a second caller talking at the same time."))
-            .await;
-        b.silence(3000).await;
-        b
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::Message;
+        let mut req = format!("ws://{}/voximplant/stream?call_id=ws-noisy", h.api)
+            .into_client_request()
+            .unwrap();
+        req.headers_mut()
+            .insert("Authorization", common::auth().parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let junk = [
+            "{this is not json",
+            r#"{"event":"media","media":{"payload":"AAAA"}}"#,
+            r#"{"event":"start","start":{"mediaFormat":{"encoding":"PCM8","sampleRate":8000}}}"#,
+            r#"{"event":"media","media":{"payload":"%%%"}}"#,
+            r#"{"event":"dance"}"#,
+        ];
+        for j in junk {
+            ws.send(Message::Text(j.into())).await.unwrap();
+        }
+        let speech = h.speak("I am a second caller talking at the same time, and I never listen.");
+        let pcm = voxd::audio::resample::to_rate(speech, 8000).unwrap();
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let silence = vec![0.0f32; 8000 * 4];
+        for chunk in pcm.samples.chunks(160).chain(silence.chunks(160)) {
+            tick.tick().await;
+            let bytes: Vec<u8> = chunk
+                .iter()
+                .flat_map(|&s| voxd::audio::wav::to_i16(s).to_le_bytes())
+                .collect();
+            let payload = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+            let frame =
+                serde_json::json!({"event": "media", "media": {"payload": payload}}).to_string();
+            if ws.send(Message::Text(frame.into())).await.is_err() {
+                break; // voxd may hang up on a client that does not read
+            }
+        }
+        ws
     });
     conversation(Encoding::Ulaw, "ws-ulaw").await;
-    bad.await.unwrap().close().await;
+    drop(bad.await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn barge_in_stops_the_reply_and_a_click_does_not() {
     let h = harness();
-    let mut c = Caller::connect(h.api, "?call_id=ws-barge").await;
-    c.start(Encoding::Pcm16, "ws-barge").await;
+    let mut c = Caller::connect(h.api, "?call_id=ws-barge", Some(common::TOKEN))
+        .await
+        .unwrap();
+    c.start(Encoding::Pcm16, "ws-barge").await.unwrap();
     let greeted = c
         .wait_for(0, "greeting", Duration::from_secs(20), |v| {
             is_type(v, "transcript")
         })
-        .await;
+        .await
+        .unwrap();
     c.stream(&h.speak("Please tell me a long story about your company and its history."))
-        .await;
+        .await
+        .unwrap();
     let first_media = c
         .wait_for(greeted + 1, "reply audio", Duration::from_secs(40), |v| {
             is_event(v, "media")
         })
-        .await;
-    c.silence(400).await;
+        .await
+        .unwrap();
+    c.silence(400).await.unwrap();
 
     // A 60 ms click while voxd talks: no barge-in.
     let click = voxd::audio::Pcm {
@@ -134,8 +169,8 @@ async fn barge_in_stops_the_reply_and_a_click_does_not() {
         rate: 16_000,
     };
     let before_click = c.messages().len();
-    c.stream(&click).await;
-    c.silence(700).await;
+    c.stream(&click).await.unwrap();
+    c.silence(700).await.unwrap();
     let after_click = c.messages();
     assert!(
         !after_click[before_click..]
@@ -160,19 +195,20 @@ async fn barge_in_stops_the_reply_and_a_click_does_not() {
     let interruption = h.speak("Sorry, stop, I have another question.");
     let from = c.messages().len();
     let started = Instant::now();
-    c.stream(&interruption).await;
+    c.stream(&interruption).await.unwrap();
     let cleared = c
         .wait_for(from, "clear", Duration::from_secs(5), |v| {
             is_type(v, "clear")
         })
-        .await;
+        .await
+        .unwrap();
     let msgs = c.messages();
     let delay = msgs[cleared].at.duration_since(started);
     assert!(
         delay <= Duration::from_millis(500),
         "clear came {delay:?} after the interruption started"
     );
-    c.silence(1500).await;
+    c.silence(1500).await.unwrap();
     let msgs = c.messages();
     let after: Vec<&Value> = msgs[cleared + 1..].iter().map(|m| &m.json).collect();
     // Anything after the clear belongs to a new reply: its own start must come first.
@@ -226,46 +262,57 @@ async fn bad_streams_end_or_are_ignored_cleanly() {
     drop(ws);
 
     // Unsupported encoding: closed with 1003.
-    let mut c = Caller::connect(h.api, "?call_id=ws-opus").await;
+    let mut c = Caller::connect(h.api, "?call_id=ws-opus", Some(common::TOKEN))
+        .await
+        .unwrap();
     c.send_text(
         r#"{"event":"start","start":{"mediaFormat":{"encoding":"OPUS","sampleRate":48000}}}"#
             .into(),
     )
-    .await;
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(*c.closed.lock().unwrap(), Some(Some(1003)));
+    assert_eq!(c.closed(), Some(Some(1003)));
 
     // A 10 MB frame: the connection is dropped.
-    let mut c = Caller::connect(h.api, "?call_id=ws-huge").await;
+    let mut c = Caller::connect(h.api, "?call_id=ws-huge", Some(common::TOKEN))
+        .await
+        .unwrap();
     let huge = format!(
         r#"{{"event":"media","media":{{"payload":"{}"}}}}"#,
         "A".repeat(10 * 1024 * 1024)
     );
-    let _ = tokio::time::timeout(Duration::from_secs(5), c.send_text(huge)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), c.send_text(huge))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        c.closed.lock().unwrap().is_some(),
+        c.closed().is_some(),
         "a 10 MB frame must end the connection"
     );
 
     // Garbage then a valid start: ignored, and the call still greets.
-    let mut c = Caller::connect(h.api, "").await;
+    let mut c = Caller::connect(h.api, "", Some(common::TOKEN))
+        .await
+        .unwrap();
     for junk in [
         "not json",
         r#"{"event":"unknown"}"#,
         r#"{"event":"media","media":{"payload":"AAAA"}}"#,
         r#"{"no":"event"}"#,
     ] {
-        c.send_text(junk.into()).await;
+        c.send_text(junk.into()).await.unwrap();
     }
-    c.start(Encoding::Pcm8, "ws-junk").await;
+    c.start(Encoding::Pcm8, "ws-junk").await.unwrap();
     c.send_text(r#"{"event":"media","media":{"payload":"!!not base64!!"}}"#.into())
-        .await;
+        .await
+        .unwrap();
     c.wait_for(0, "greeting after junk", Duration::from_secs(20), |v| {
         is_type(v, "transcript")
     })
-    .await;
-    assert!(c.closed.lock().unwrap().is_none());
+    .await
+    .unwrap();
+    assert!(c.closed().is_none());
 
     // Socket closed: the call is freed.
     let before = active_calls().await;

@@ -70,5 +70,6 @@ pub async fn show(
         "turns": session.turns,
         "duration_secs": session.started.elapsed().as_secs_f64(),
         "history": session.history,
+        "reply_latencies_ms": session.reply_latencies_ms,
     })))
 }

@@ -418,12 +418,13 @@ impl Call {
             let start = self.frames.start(self.output, self.tag.as_deref());
             self.send_text(start)?;
         }
+        let had_frames = !frames.is_empty();
         for frame in frames {
             let media = self.frames.media(self.output, &frame);
             self.send_text(media)?;
-            if let Some(r) = self.reply.as_mut() {
-                r.first_audio.get_or_insert(now);
-            }
+        }
+        if had_frames {
+            self.note_first_audio(now);
         }
         let finished = self.reply.as_ref().is_none_or(|r| r.done.is_some());
         if finished
@@ -435,6 +436,23 @@ impl Call {
             self.end_of_reply(now, false)?;
         }
         self.maybe_hang_up()
+    }
+
+    /// Records when a reply to the caller (not the greeting) first reached the wire.
+    fn note_first_audio(&mut self, now: Instant) {
+        let Some(r) = self.reply.as_mut().filter(|r| r.first_audio.is_none()) else {
+            return;
+        };
+        r.first_audio = Some(now);
+        let (Some(end), false) = (r.turn_end, r.utterance.is_empty()) else {
+            return;
+        };
+        let ms = (now - end).as_secs_f64() * 1000.0;
+        if let Some(id) = &self.call_id {
+            if let Ok(mut s) = self.state.calls.session(id).try_lock() {
+                s.reply_latencies_ms.push(ms);
+            };
+        }
     }
 
     /// The reply's audio is all out (or cut): close voxd's stream, remember what was said.

@@ -3,8 +3,6 @@
 //! policy), a file server playing the recording host, and real audio encoders.
 #![allow(dead_code)]
 
-pub mod caller;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
-//! `voxd bench`: latency of the recording-URL turn on the configured models, measured
-//! through the real HTTP API on loopback; prints per-stage medians as a Markdown table.
+//! `voxd bench turn`: latency of the recording-URL turn, measured through the real HTTP API
+//! on loopback; prints per-engine figures and per-stage medians as Markdown tables.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,7 +14,6 @@ use crate::audio::{resample, wav, Pcm, STT_RATE};
 use crate::config::Config;
 use crate::engines::llm::{ChatMessage, LlmEvent, Role};
 use crate::engines::Engines;
-use crate::server::{router, AppState};
 
 /// A typical reply, for the voice's own figure.
 const REPLY: &str = "We open at nine in the morning. Is there anything else I can help you with?";
@@ -37,20 +36,7 @@ const STAGES: [&str; 8] = [
 pub async fn run(mut cfg: Config, runs: usize) -> Result<()> {
     let runs = runs.max(1);
     cfg.download.allow_private = true;
-    // The same utterance every run, so runs and settings compare.
-    cfg.tts.deterministic = true;
-    let t = Instant::now();
-    let engines = Arc::new(
-        tokio::task::spawn_blocking({
-            let cfg = cfg.clone();
-            move || Engines::load(&cfg)
-        })
-        .await??,
-    );
-    println!(
-        "models loaded in {:.0} ms",
-        t.elapsed().as_secs_f64() * 1000.0
-    );
+    let engines = super::load_engines(&mut cfg).await?;
 
     // The caller's utterance as Voximplant records it: 8 kHz mono.
     let e = engines.clone();
@@ -65,10 +51,7 @@ pub async fn run(mut cfg: Config, runs: usize) -> Result<()> {
     let app = Router::new().route("/u.wav", get(move || async move { bytes.clone() }));
     tokio::spawn(async move { axum::serve(files, app).await });
 
-    let api = TcpListener::bind("127.0.0.1:0").await?;
-    let api_addr = api.local_addr()?;
-    let state = Arc::new(AppState::new(cfg, engines, api_addr));
-    tokio::spawn(async move { axum::serve(api, router(state)).await });
+    let api_addr = super::spawn_api(cfg, engines).await?;
 
     let client = reqwest::Client::new();
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); STAGES.len()];
@@ -108,7 +91,7 @@ pub async fn run(mut cfg: Config, runs: usize) -> Result<()> {
         vals.sort_by(f64::total_cmp);
         println!(
             "| {stage} | {:.0} | {:.0} | {:.0} |",
-            median(vals),
+            super::median(vals),
             vals[0],
             vals[vals.len() - 1]
         );
@@ -169,33 +152,21 @@ async fn engine_figures(engines: &Arc<Engines>, spoken: &Pcm, runs: usize) -> Re
     println!("\n| engine | median | note |\n|---|---|---|");
     println!(
         "| whisper | {:.0} ms, RTF {:.2} | {secs:.2} s utterance |",
-        median(&mut stt_ms.clone()),
-        median(&mut stt_ms.clone()) / 1000.0 / secs
+        super::median(&mut stt_ms.clone()),
+        super::median(&mut stt_ms.clone()) / 1000.0 / secs
     );
     println!(
         "| llm prompt + first token | {:.0} ms | system prompt cached, new question |",
-        median(&mut prompt_ms)
+        super::median(&mut prompt_ms)
     );
     println!(
         "| llm generation | {:.1} tokens/s | up to llm.max_reply_tokens |",
-        median(&mut gen_rates)
+        super::median(&mut gen_rates)
     );
     println!(
         "| piper | {:.0} ms, RTF {:.2} | {tts_secs:.2} s of speech |",
-        median(&mut tts_ms.clone()),
-        median(&mut tts_ms.clone()) / 1000.0 / tts_secs
+        super::median(&mut tts_ms.clone()),
+        super::median(&mut tts_ms.clone()) / 1000.0 / tts_secs
     );
     Ok(())
-}
-
-/// Median (sorts in place).
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let sorted = &*values;
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
 }

@@ -1,0 +1,71 @@
+//! `voxd bench`: latency measurements through the real API on loopback, with the
+//! configured models. `turn` measures the recording-URL turn, `stream` real-time calls.
+
+mod stream;
+mod turn;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::engines::Engines;
+use crate::server::{router, AppState};
+
+pub use stream::run as stream;
+pub use turn::run as turn;
+
+/// Loads the engines for a benchmark. The voice is made deterministic, so that every run
+/// hears the same words and the LLM writes the same replies: runs and settings compare.
+async fn load_engines(cfg: &mut Config) -> Result<Arc<Engines>> {
+    cfg.tts.deterministic = true;
+    let t = Instant::now();
+    let c = cfg.clone();
+    let engines = Arc::new(tokio::task::spawn_blocking(move || Engines::load(&c)).await??);
+    println!(
+        "models loaded in {:.0} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(engines)
+}
+
+/// Serves the API with `cfg` on a free loopback port.
+async fn spawn_api(cfg: Config, engines: Arc<Engines>) -> Result<SocketAddr> {
+    let api = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = api.local_addr()?;
+    let state = Arc::new(AppState::new(cfg, engines, addr));
+    tokio::spawn(async move { axum::serve(api, router(state)).await });
+    Ok(addr)
+}
+
+/// Median (sorts in place).
+fn median(values: &mut [f64]) -> f64 {
+    percentile(values, 50.0)
+}
+
+/// The `p`-th percentile, nearest rank (sorts in place); 0 for no values.
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+    values[rank.clamp(1, values.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut v: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(percentile(&mut v, 50.0), 10.0);
+        assert_eq!(percentile(&mut v, 95.0), 19.0);
+        assert_eq!(percentile(&mut v, 100.0), 20.0);
+        assert_eq!(percentile(&mut [], 50.0), 0.0);
+    }
+}

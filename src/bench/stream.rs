@@ -1,0 +1,115 @@
+//! `voxd bench stream`: real-time calls measured like a caller would. Each turn plays a
+//! spoken question at real-time pace over the media stream and measures voice-to-voice
+//! (last speech frame sent → first reply frame received); the daemon's own processing
+//! latency (end of turn detected → first reply frame sent) is read from the call.
+//! Runs the `streaming` pipeline, then `sequential`, and compares them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use serde_json::Value;
+
+use crate::audio::Pcm;
+use crate::config::Config;
+use crate::engines::Engines;
+use crate::stream::caller::{is_event, Caller};
+use crate::stream::protocol::Encoding;
+
+const QUESTIONS: [&str; 4] = [
+    "Hello, what time do you open on Saturday?",
+    "Can I book a table for four people tonight?",
+    "How much does the delivery cost?",
+    "Do you have any vegetarian dishes?",
+];
+
+/// Runs `turns` turns with each pipeline and prints p50/p95 tables.
+pub async fn run(mut cfg: Config, turns: usize) -> Result<()> {
+    let turns = turns.max(1);
+    cfg.stream.greeting.clear();
+    cfg.server.token.clear();
+    let engines = super::load_engines(&mut cfg).await?;
+    let mut questions = Vec::new();
+    for q in QUESTIONS {
+        let e = engines.clone();
+        questions.push(tokio::task::spawn_blocking(move || e.tts.synthesize(q)).await??);
+    }
+    println!("{turns} turns per pipeline, {} questions of {:.1}–{:.1} s, PCM16 at 16 kHz, end of turn after {} ms of silence",
+        questions.len(),
+        questions.iter().map(Pcm::duration_secs).fold(f64::MAX, f64::min),
+        questions.iter().map(Pcm::duration_secs).fold(0.0, f64::max),
+        cfg.stream.end_of_turn_ms);
+    let mut results = Vec::new();
+    for pipeline in ["streaming", "sequential"] {
+        let mut c = cfg.clone();
+        c.stream.pipeline = pipeline.into();
+        results.push((
+            pipeline,
+            measure(c, engines.clone(), &questions, turns).await?,
+        ));
+    }
+    println!(
+        "\n| pipeline | voice-to-voice p50 | p95 | processing p50 | p95 |\n|---|---|---|---|---|"
+    );
+    for (pipeline, (v2v, proc_ms)) in &mut results {
+        println!(
+            "| {pipeline} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
+            super::median(v2v),
+            super::percentile(v2v, 95.0),
+            super::median(proc_ms),
+            super::percentile(proc_ms, 95.0)
+        );
+    }
+    let (s, q) = (
+        super::median(&mut results[0].1 .1),
+        super::median(&mut results[1].1 .1),
+    );
+    println!(
+        "\ntime to first audio, streaming / sequential (processing p50): {:.2}",
+        s / q
+    );
+    Ok(())
+}
+
+/// Voice-to-voice and processing latencies (ms) of `turns` turns, each on a fresh call.
+async fn measure(
+    cfg: Config,
+    engines: Arc<Engines>,
+    questions: &[Pcm],
+    turns: usize,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let api = super::spawn_api(cfg, engines).await?;
+    let http = reqwest::Client::new();
+    let (mut v2v, mut processing) = (Vec::new(), Vec::new());
+    // One warm-up turn, not counted.
+    for i in 0..=turns {
+        let call_id = format!("bench-stream-{i}");
+        let mut caller = Caller::connect(api, "", None).await?;
+        caller.start(Encoding::Pcm16, &call_id).await?;
+        caller.stream(&questions[i % questions.len()]).await?;
+        let spoken = Instant::now();
+        let first = caller
+            .wait_for(0, "reply audio", Duration::from_secs(60), |v| {
+                is_event(v, "media")
+            })
+            .await?;
+        let heard_at = caller.messages()[first].at;
+        let call: Value = http
+            .get(format!("http://{api}/voximplant/calls/{call_id}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let ms = call["reply_latencies_ms"]
+            .as_array()
+            .and_then(|a| a.last())
+            .and_then(Value::as_f64);
+        caller.close().await;
+        if i == 0 {
+            continue;
+        }
+        v2v.push((heard_at - spoken).as_secs_f64() * 1000.0);
+        processing.push(ms.ok_or_else(|| anyhow!("the call reported no reply latency: {call}"))?);
+    }
+    Ok((v2v, processing))
+}
