@@ -31,16 +31,14 @@ async fn post(
     (status, body)
 }
 
+/// POSTs a JSON body with the test token.
+async fn post_json(api: SocketAddr, path: &str, body: String) -> (u16, Value) {
+    post(api, path, body.into(), Some(&auth()), "application/json").await
+}
+
 async fn turn_on(api: SocketAddr, url: &str) -> (u16, Value) {
     let body = json!({"call_id": "bad-input", "audio_url": url}).to_string();
-    post(
-        api,
-        "/voximplant/process_audio",
-        body.into(),
-        Some(&auth()),
-        "application/json",
-    )
-    .await
+    post_json(api, "/voximplant/process_audio", body).await
 }
 
 fn assert_error(got: (u16, Value), status: u16, code: &str, message_part: &str) {
@@ -131,14 +129,7 @@ async fn broken_recordings() {
 
     let body = json!({"call_id": "c", "audio_url": "http://example.org/a.mp3", "duration": 3600})
         .to_string();
-    let got = post(
-        h.api,
-        "/voximplant/process_audio",
-        body.into(),
-        Some(&auth()),
-        "application/json",
-    )
-    .await;
+    let got = post_json(h.api, "/voximplant/process_audio", body).await;
     assert_error(got, 422, "audio_too_long", "3600");
 
     assert_healthy().await;
@@ -205,159 +196,135 @@ async fn hostile_urls_are_refused_by_the_production_policy() {
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_requests_and_auth() {
     let h = harness();
-    let path = "/voximplant/process_audio";
-    let good = json!({"call_id": "x", "audio_url": "http://example.org/a.mp3"}).to_string();
-
-    assert_error(
-        post(h.api, path, good.clone().into(), None, "application/json").await,
-        401,
-        "unauthorized",
-        "missing",
-    );
-    assert_error(
-        post(
-            h.api,
-            path,
-            good.clone().into(),
-            Some("Bearer nope"),
-            "application/json",
-        )
-        .await,
-        401,
-        "unauthorized",
-        "wrong",
-    );
-    assert_error(
-        post(
-            h.api,
-            path,
-            good.clone().into(),
-            Some("Basic dGVzdA=="),
-            "application/json",
-        )
-        .await,
-        401,
-        "unauthorized",
-        "",
-    );
-    assert_error(
-        post(
-            h.api,
-            path,
-            "{not json".into(),
-            Some(&auth()),
-            "application/json",
-        )
-        .await,
-        400,
-        "invalid_json",
-        "",
-    );
-    assert_error(
-        post(h.api, path, good.into(), Some(&auth()), "text/plain").await,
-        415,
-        "unsupported_media_type",
-        "",
-    );
-    let missing_url = json!({"call_id": "x"}).to_string();
-    assert_error(
-        post(
-            h.api,
-            path,
-            missing_url.into(),
-            Some(&auth()),
-            "application/json",
-        )
-        .await,
-        422,
-        "invalid_request",
-        "audio_url",
-    );
-    let empty_id = json!({"call_id": "", "audio_url": "http://example.org/a.mp3"}).to_string();
-    assert_error(
-        post(
-            h.api,
-            path,
-            empty_id.into(),
-            Some(&auth()),
-            "application/json",
-        )
-        .await,
-        422,
-        "invalid_request",
-        "call_id",
-    );
-
+    let turn = "/voximplant/process_audio";
     let events = "/voximplant/events";
-    let unknown = json!({"call_id": "never-seen", "event": "Disconnected"}).to_string();
-    assert_error(
-        post(
-            h.api,
+    let good = json!({"call_id": "x", "audio_url": "http://example.org/a.mp3"}).to_string();
+    let token = auth();
+    let json_type = "application/json";
+    // (path, Authorization, Content-Type, body, status, code, part of the message)
+    let cases: Vec<(&str, Option<&str>, &str, String, u16, &str, &str)> = vec![
+        (
+            turn,
+            None,
+            json_type,
+            good.clone(),
+            401,
+            "unauthorized",
+            "missing",
+        ),
+        (
+            turn,
+            Some("Bearer nope"),
+            json_type,
+            good.clone(),
+            401,
+            "unauthorized",
+            "wrong",
+        ),
+        (
+            turn,
+            Some("Basic dGVzdA=="),
+            json_type,
+            good.clone(),
+            401,
+            "unauthorized",
+            "",
+        ),
+        (
+            turn,
+            Some(&token),
+            json_type,
+            "{not json".into(),
+            400,
+            "invalid_json",
+            "",
+        ),
+        (
+            turn,
+            Some(&token),
+            "text/plain",
+            good.clone(),
+            415,
+            "unsupported_media_type",
+            "",
+        ),
+        (
+            turn,
+            Some(&token),
+            json_type,
+            json!({"call_id": "x"}).to_string(),
+            422,
+            "invalid_request",
+            "audio_url",
+        ),
+        (
+            turn,
+            Some(&token),
+            json_type,
+            json!({"call_id": "", "audio_url": "http://example.org/a.mp3"}).to_string(),
+            422,
+            "invalid_request",
+            "call_id",
+        ),
+        (
             events,
-            unknown.into(),
-            Some(&auth()),
-            "application/json",
-        )
-        .await,
-        404,
-        "unknown_call",
-        "never-seen",
-    );
-    let bad_event = json!({"call_id": "x", "event": "Exploded"}).to_string();
-    assert_error(
-        post(
-            h.api,
+            Some(&token),
+            json_type,
+            json!({"call_id": "never-seen", "event": "Disconnected"}).to_string(),
+            404,
+            "unknown_call",
+            "never-seen",
+        ),
+        (
             events,
-            bad_event.into(),
-            Some(&auth()),
-            "application/json",
-        )
-        .await,
-        422,
-        "unknown_event",
-        "Exploded",
-    );
-    let no_token = json!({"call_id": "x", "event": "Connected"}).to_string();
-    assert_error(
-        post(h.api, events, no_token.into(), None, "application/json").await,
-        401,
-        "unauthorized",
-        "",
-    );
+            Some(&token),
+            json_type,
+            json!({"call_id": "x", "event": "Exploded"}).to_string(),
+            422,
+            "unknown_event",
+            "Exploded",
+        ),
+        (
+            events,
+            None,
+            json_type,
+            json!({"call_id": "x", "event": "Connected"}).to_string(),
+            401,
+            "unauthorized",
+            "",
+        ),
+    ];
+    for (path, authz, content_type, body, status, code, part) in cases {
+        assert_error(
+            post(h.api, path, body.into(), authz, content_type).await,
+            status,
+            code,
+            part,
+        );
+    }
 
-    let resp = client()
-        .get(format!("http://{}/no/such/path", h.api))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"]["code"],
-        "not_found"
-    );
-    let resp = client()
-        .get(format!("http://{}{path}", h.api))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 405);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"]["code"],
-        "method_not_allowed"
-    );
-    let resp = client()
-        .get(format!(
-            "http://{}/audio/0123456789abcdef0123456789abcdef.wav",
-            h.api
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"]["code"],
-        "audio_not_found"
-    );
+    // GETs that match no route, the wrong method, an unknown reply audio.
+    for (path, status, code) in [
+        ("/no/such/path", 404, "not_found"),
+        (turn, 405, "method_not_allowed"),
+        (
+            "/audio/0123456789abcdef0123456789abcdef.wav",
+            404,
+            "audio_not_found",
+        ),
+    ] {
+        let resp = client()
+            .get(format!("http://{}{path}", h.api))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "{path}");
+        assert_eq!(
+            resp.json::<Value>().await.unwrap()["error"]["code"],
+            code,
+            "{path}"
+        );
+    }
     assert_healthy().await;
 }
 
@@ -387,34 +354,13 @@ async fn call_events_track_active_calls() {
         json!({"call_id": id, "event": event, "reason": "test"}).to_string()
     };
     for id in ["ev-1", "ev-2"] {
-        let (s, _) = post(
-            h.api,
-            "/voximplant/events",
-            ev(id, "Connected").into(),
-            Some(&auth()),
-            "application/json",
-        )
-        .await;
+        let (s, _) = post_json(h.api, "/voximplant/events", ev(id, "Connected")).await;
         assert_eq!(s, 200);
     }
     let during = health().await["active_calls"].as_u64().unwrap();
-    let (s, _) = post(
-        h.api,
-        "/voximplant/events",
-        ev("ev-1", "Disconnected").into(),
-        Some(&auth()),
-        "application/json",
-    )
-    .await;
+    let (s, _) = post_json(h.api, "/voximplant/events", ev("ev-1", "Disconnected")).await;
     assert_eq!(s, 200);
-    let (s, _) = post(
-        h.api,
-        "/voximplant/events",
-        ev("ev-2", "Failed").into(),
-        Some(&auth()),
-        "application/json",
-    )
-    .await;
+    let (s, _) = post_json(h.api, "/voximplant/events", ev("ev-2", "Failed")).await;
     assert_eq!(s, 200);
     let after = health().await["active_calls"].as_u64().unwrap();
     // Other tests of this binary may hold calls too, so compare the two we control.
@@ -422,13 +368,6 @@ async fn call_events_track_active_calls() {
         during >= 2 && after <= during - 2,
         "during {during}, after {after}"
     );
-    let (s, body) = post(
-        h.api,
-        "/voximplant/events",
-        ev("ev-1", "Disconnected").into(),
-        Some(&auth()),
-        "application/json",
-    )
-    .await;
+    let (s, body) = post_json(h.api, "/voximplant/events", ev("ev-1", "Disconnected")).await;
     assert_eq!(s, 404, "{body}");
 }

@@ -73,15 +73,7 @@ async fn mp3_round_trip_two_turns_with_history() {
     let second = turn("call-roundtrip", &url2).await;
     assert!(!second["reply_text"].as_str().unwrap().is_empty());
     assert_ne!(second["reply_audio_url"], first["reply_audio_url"]);
-    let call: Value = client()
-        .get(format!("http://{}/voximplant/calls/call-roundtrip", h.api))
-        .header("Authorization", auth())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let call = common::call_info("call-roundtrip").await;
     assert_eq!(call["turns"], 2, "{call}");
     let history = call["history"].as_array().unwrap();
     assert_eq!(history.len(), 4, "{call}");

@@ -224,15 +224,7 @@ async fn barge_in_stops_the_reply_and_a_click_does_not() {
         .find(|v| is_type(v, "transcript") && v["role"] == "assistant")
         .expect("transcript of the cut reply");
     let cut_text = cut["text"].as_str().unwrap().to_string();
-    let call: Value = common::client()
-        .get(format!("http://{}/voximplant/calls/ws-barge", h.api))
-        .header("Authorization", common::auth())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let call = common::call_info("ws-barge").await;
     let history = call["history"].as_array().unwrap();
     assert!(
         history

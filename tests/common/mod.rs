@@ -257,3 +257,19 @@ pub fn client() -> reqwest::Client {
 pub fn auth() -> String {
     format!("Bearer {TOKEN}")
 }
+
+/// `GET /voximplant/calls/{call_id}` on the permissive API instance.
+pub async fn call_info(call_id: &str) -> serde_json::Value {
+    client()
+        .get(format!(
+            "http://{}/voximplant/calls/{call_id}",
+            harness().api
+        ))
+        .header("Authorization", auth())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
