@@ -107,6 +107,7 @@ pub struct StreamConfig {
     pub lead_ms: u32,
     pub encoding: String,
     pub pipeline: String,
+    pub first_clause_words: u32,
     pub max_frame_bytes: u32,
 }
 
@@ -123,6 +124,7 @@ impl Default for StreamConfig {
             lead_ms: 600,
             encoding: String::new(),
             pipeline: "streaming".into(),
+            first_clause_words: 4,
             max_frame_bytes: 1024 * 1024,
         }
     }

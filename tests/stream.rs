@@ -315,3 +315,51 @@ async fn bad_streams_end_or_are_ignored_cleanly() {
     }
     assert!(active_calls().await < before, "the call was not freed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goodbye_ends_the_call_with_hangup_and_a_clean_close() {
+    let h = harness();
+    let mut c = Caller::connect(h.api, "?call_id=ws-bye", Some(common::TOKEN))
+        .await
+        .unwrap();
+    c.start(Encoding::Pcm16, "ws-bye").await.unwrap();
+    let greeted = c
+        .wait_for(0, "greeting", Duration::from_secs(20), |v| {
+            is_type(v, "transcript")
+        })
+        .await
+        .unwrap();
+    assert!(common::call_info("ws-bye").await["history"]
+        .as_array()
+        .is_some());
+    c.stream(&h.speak("Thank you very much, goodbye."))
+        .await
+        .unwrap();
+    let hangup = c
+        .wait_for(greeted + 1, "hangup", Duration::from_secs(60), |v| {
+            is_type(v, "hangup")
+        })
+        .await
+        .unwrap();
+    let msgs = c.messages();
+    // The goodbye reply was spoken in full before the hangup.
+    let said = msgs[..hangup]
+        .iter()
+        .rev()
+        .find(|m| is_type(&m.json, "transcript") && m.json["role"] == "assistant")
+        .unwrap();
+    assert!(!said.json["text"].as_str().unwrap().is_empty());
+    assert!(msgs[greeted..hangup]
+        .iter()
+        .any(|m| is_event(&m.json, "stop")));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(c.closed(), Some(Some(1000)));
+    // The call is gone.
+    let resp = common::client()
+        .get(format!("http://{}/voximplant/calls/ws-bye", h.api))
+        .header("Authorization", common::auth())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}

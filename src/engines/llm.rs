@@ -188,8 +188,19 @@ impl ReplyStream {
     /// The next complete sentence of the reply (the last one may lack its end mark), as
     /// soon as the model has written it; None at the end of the reply.
     pub async fn next_sentence(&mut self) -> Result<Option<String>> {
+        self.next_piece(0).await
+    }
+
+    /// Like [`Self::next_sentence`], but with `clause_words > 0` a clause of at least that
+    /// many words (ending in a comma, semicolon, colon or dash) is returned as soon as it
+    /// is written, without waiting for the end of its sentence.
+    pub async fn next_piece(&mut self, clause_words: usize) -> Result<Option<String>> {
         loop {
-            if let Some(&end) = crate::sentences::ends(&self.pending).first() {
+            let sentence = crate::sentences::ends(&self.pending).first().copied();
+            let clause = (clause_words > 0)
+                .then(|| crate::sentences::first_long_clause(&self.pending, clause_words))
+                .flatten();
+            if let Some(end) = [sentence, clause].into_iter().flatten().min() {
                 let rest = self.pending.split_off(end);
                 let sentence = std::mem::replace(&mut self.pending, rest.trim_start().to_string());
                 return Ok(Some(sentence.trim().to_string()));

@@ -41,6 +41,8 @@ pub struct ReplyJob {
     pub max_sentences: usize,
     pub hangup_phrases: Vec<String>,
     pub sequential: bool,
+    /// The first piece may be a clause of this many words (0: whole sentences only).
+    pub first_clause_words: usize,
 }
 
 /// Runs the job, sending events tagged with `id`; errors become `Failed`.
@@ -91,12 +93,24 @@ async fn produce(job: ReplyJob, send: &impl Fn(ReplyEvent)) -> Result<()> {
     let mut stream = engines.llm.reply(messages)?;
     let mut model_hangup = false;
     let mut sentences = Vec::new();
-    let mut count = 0;
-    while let Some(sentence) = stream.next_sentence().await? {
-        let (piece, marker) = strip_hangup(&sentence);
+    let (mut pieces, mut complete) = (0, 0);
+    loop {
+        // The first piece may be a long clause: the caller hears voxd sooner.
+        let clause_words = if pieces == 0 && !job.sequential {
+            job.first_clause_words
+        } else {
+            0
+        };
+        let Some(text) = stream.next_piece(clause_words).await? else {
+            break;
+        };
+        let (piece, marker) = strip_hangup(&text);
         model_hangup |= marker;
         if !piece.is_empty() {
-            count += 1;
+            pieces += 1;
+            if piece.ends_with(['.', '!', '?', '…']) {
+                complete += 1;
+            }
             if job.sequential {
                 sentences.push(piece);
             } else {
@@ -107,7 +121,7 @@ async fn produce(job: ReplyJob, send: &impl Fn(ReplyEvent)) -> Result<()> {
                 });
             }
         }
-        if marker || (job.max_sentences > 0 && count >= job.max_sentences) {
+        if marker || (job.max_sentences > 0 && complete >= job.max_sentences) {
             break;
         }
     }

@@ -349,6 +349,7 @@ impl Call {
             max_sentences: state.engines.llm.max_sentences(),
             hangup_phrases: state.cfg.calls.hangup_phrases.clone(),
             sequential: state.cfg.stream.pipeline == "sequential",
+            first_clause_words: state.cfg.stream.first_clause_words as usize,
         };
         let task = tokio::spawn(reply::run(job, self.reply_seq, self.replies.clone()));
         self.reply = Some(Reply {
