@@ -36,6 +36,17 @@ async fn post_json(api: SocketAddr, path: &str, body: String) -> (u16, Value) {
     post(api, path, body.into(), Some(&auth()), "application/json").await
 }
 
+/// (path, Authorization, Content-Type, body, status, error code, part of the message)
+type Case<'a> = (
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    String,
+    u16,
+    &'a str,
+    &'a str,
+);
+
 async fn turn_on(api: SocketAddr, url: &str) -> (u16, Value) {
     let body = json!({"call_id": "bad-input", "audio_url": url}).to_string();
     post_json(api, "/voximplant/process_audio", body).await
@@ -201,8 +212,7 @@ async fn malformed_requests_and_auth() {
     let good = json!({"call_id": "x", "audio_url": "http://example.org/a.mp3"}).to_string();
     let token = auth();
     let json_type = "application/json";
-    // (path, Authorization, Content-Type, body, status, code, part of the message)
-    let cases: Vec<(&str, Option<&str>, &str, String, u16, &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             turn,
             None,
