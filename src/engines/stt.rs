@@ -125,6 +125,9 @@ impl Stt {
         }
         if let Some(ctx) = audio_ctx {
             params.set_audio_ctx(ctx);
+            // A fitted context can make Whisper repeat itself: bound what a loop costs.
+            params.set_single_segment(true);
+            params.set_max_tokens(max_plausible_tokens(samples.len() as f32 / WHISPER_RATE));
         }
         let mut state = self
             .ctx
@@ -152,8 +155,8 @@ impl Stt {
 const WHISPER_RATE: f32 = 16_000.0;
 /// Encoder frames per second of audio (1500 frames for 30 s).
 const FRAMES_PER_SEC: f32 = 50.0;
-/// Frames added to the audio's own: with less, Whisper starts repeating itself.
-const CTX_MARGIN: f32 = 128.0;
+/// Frames added to the audio's own. With 64, and sometimes 128, Whisper repeats itself.
+const CTX_MARGIN: f32 = 192.0;
 
 /// The encoder context that covers `secs` of audio, or None when that is the full 30 s.
 fn fitted_audio_ctx(secs: f32) -> Option<i32> {
@@ -161,9 +164,19 @@ fn fitted_audio_ctx(secs: f32) -> Option<i32> {
     (frames < 1500).then_some(frames)
 }
 
+/// Most words anyone says in `secs` (fast speech is about 4 words/s).
+fn max_plausible_words(secs: f32) -> f32 {
+    6.0 * secs + 4.0
+}
+
+/// Decoder tokens allowed with a fitted context: twice the plausible words, as tokens.
+fn max_plausible_tokens(secs: f32) -> i32 {
+    (max_plausible_words(secs) * 2.0 * 1.5).ceil() as i32
+}
+
 /// A transcript with far more words than anyone says in that time: a decoding loop.
 fn is_degenerate(text: &str, secs: f32) -> bool {
-    text.split_whitespace().count() as f32 > 6.0 * secs + 4.0
+    text.split_whitespace().count() as f32 > max_plausible_words(secs)
 }
 
 fn rms(samples: &[f32]) -> f32 {
@@ -203,7 +216,7 @@ mod tests {
 
     #[test]
     fn fitted_context_covers_the_audio_and_detects_loops() {
-        assert_eq!(fitted_audio_ctx(3.0), Some(278));
+        assert_eq!(fitted_audio_ctx(3.0), Some(342));
         assert_eq!(fitted_audio_ctx(28.0), None);
         assert!(!is_degenerate(
             "Hello, can you tell me when your office opens tomorrow?",
