@@ -363,3 +363,56 @@ async fn goodbye_ends_the_call_with_hangup_and_a_clean_close() {
         .unwrap();
     assert_eq!(resp.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reordered_and_lost_frames_are_tolerated() {
+    use base64::Engine;
+    let h = harness();
+    let mut c = Caller::connect(h.api, "?call_id=ws-jitter", Some(common::TOKEN))
+        .await
+        .unwrap();
+    c.start(Encoding::Pcm16, "ws-jitter").await.unwrap();
+    let question = voxd::audio::resample::to_rate(h.speak(QUESTION), 16_000).unwrap();
+    let mut frames: Vec<(u64, Vec<i16>)> = question
+        .samples
+        .chunks(320)
+        .chain(std::iter::repeat_n(&[0.0f32; 320][..], 100))
+        .enumerate()
+        .map(|(i, f)| {
+            (
+                i as u64 + 1,
+                f.iter().map(|&s| voxd::audio::wav::to_i16(s)).collect(),
+            )
+        })
+        .collect();
+    // Every 10th frame swaps with its successor; every 37th is lost.
+    for i in (9..frames.len() - 1).step_by(10) {
+        frames.swap(i, i + 1);
+    }
+    frames.retain(|(n, _)| n % 37 != 0);
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for (n, samples) in &frames {
+        tick.tick().await;
+        let payload =
+            base64::engine::general_purpose::STANDARD.encode(Encoding::Pcm16.encode(samples));
+        let msg = serde_json::json!({"event": "media", "media": {"chunk": n, "timestamp": (n - 1) * 320, "payload": payload}});
+        c.send_text(msg.to_string()).await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let heard = loop {
+        let found = c
+            .messages()
+            .into_iter()
+            .find(|m| is_type(&m.json, "transcript") && m.json["role"] == "user");
+        if let Some(m) = found {
+            break m.json["text"].as_str().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "no user transcript");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        common::wer(QUESTION, &heard) <= 0.35,
+        "voxd heard {heard:?}"
+    );
+    c.close().await;
+}

@@ -31,6 +31,8 @@ pub struct Caller {
     received: Arc<Mutex<Vec<Received>>>,
     closed: Arc<Mutex<Option<Option<u16>>>>,
     seq: u64,
+    chunk: u64,
+    timestamp: u64,
 }
 
 impl Caller {
@@ -82,6 +84,8 @@ impl Caller {
             received,
             closed,
             seq: 0,
+            chunk: 0,
+            timestamp: 0,
         })
     }
 
@@ -94,6 +98,7 @@ impl Caller {
     /// as some scenarios send it).
     pub async fn start(&mut self, encoding: Encoding, call_id: &str) -> anyhow::Result<()> {
         self.encoding = encoding;
+        (self.chunk, self.timestamp) = (0, 0);
         let custom = json!({"call_id": call_id}).to_string();
         let msg = json!({"event": "start", "sequenceNumber": self.seq, "start": {
             "mediaFormat": {"encoding": encoding.wire_name(), "sampleRate": encoding.rate()},
@@ -109,12 +114,15 @@ impl Caller {
         let samples: Vec<i16> = pcm.samples.iter().map(|&s| to_i16(s)).collect();
         let frame = rate as usize / 50;
         let mut tick = tokio::time::interval(Duration::from_millis(20));
-        for (i, chunk) in samples.chunks(frame).enumerate() {
+        for chunk in samples.chunks(frame) {
             tick.tick().await;
             let payload =
                 base64::engine::general_purpose::STANDARD.encode(self.encoding.encode(chunk));
+            // Numbered across the whole stream, as Voximplant does.
+            self.chunk += 1;
             let msg = json!({"event": "media", "sequenceNumber": self.seq,
-                "media": {"chunk": i + 1, "timestamp": i * frame, "payload": payload}});
+                "media": {"chunk": self.chunk, "timestamp": self.timestamp, "payload": payload}});
+            self.timestamp += chunk.len() as u64;
             self.seq += 1;
             self.send_text(msg.to_string()).await?;
         }

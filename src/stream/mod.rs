@@ -5,6 +5,7 @@ pub mod caller;
 pub mod playout;
 pub mod protocol;
 mod reply;
+mod sequencer;
 mod session;
 pub mod turns;
 

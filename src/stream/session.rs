@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use super::playout::Playout;
 use super::protocol::{self, Encoding, FrameError, Incoming, Outgoing};
 use super::reply::{self, ReplyEvent, ReplyJob};
+use super::sequencer::Sequencer;
 use super::turns::{TurnDetector, TurnEvent, TurnSettings};
 use crate::engines::llm::{ChatMessage, Role};
 use crate::server::audio_store::random_id;
@@ -120,6 +121,7 @@ struct Call {
     output: Encoding,
     tag: Option<String>,
     detector: Option<TurnDetector>,
+    sequencer: Sequencer,
     frames: Outgoing,
     playout: Option<Playout>,
     /// voxd's own `start` was sent for the reply being played.
@@ -163,6 +165,7 @@ impl Call {
             output: Encoding::Pcm16,
             tag: None,
             detector: None,
+            sequencer: Sequencer::default(),
             frames: Outgoing::default(),
             playout: None,
             out_started: false,
@@ -239,6 +242,7 @@ impl Call {
                 }
                 let cfg = &self.state.cfg.stream;
                 self.input = Some(encoding);
+                self.sequencer.reset();
                 self.output = Encoding::parse(&cfg.encoding).unwrap_or(encoding);
                 self.tag = tag;
                 self.detector = Some(TurnDetector::new(
@@ -262,14 +266,22 @@ impl Call {
                 }
                 Ok(())
             }
-            Incoming::Media { samples_b64, .. } => {
+            Incoming::Media {
+                samples_b64, chunk, ..
+            } => {
                 let Some(encoding) = self.input else {
                     return self.bad_frame("media before start");
                 };
-                let samples = match protocol::payload(&samples_b64, encoding) {
+                let frame = match protocol::payload(&samples_b64, encoding) {
                     Ok(s) => s,
                     Err(e) => return self.bad_frame(&e.to_string()),
                 };
+                let Some(lost) = self.sequencer.admit(chunk) else {
+                    tracing::debug!(call_id = self.id(), ?chunk, "late media frame dropped");
+                    return Ok(());
+                };
+                let mut samples = vec![0i16; lost as usize * frame.len()];
+                samples.extend_from_slice(&frame);
                 let speaking = self.speaking();
                 let cfg = &self.state.cfg.stream;
                 let min = if speaking {
@@ -289,6 +301,7 @@ impl Call {
             Incoming::Stop => {
                 tracing::info!(call_id = self.id(), "media stream stopped");
                 self.input = None;
+                self.sequencer.reset();
                 self.detector = None;
                 Ok(())
             }
