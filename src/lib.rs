@@ -7,6 +7,7 @@ pub mod calls;
 pub mod config;
 pub mod download;
 pub mod engines;
+pub mod notify;
 pub mod sentences;
 pub mod server;
 pub mod stream;

@@ -86,6 +86,16 @@ pub async fn serve(cfg: Config, engines: Arc<Engines>) -> Result<()> {
     }
     let state = Arc::new(AppState::new(cfg, engines, bound));
     tracing::info!(%bound, public_url = %state.public_url, "voxd listening");
+    crate::notify::notify(&format!("READY=1\nSTATUS=serving on {bound}"));
+    if let Some(every) = crate::notify::watchdog_interval() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                crate::notify::notify("WATCHDOG=1");
+            }
+        });
+    }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -102,4 +112,5 @@ async fn shutdown_signal() {
         _ = term.recv() => {},
     }
     tracing::info!("shutting down");
+    crate::notify::notify("STOPPING=1");
 }
