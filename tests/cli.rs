@@ -54,17 +54,32 @@ fn check_say_transcribe_and_chat_with_the_test_models() {
     assert!(ok, "{err}");
     assert!(wer(text, out.trim()) <= 0.35, "heard {out:?}");
 
-    let mut child = voxd()
-        .arg("chat")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"Hello!\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
+    // Several times: chat stops reading the reply after its sentence limit while the LLM
+    // thread is still generating, and exiting then once crashed the process.
+    for _ in 0..5 {
+        let mut child = voxd()
+            .arg("chat")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"Tell me a long story about a dragon.\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "chat: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
+    }
 }
 
 #[test]

@@ -69,8 +69,22 @@ struct Job {
 
 /// Handle to the model and its worker pool.
 pub struct Llm {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    /// None once the handle is being dropped.
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
     cfg: LlmConfig,
+}
+
+impl Drop for Llm {
+    /// Closes the queue and waits for the workers: a reply whose stream was dropped stops at
+    /// its next token. No thread may be inside llama.cpp when the process tears down (it
+    /// crashed at exit before this).
+    fn drop(&mut self) {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
 }
 
 /// A reply being generated; dropping it cancels the generation.
@@ -124,14 +138,17 @@ impl Llm {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
+        let mut handles = Vec::new();
         for i in 0..workers.max(1) {
             let shared = shared.clone();
             let rx = rx.clone();
             let ready = ready_tx.clone();
-            std::thread::Builder::new()
-                .name(format!("llm-{i}"))
-                .spawn(move || worker(&shared, &rx, &ready))
-                .context("cannot start LLM worker")?;
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("llm-{i}"))
+                    .spawn(move || worker(&shared, &rx, &ready))
+                    .context("cannot start LLM worker")?,
+            );
         }
         drop(ready_tx);
         for _ in 0..workers.max(1) {
@@ -140,7 +157,8 @@ impl Llm {
                 .context("LLM worker died while starting")??;
         }
         Ok(Self {
-            jobs: Mutex::new(tx),
+            jobs: Mutex::new(Some(tx)),
+            workers: handles,
             cfg: cfg.clone(),
         })
     }
@@ -158,6 +176,8 @@ impl Llm {
         self.jobs
             .lock()
             .map_err(|_| anyhow!("LLM queue poisoned"))?
+            .as_ref()
+            .ok_or_else(|| anyhow!("LLM is shutting down"))?
             .send(job)
             .map_err(|_| anyhow!("LLM workers have stopped"))?;
         Ok(ReplyStream {
