@@ -32,7 +32,7 @@ impl Playout {
     }
 
     /// Samples in one 20 ms frame.
-    pub fn frame_len(&self) -> usize {
+    fn frame_len(&self) -> usize {
         self.rate as usize / 50
     }
 

@@ -86,7 +86,8 @@ impl TurnDetector {
     }
 
     /// Whether the caller is in the middle of an utterance.
-    pub fn in_speech(&self) -> bool {
+    #[cfg(test)]
+    fn in_speech(&self) -> bool {
         self.in_speech
     }
 
