@@ -106,7 +106,18 @@ async fn run(socket: WebSocket, state: Arc<AppState>, call_id: Option<String>) {
         }
     };
     call.finish(&reason);
-    drop(call);
+    drop(call); // the writer sends what is queued (a close frame last) and ends
+                // Keep reading until the client answers the close: dropping a socket with unread data
+                // makes the kernel reset the connection, which destroys what was just sent (the
+                // `hangup` message, say) before the client has read it.
+    let drain = async {
+        while let Some(Ok(msg)) = incoming.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
     let _ = writer.await;
 }
 

@@ -75,6 +75,11 @@ pub fn harness() -> &'static Harness {
 }
 
 fn start() -> Harness {
+    // voxd's logs go to the test's output: a failing test shows what the daemon did.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("voxd=info")
+        .with_test_writer()
+        .try_init();
     let cfg = test_config();
     let engines = Arc::new(Engines::load(&cfg).expect("engines load"));
     let (tx, rx) = std::sync::mpsc::channel();
