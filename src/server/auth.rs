@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -16,23 +16,31 @@ pub async fn require_token(
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let expected = state.cfg.server.token.as_bytes();
-    if expected.is_empty() {
-        return Ok(next.run(req).await);
-    }
-    let given = req
-        .headers()
+    check(&state.cfg.server.token, bearer(req.headers()))?;
+    Ok(next.run(req).await)
+}
+
+/// The token of an `Authorization: Bearer …` header, if there is one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match given {
+}
+
+/// Compares a presented token with `expected` (in constant time); no token configured
+/// means no check.
+pub fn check(expected: &str, given: Option<&str>) -> Result<(), ApiError> {
+    if expected.is_empty() {
+        return Ok(());
+    }
+    match given.map(str::trim) {
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "missing Authorization: Bearer token",
         )),
-        Some(t) if constant_time_eq(t.as_bytes(), expected) => Ok(next.run(req).await),
+        Some(t) if constant_time_eq(t.as_bytes(), expected.as_bytes()) => Ok(()),
         Some(_) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

@@ -1,7 +1,7 @@
 //! The HTTP API (axum): routes, shared state, auth, serving and graceful shutdown.
 
 pub mod audio_store;
-mod auth;
+pub mod auth;
 pub mod error;
 mod events;
 mod health;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -21,6 +21,7 @@ use super::sequencer::Sequencer;
 use super::turns::{TurnDetector, TurnEvent, TurnSettings};
 use crate::engines::llm::{ChatMessage, Role};
 use crate::server::audio_store::random_id;
+use crate::server::auth;
 use crate::server::error::ApiError;
 use crate::server::AppState;
 
@@ -44,21 +45,8 @@ pub async fn handle(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let expected = &state.cfg.server.token;
-    if !expected.is_empty() {
-        let header = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let given = header.or(query.token.as_deref());
-        if given.map(str::trim) != Some(expected.as_str()) {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "missing or wrong token",
-            ));
-        }
-    }
+    let given = auth::bearer(&headers).or(query.token.as_deref());
+    auth::check(&state.cfg.server.token, given)?;
     if let Some(id) = &query.call_id {
         crate::server::process_audio::check_call_id(id)?;
     }
