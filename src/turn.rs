@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 
-use crate::audio::{resample, Pcm, STT_RATE};
+use crate::audio::{resample, Pcm};
 use crate::calls::CallSession;
 use crate::config::Config;
 use crate::engines::llm::{ChatMessage, Role};
@@ -59,12 +59,7 @@ pub async fn run(
     timings: &mut Timings,
 ) -> Result<TurnOutcome> {
     let t = Instant::now();
-    let e = engines.clone();
-    let transcript = tokio::task::spawn_blocking(move || {
-        let pcm = resample::to_rate(audio, STT_RATE)?;
-        e.stt.transcribe(&pcm.samples)
-    })
-    .await??;
+    let transcript = crate::engines::transcribe(engines, audio).await?;
     timings.stt = ms(t);
     let user_text = transcript.text;
 

@@ -6,10 +6,12 @@ pub mod stt;
 pub mod tts;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
 
+use crate::audio::{resample, Pcm, STT_RATE};
 use crate::config::Config;
 
 /// Whisper, the LLM and the Piper voice, with what `/health` reports about them.
@@ -52,6 +54,16 @@ impl Engines {
             names,
         })
     }
+}
+
+/// Transcribes audio at any rate off the async runtime (resampling to Whisper's 16 kHz).
+pub async fn transcribe(engines: &Arc<Engines>, audio: Pcm) -> Result<stt::Transcript> {
+    let e = engines.clone();
+    tokio::task::spawn_blocking(move || {
+        let pcm = resample::to_rate(audio, STT_RATE)?;
+        e.stt.transcribe(&pcm.samples)
+    })
+    .await?
 }
 
 fn file_name(p: &Path) -> String {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::audio::{resample, wav::to_i16, Pcm, STT_RATE};
+use crate::audio::{resample, wav::to_i16, Pcm};
 use crate::engines::llm::{ChatMessage, Role};
 use crate::engines::Engines;
 use crate::turn::{says_goodbye, strip_hangup};
@@ -68,17 +68,11 @@ async fn produce(job: ReplyJob, send: &impl Fn(ReplyEvent)) -> Result<()> {
     let Some((samples, rate)) = job.utterance else {
         return Ok(());
     };
-    let e = engines.clone();
-    let heard = tokio::task::spawn_blocking(move || {
-        let pcm = Pcm {
-            samples: samples.iter().map(|&s| f32::from(s) / 32768.0).collect(),
-            rate,
-        };
-        let pcm = resample::to_rate(pcm, STT_RATE)?;
-        e.stt.transcribe(&pcm.samples)
-    })
-    .await??
-    .text;
+    let audio = Pcm {
+        samples: samples.iter().map(|&s| f32::from(s) / 32768.0).collect(),
+        rate,
+    };
+    let heard = crate::engines::transcribe(&engines, audio).await?.text;
     send(ReplyEvent::Heard(heard.clone()));
     if heard.is_empty() {
         send(ReplyEvent::Done { hangup: false });
