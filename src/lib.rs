@@ -4,6 +4,7 @@
 pub mod audio;
 pub mod bench;
 pub mod calls;
+pub mod check;
 pub mod config;
 pub mod download;
 pub mod engines;

@@ -42,7 +42,8 @@ enum Command {
     },
     /// Chat with the LLM on the terminal (one line per message; empty line or EOF ends).
     Chat,
-    /// Validate the config and load each model, saying what is missing and how to fix it.
+    /// Validate the config and each model: present, checksum (SHA256SUMS beside it), loads,
+    /// language served.
     Check,
     /// Measure latency through the real API on loopback: `turn` (recording URL) or
     /// `stream` (real-time media stream, streaming vs sequential pipeline).
@@ -106,7 +107,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Chat => chat(&cfg),
-        Command::Check => check(&cfg),
+        Command::Check => voxd::check::run(&cfg),
         Command::Bench {
             kind: BenchKind::Turn,
             runs,
@@ -144,59 +145,6 @@ fn chat(cfg: &Config) -> Result<()> {
             content: reply,
         });
     }
-    Ok(())
-}
-
-fn check(cfg: &Config) -> Result<()> {
-    println!(
-        "config: ok (bind {}, token {})",
-        cfg.server.bind,
-        if cfg.server.token.is_empty() {
-            "not set"
-        } else {
-            "set"
-        }
-    );
-    let mut failed = 0;
-    let mut report = |what: &str, r: Result<String>| match r {
-        Ok(detail) => println!("{what}: ok ({detail})"),
-        Err(e) => {
-            failed += 1;
-            println!("{what}: FAILED: {e:#}");
-        }
-    };
-    report(
-        "stt",
-        Stt::load(&cfg.models.stt, &cfg.stt).map(|s| {
-            let langs = if s.multilingual() {
-                "multilingual"
-            } else {
-                "English only"
-            };
-            format!("{}, {langs}", cfg.models.stt.display())
-        }),
-    );
-    report(
-        "llm",
-        Llm::load(&cfg.models.llm, &cfg.llm, 1).map(|_| cfg.models.llm.display().to_string()),
-    );
-    report(
-        "tts",
-        Tts::load(&cfg.models, &cfg.tts).and_then(|t| {
-            let pcm = t.synthesize("Test.")?;
-            Ok(format!(
-                "{}, voice language {}, {} Hz, {:.2} s test phrase",
-                cfg.models.voice.display(),
-                t.language(),
-                t.rate(),
-                pcm.duration_secs()
-            ))
-        }),
-    );
-    if failed > 0 {
-        anyhow::bail!("{failed} engine(s) failed to load; fix the paths in the config or run scripts/fetch-test-models");
-    }
-    println!("all engines load");
     Ok(())
 }
 

@@ -41,6 +41,11 @@ fn check_say_transcribe_and_chat_with_the_test_models() {
         "tts: ok",
         "English only",
         "voice language en-us",
+        "models/test/ggml-tiny.en.bin: present, 77.7 MB, sha256 ok (models/test/SHA256SUMS)",
+        "models/test/en_US-joe-medium.onnx.json: present, 4794 bytes, sha256 ok",
+        "language: English only (stt.language = \"auto\")",
+        "language: en (manifest.toml)",
+        "language: en_US (espeak-ng voice en-us)",
     ] {
         assert!(out.contains(line), "check output lacks {line:?}: {out}");
     }
@@ -97,7 +102,7 @@ fn missing_models_and_bad_config_fail_clearly() {
         out.contains("tts: FAILED") && out.contains("ONNX Runtime library"),
         "{out}"
     );
-    assert!(err.contains("failed to load"), "{err}");
+    assert!(err.contains("failed the check"), "{err}");
 
     let (ok, _, err) = run(voxd().arg("serve").env("VOXD_SERVER_BIND", "0.0.0.0:0"));
     assert!(!ok);
@@ -109,6 +114,44 @@ fn missing_models_and_bad_config_fail_clearly() {
     let (ok, _, err) = run(voxd().arg("--config").arg(&cfg).arg("check"));
     assert!(!ok);
     assert!(err.contains("bnd"), "{err}");
+}
+
+#[test]
+fn check_reports_a_damaged_model_as_a_checksum_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("ggml-tiny.en.bin");
+    let mut bytes = std::fs::read(repo().join("models/test/ggml-tiny.en.bin")).unwrap();
+    std::fs::copy(
+        repo().join("models/test/SHA256SUMS"),
+        dir.path().join("SHA256SUMS"),
+    )
+    .unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&model, &bytes).unwrap();
+    let (ok, out, err) = run(voxd().arg("check").env("VOXD_MODELS_STT", &model));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("stt: FAILED: not loaded: a file failed its checksum"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sha256 MISMATCH") && out.contains("SHA256SUMS says"),
+        "{out}"
+    );
+    assert!(out.contains("llm: ok") && out.contains("tts: ok"), "{out}");
+    assert!(err.contains("1 engine(s) failed the check"), "{err}");
+
+    // The intact file without a SHA256SUMS line: loads, reported as not pinned.
+    bytes[middle] ^= 0x55;
+    std::fs::write(&model, &bytes).unwrap();
+    std::fs::write(dir.path().join("SHA256SUMS"), "").unwrap();
+    let (ok, out, err) = run(voxd().arg("check").env("VOXD_MODELS_STT", &model));
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("stt: ok") && out.contains("sha256 not pinned"),
+        "{out}"
+    );
 }
 
 #[test]

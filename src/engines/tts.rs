@@ -110,7 +110,7 @@ impl Tts {
 }
 
 /// `voice.onnx` → `voice.onnx.json`.
-fn voice_config_path(voice: &Path) -> PathBuf {
+pub fn voice_config_path(voice: &Path) -> PathBuf {
     let mut s = voice.as_os_str().to_owned();
     s.push(".json");
     PathBuf::from(s)
