@@ -1,4 +1,5 @@
-//! The systemd integration: the unit file passes `systemd-analyze verify`, and `voxd serve`
+//! The systemd integration: the unit file (and the GPU drop-in) pass `systemd-analyze verify`,
+//! the engines run without writable+executable memory (MemoryDenyWriteExecute), and `voxd serve`
 //! speaks the notify protocol (READY=1 after the models load, watchdog pings, STOPPING=1
 //! and a clean exit on SIGTERM) to a socket standing in for systemd.
 
@@ -8,13 +9,12 @@ use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-#[test]
-fn unit_file_verifies() {
+/// `systemd-analyze verify` on the unit, with ExecStart pointed at the binary just built (the
+/// installed path does not exist here) and `extra` appended (a drop-in's sections).
+fn verify_unit(extra: &str) {
     let dir = tempfile::tempdir().unwrap();
     let unit = std::fs::read_to_string(common::repo().join("systemd/voxd.service")).unwrap();
-    assert!(unit.contains("Type=notify") && unit.contains("WatchdogSec="));
-    // Point ExecStart at the binary just built (the installed path does not exist here).
-    let unit = unit.replace("/opt/voxd/bin/voxd", env!("CARGO_BIN_EXE_voxd"));
+    let unit = unit.replace("/opt/voxd/bin/voxd", env!("CARGO_BIN_EXE_voxd")) + extra;
     let path = dir.path().join("voxd.service");
     std::fs::write(&path, unit).unwrap();
     let out = Command::new("systemd-analyze")
@@ -28,6 +28,95 @@ fn unit_file_verifies() {
         .filter(|l| l.contains("voxd.service"))
         .collect();
     assert!(out.status.success() && problems.is_empty(), "{stderr}");
+}
+
+#[test]
+fn unit_file_verifies() {
+    let unit = std::fs::read_to_string(common::repo().join("systemd/voxd.service")).unwrap();
+    for line in [
+        "Type=notify",
+        "WatchdogSec=",
+        "Restart=on-failure",
+        "MemoryDenyWriteExecute=yes",
+        "CapabilityBoundingSet=\n",
+        "ReadWritePaths=/var/lib/voxd\n",
+    ] {
+        assert!(unit.contains(line), "the unit lacks {line:?}");
+    }
+    // Stopping waits for the drain: well above the default grace for live calls (30 s).
+    let stop: u64 = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("TimeoutStopSec="))
+        .and_then(|v| v.parse().ok())
+        .expect("TimeoutStopSec in seconds");
+    assert!(
+        stop >= 45,
+        "TimeoutStopSec={stop} leaves no time to drain calls"
+    );
+    verify_unit("");
+}
+
+#[test]
+fn gpu_drop_in_verifies() {
+    let drop_in = std::fs::read_to_string(common::repo().join("systemd/voxd-gpu.conf")).unwrap();
+    assert!(drop_in.contains("PrivateDevices=no") && drop_in.contains("DeviceAllow="));
+    verify_unit(&format!("\n{drop_in}"));
+}
+
+/// Runs `voxd ARGS` with the kernel's memory-deny-write-execute (PR_SET_MDWE, kept across exec),
+/// which forbids what systemd's MemoryDenyWriteExecute= forbids: memory both writable and
+/// executable, or made executable later.
+fn voxd_without_wx_memory(args: &[&str]) -> std::process::Output {
+    Command::new("python3")
+        .current_dir(common::repo())
+        .env_remove("VOXD_CONFIG")
+        .args(["-c", MDWE_EXEC, env!("CARGO_BIN_EXE_voxd")])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+const MDWE_EXEC: &str = "import ctypes, os, sys
+assert ctypes.CDLL(None).prctl(65, 1, 0, 0, 0) == 0, 'kernel without PR_SET_MDWE (Linux >= 6.3)'
+os.execv(sys.argv[1], sys.argv[1:])";
+
+#[test]
+fn engines_run_without_writable_executable_memory() {
+    // The mode is real: under it, asking for writable + executable memory fails.
+    let probe = Command::new("python3")
+        .args(["-c", MDWE_EXEC, "/usr/bin/python3", "-c"])
+        .arg(
+            "import ctypes; libc = ctypes.CDLL(None); libc.mmap.restype = ctypes.c_void_p; \
+             p = libc.mmap(None, 4096, 7, 0x22, -1, 0); print('refused' if p in (None, 2**64 - 1) else 'granted')",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "refused");
+
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("q.wav");
+    let text = "Good afternoon, when are you open tomorrow?";
+    let out = voxd_without_wx_memory(&["say", text, "-o", wav.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = voxd_without_wx_memory(&["transcribe", wav.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let heard = String::from_utf8_lossy(&out.stdout);
+    assert!(common::wer(text, heard.trim()) <= 0.35, "heard {heard:?}");
+    let out = voxd_without_wx_memory(&["check"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn recv(sock: &UnixDatagram, want: &str, within: Duration) -> String {
