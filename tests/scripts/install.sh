@@ -90,8 +90,11 @@ unshare --mount --propagation private bash -euo pipefail -c '
   ! runuser -u voxd -- cat /etc/shadow >/dev/null 2>&1 || fail "voxd reads /etc/shadow"
   scripts/download-models --set test --dir /var/lib/voxd/models 2> "$R/download2.log"
   grep -q "0 file(s) downloaded" "$R/download2.log" || fail "second download-models run downloaded"
+  install -D -m 0644 systemd/voxd-gpu.conf /etc/systemd/system/voxd.service.d/gpu.conf
   scripts/install > /dev/null
+  [ -f /etc/systemd/system/voxd.service.d/gpu.conf ] || fail "the upgrade removed the GPU drop-in"
   scripts/uninstall > /dev/null
+  [ ! -e /etc/systemd/system/voxd.service.d ] || fail "uninstall left the drop-in"
   [ ! -e /opt/voxd/bin/voxd ] && [ -f /etc/voxd/voxd.toml ] || fail "uninstall"
   [ "$had_user" = 1 ] && exit 0  # a voxd user was here before: leave it
   scripts/uninstall --purge > /dev/null
