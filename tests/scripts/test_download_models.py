@@ -280,6 +280,16 @@ class RepositoryManifestTest(unittest.TestCase):
                 self.assertTrue(f.get("checksum_source"), f["name"])
         self.assertEqual(self.sets["ru-cpu"]["config"]["stt"]["language"], "ru")
 
+    def test_set_config_keys_are_voxd_config_keys(self):
+        # voxd rejects unknown keys, and scripts/install fills these into the example config.
+        with open(REPO / "voxd.example.toml", "rb") as f:
+            example = tomllib.load(f)
+        for name, spec in self.sets.items():
+            for section, keys in spec.get("config", {}).items():
+                for key, value in keys.items():
+                    self.assertIn(key, example.get(section, {}), f"{name}: [{section}] {key}")
+                    self.assertIsInstance(value, type(example[section][key]), f"{name}: {key}")
+
     def test_fetch_test_models_pins_come_from_the_manifest(self):
         out = subprocess.run([sys.executable, str(SCRIPT), "--print-sums", "test"],
                              capture_output=True, text=True, check=True).stdout
