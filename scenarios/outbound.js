@@ -1,0 +1,158 @@
+/*
+ * voxd: outbound call (real time, over a WebSocket).
+ *
+ * Started by voxd through Voximplant's Management API (StartScenarios) with custom data
+ * {"call_id": "<voxd's call id>", "phone": "+7..."} (at most 200 bytes). Dials the number; when
+ * the callee answers, the call runs exactly like scenarios/streaming.js. The outcome (Connected,
+ * Failed with its SIP code, Disconnected with its reason) is reported to POST
+ * /voximplant/events under voxd's call id.
+ *
+ * Set the three values below, then upload this file as a scenario (see scenarios/README.md).
+ */
+
+// ---- Set these -------------------------------------------------------------------------------
+// voxd's public https address (server.public_url in voxd.toml); the stream uses wss:// on it.
+const VOXD_URL = 'https://voxd.example.com';
+// server.token from voxd.toml.
+const VOXD_TOKEN = 'change-me';
+// The number calls come from: one rented in (or verified with) your Voximplant account, E.164.
+const CALLER_ID = '+10000000000';
+
+// ---- Tuning (optional) -----------------------------------------------------------------------
+// Audio format on the stream: ULAW, PCM8 or PCM16 (see streaming.js).
+const ENCODING = WebSocketAudioEncoding.ULAW;
+// How long to wait for voxd to accept the stream, in seconds.
+const CONNECT_TIMEOUT_S = 10;
+// Time limit of one request to voxd, in seconds.
+const REQUEST_TIMEOUT_S = 15;
+// Spoken by Voximplant when voxd cannot answer ('ru' or 'en').
+const LANGUAGE = 'ru';
+const APOLOGY = {
+  ru: 'Извините, сейчас я не могу продолжить разговор. До свидания!',
+  en: 'Sorry, I cannot continue the call right now. Goodbye!',
+}[LANGUAGE];
+
+/** Reports a call event to voxd; logs a failure, never rejects. */
+async function report(callId, event, details) {
+  const body = Object.assign({ call_id: callId, event: event, mode: 'stream' }, details);
+  const res = await Net.httpRequestAsync(VOXD_URL + '/voximplant/events', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + VOXD_TOKEN },
+    postData: JSON.stringify(body),
+    timeout: REQUEST_TIMEOUT_S,
+  });
+  if (res.code < 200 || res.code >= 300) {
+    Logger.write('voxd event ' + event + ' not accepted: ' + res.code + ' ' + (res.text || res.error || '').slice(0, 300));
+  }
+}
+
+/**
+ * Connects a live call to voxd's media stream. `onFailure` runs when voxd cannot be reached or
+ * the stream ends while the call is still up. Returns {close()} for the call's teardown.
+ */
+function connectToVoxd(call, callId, onFailure) {
+  const url = VOXD_URL.replace(/^http/, 'ws') + '/voximplant/stream?call_id=' + encodeURIComponent(callId);
+  const ws = VoxEngine.createWebSocket(url, {
+    headers: [{ name: 'Authorization', value: 'Bearer ' + VOXD_TOKEN }],
+  });
+  let open = false;
+  let done = false; // closing on purpose: no fallback
+  const connectTimer = setTimeout(() => {
+    if (open || done) return;
+    Logger.write('voxd did not accept the stream in ' + CONNECT_TIMEOUT_S + ' s');
+    done = true;
+    ws.close();
+    onFailure();
+  }, CONNECT_TIMEOUT_S * 1000);
+
+  ws.addEventListener(WebSocketEvents.OPEN, () => {
+    open = true;
+    clearTimeout(connectTimer);
+    call.sendMediaTo(ws, { encoding: ENCODING, tag: 'callee', customParameters: { call_id: callId } });
+    ws.sendMediaTo(call);
+  });
+
+  ws.addEventListener(WebSocketEvents.MESSAGE, (e) => {
+    let msg;
+    try {
+      msg = JSON.parse(e.text);
+    } catch (err) {
+      Logger.write('voxd sent a message that is not JSON: ' + e.text.slice(0, 200));
+      return;
+    }
+    if (msg.type === 'clear') {
+      ws.clearMediaBuffer();
+    } else if (msg.type === 'hangup') {
+      done = true;
+      call.hangup();
+    } else if (msg.type === 'transcript') {
+      const latency = msg.latency_ms !== undefined ? ' (' + Math.round(msg.latency_ms) + ' ms)' : '';
+      Logger.write(msg.role + ': ' + msg.text + latency);
+    } else {
+      Logger.write('voxd sent an unknown message: ' + e.text.slice(0, 200));
+    }
+  });
+
+  ws.addEventListener(WebSocketEvents.ERROR, () => {
+    Logger.write('voxd stream error');
+  });
+
+  ws.addEventListener(WebSocketEvents.CLOSE, (e) => {
+    clearTimeout(connectTimer);
+    Logger.write('voxd stream closed: ' + e.code + ' ' + e.reason);
+    if (done) return;
+    done = true;
+    onFailure();
+  });
+
+  return {
+    close() {
+      clearTimeout(connectTimer);
+      if (done && !open) return;
+      done = true;
+      ws.close();
+    },
+  };
+}
+
+VoxEngine.addEventListener(AppEvents.Started, () => {
+  let data = null;
+  try {
+    data = JSON.parse(VoxEngine.customData());
+  } catch (e) {
+    // handled below
+  }
+  if (!data || typeof data.call_id !== 'string' || typeof data.phone !== 'string') {
+    Logger.write('custom data must be {"call_id": "...", "phone": "+..."}; got: ' + VoxEngine.customData());
+    VoxEngine.terminate();
+    return;
+  }
+  const callId = data.call_id;
+  const call = VoxEngine.callPSTN(data.phone, CALLER_ID);
+  let stream = null;
+  let apologizing = false;
+
+  call.addEventListener(CallEvents.Connected, async () => {
+    stream = connectToVoxd(call, callId, () => {
+      apologizing = true;
+      call.say(APOLOGY);
+    });
+    await report(callId, 'Connected', {});
+  });
+
+  call.addEventListener(CallEvents.Failed, async (e) => {
+    Logger.write('call to ' + data.phone + ' failed: ' + e.code + ' ' + e.reason);
+    await report(callId, 'Failed', { code: e.code, reason: e.reason });
+    VoxEngine.terminate();
+  });
+
+  call.addEventListener(CallEvents.PlaybackFinished, () => {
+    if (apologizing) call.hangup();
+  });
+
+  call.addEventListener(CallEvents.Disconnected, async (e) => {
+    if (stream) stream.close();
+    await report(callId, 'Disconnected', { reason: e.reason, duration: e.duration });
+    VoxEngine.terminate();
+  });
+});

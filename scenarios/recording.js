@@ -1,0 +1,210 @@
+/*
+ * voxd: recording mode (turn by turn, over HTTP).
+ *
+ * An inbound call is answered and greeted with voxd's voice. Each time the caller speaks, the
+ * utterance is recorded (it ends after a short silence or a maximum length), its URL goes
+ * to voxd's POST /voximplant/process_audio, and voxd's spoken reply is played. When voxd says
+ * the call is over (action "hangup"), the call ends. Call start and end are reported to
+ * POST /voximplant/events. If voxd fails or is too slow, the caller hears a short apology,
+ * and after repeated failures a polite goodbye.
+ *
+ * Set the three values below, then upload this file as a scenario (see scenarios/README.md).
+ */
+
+require(Modules.Recorder);
+
+// ---- Set these -------------------------------------------------------------------------------
+// voxd's public https address (server.public_url in voxd.toml).
+const VOXD_URL = 'https://voxd.example.com';
+// server.token from voxd.toml.
+const VOXD_TOKEN = 'change-me';
+// Language of the fallback phrases Voximplant speaks when voxd cannot: 'ru' or 'en'.
+const LANGUAGE = 'ru';
+
+// ---- Tuning (optional) -----------------------------------------------------------------------
+// Silence after speech that ends the caller's turn, in ms.
+const END_OF_TURN_MS = 700;
+// Longest utterance, in seconds.
+const MAX_UTTERANCE_S = 20;
+// How long to wait for the caller to start talking before the turn is sent anyway (voxd
+// answers silence with its reprompt), in seconds.
+const NO_SPEECH_S = 8;
+// Time limit of one request to voxd, in seconds (Voximplant allows at most 90).
+const REQUEST_TIMEOUT_S = 30;
+// Consecutive voxd failures after which the call is ended politely.
+const MAX_FAILURES = 2;
+
+const PHRASES = {
+  ru: {
+    greeting: 'Здравствуйте! Чем могу помочь?',
+    apology: 'Извините, не получилось ответить. Повторите, пожалуйста.',
+    goodbye: 'Извините, сейчас я не могу ответить. Пожалуйста, перезвоните позже. До свидания!',
+  },
+  en: {
+    greeting: 'Hello! How can I help you?',
+    apology: 'Sorry, I could not answer that. Could you say it again?',
+    goodbye: 'Sorry, I cannot answer right now. Please call again later. Goodbye!',
+  },
+}[LANGUAGE];
+
+/** POSTs JSON to voxd; resolves to {ok, code, body, error}. Never rejects. */
+async function voxd(path, body) {
+  const res = await Net.httpRequestAsync(VOXD_URL + path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + VOXD_TOKEN },
+    postData: JSON.stringify(body),
+    timeout: REQUEST_TIMEOUT_S,
+  });
+  let json = null;
+  try {
+    json = JSON.parse(res.text);
+  } catch (e) {
+    // Not JSON: an error page from a proxy, or nothing at all.
+  }
+  const ok = res.code >= 200 && res.code < 300 && json !== null;
+  if (!ok) {
+    const reason = (json && json.error && json.error.code) || res.error || res.text || '';
+    Logger.write('voxd ' + path + ' failed: ' + res.code + ' ' + String(reason).slice(0, 300));
+  }
+  return { ok: ok, code: res.code, body: json };
+}
+
+VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
+  const call = alerting.call;
+  const callId = call.id();
+  let ended = false; // the call is over: do nothing more with it
+  let ending = false; // hang up after the current playback
+  let failures = 0;
+  let replyText = ''; // what the current playback says, for the fallback voice
+  let recorder = null;
+  let recordingUrl = '';
+  let heardSpeech = false;
+  let noSpeechTimer = null;
+  let maxLengthTimer = null;
+  let silenceTimer = null;
+
+  function clearTimers() {
+    [noSpeechTimer, maxLengthTimer, silenceTimer].forEach(clearTimeout);
+    noSpeechTimer = maxLengthTimer = silenceTimer = null;
+  }
+
+  function play(url, text) {
+    replyText = text;
+    call.startPlayback(url);
+  }
+
+  function say(text) {
+    replyText = '';
+    call.say(text);
+  }
+
+  /** voxd failed: apologize and listen again, or end the call after too many failures. */
+  function failed() {
+    failures += 1;
+    if (failures >= MAX_FAILURES) {
+      ending = true;
+      say(PHRASES.goodbye);
+    } else {
+      say(PHRASES.apology);
+    }
+  }
+
+  /** Records the caller's next utterance. */
+  function listen() {
+    if (ended) return;
+    heardSpeech = false;
+    recordingUrl = '';
+    recorder = VoxEngine.createRecorder({ name: 'voxd ' + callId });
+    recorder.addEventListener(RecorderEvents.Started, (e) => {
+      recordingUrl = e.url;
+    });
+    recorder.addEventListener(RecorderEvents.Stopped, (e) => {
+      recorder = null;
+      turn(recordingUrl, e.duration);
+    });
+    recorder.addEventListener(RecorderEvents.RecorderError, (e) => {
+      Logger.write('recorder error: ' + e.error);
+      recorder = null;
+      clearTimers();
+      failed();
+    });
+    call.sendMediaTo(recorder);
+    noSpeechTimer = setTimeout(() => endUtterance('no speech'), NO_SPEECH_S * 1000);
+    maxLengthTimer = setTimeout(() => endUtterance('max length'), MAX_UTTERANCE_S * 1000);
+  }
+
+  function endUtterance(why) {
+    if (!recorder || ended) return;
+    clearTimers();
+    Logger.write('turn recorded (' + why + ')');
+    call.stopMediaTo(recorder);
+    recorder.stop();
+  }
+
+  /** Sends a recording to voxd and plays the reply. */
+  async function turn(url, duration) {
+    if (ended) return;
+    if (!url) {
+      failed();
+      return;
+    }
+    const request = { call_id: callId, audio_url: url, duration: duration };
+    let res = await voxd('/voximplant/process_audio', request);
+    if (!res.ok && res.body && res.body.error && res.body.error.code === 'download_failed') {
+      // A recording can take a moment to become downloadable: one more try.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      res = await voxd('/voximplant/process_audio', request);
+    }
+    if (ended) return;
+    if (!res.ok) {
+      failed();
+      return;
+    }
+    failures = 0;
+    const r = res.body;
+    Logger.write('caller: ' + r.user_text + ' | voxd: ' + r.reply_text);
+    ending = r.action === 'hangup';
+    play(r.reply_audio_url, r.reply_text);
+  }
+
+  call.addEventListener(CallEvents.Connected, async () => {
+    const res = await voxd('/voximplant/events', { call_id: callId, event: 'Connected', caller: alerting.callerid });
+    if (ended) return;
+    if (res.ok && res.body.greeting_audio_url) play(res.body.greeting_audio_url, res.body.greeting_text);
+    else say(PHRASES.greeting);
+  });
+
+  call.addEventListener(CallEvents.PlaybackFinished, (e) => {
+    if (ended) return;
+    if (e.error && replyText) {
+      // voxd's audio could not be played: Voximplant's voice reads the same text.
+      Logger.write('playback failed: ' + e.error);
+      say(replyText);
+      return;
+    }
+    if (ending) call.hangup();
+    else listen();
+  });
+
+  call.handleMicStatus(true);
+  call.addEventListener(CallEvents.MicStatusChange, (e) => {
+    if (!recorder) return;
+    clearTimeout(silenceTimer);
+    if (e.active) {
+      heardSpeech = true;
+      clearTimeout(noSpeechTimer);
+    } else if (heardSpeech) {
+      silenceTimer = setTimeout(() => endUtterance('end of speech'), END_OF_TURN_MS);
+    }
+  });
+
+  call.addEventListener(CallEvents.Disconnected, async (e) => {
+    ended = true;
+    clearTimers();
+    if (recorder) recorder.stop();
+    await voxd('/voximplant/events', { call_id: callId, event: 'Disconnected', reason: e.reason, duration: e.duration });
+    VoxEngine.terminate();
+  });
+
+  call.answer();
+});

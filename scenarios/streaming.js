@@ -1,0 +1,124 @@
+/*
+ * voxd: media-stream mode (real time, over a WebSocket).
+ *
+ * An inbound call is answered and its audio is streamed to voxd's /voximplant/stream; voxd's
+ * speech is played back into the call as it arrives. voxd detects the caller's turns, answers
+ * with streamed speech and stops talking when the caller interrupts: it then sends
+ * {"type":"clear"} and the audio already queued in Voximplant is dropped. {"type":"hangup"}
+ * ends the call; {"type":"transcript"} lines go to the call log. If voxd cannot be reached or
+ * the stream breaks, the caller hears a short apology and the call ends.
+ *
+ * Set the three values below, then upload this file as a scenario (see scenarios/README.md).
+ */
+
+// ---- Set these -------------------------------------------------------------------------------
+// voxd's public https address (server.public_url in voxd.toml); the stream uses wss:// on it.
+const VOXD_URL = 'https://voxd.example.com';
+// server.token from voxd.toml.
+const VOXD_TOKEN = 'change-me';
+// Audio format on the stream: ULAW (8 kHz, telephone quality, least traffic), PCM8 (16-bit
+// 8 kHz) or PCM16 (16-bit 16 kHz, best for recognition).
+const ENCODING = WebSocketAudioEncoding.ULAW;
+
+// ---- Tuning (optional) -----------------------------------------------------------------------
+// How long to wait for voxd to accept the stream, in seconds.
+const CONNECT_TIMEOUT_S = 10;
+// Spoken by Voximplant when voxd cannot answer ('ru' or 'en').
+const LANGUAGE = 'ru';
+const APOLOGY = {
+  ru: 'Извините, сейчас я не могу ответить. Пожалуйста, перезвоните позже. До свидания!',
+  en: 'Sorry, I cannot answer right now. Please call again later. Goodbye!',
+}[LANGUAGE];
+
+/**
+ * Connects a live call to voxd's media stream. `onFailure` runs when voxd cannot be reached or
+ * the stream ends while the call is still up. Returns {close()} for the call's teardown.
+ */
+function connectToVoxd(call, callId, onFailure) {
+  const url = VOXD_URL.replace(/^http/, 'ws') + '/voximplant/stream?call_id=' + encodeURIComponent(callId);
+  const ws = VoxEngine.createWebSocket(url, {
+    headers: [{ name: 'Authorization', value: 'Bearer ' + VOXD_TOKEN }],
+  });
+  let open = false;
+  let done = false; // closing on purpose: no fallback
+  const connectTimer = setTimeout(() => {
+    if (open || done) return;
+    Logger.write('voxd did not accept the stream in ' + CONNECT_TIMEOUT_S + ' s');
+    done = true;
+    ws.close();
+    onFailure();
+  }, CONNECT_TIMEOUT_S * 1000);
+
+  ws.addEventListener(WebSocketEvents.OPEN, () => {
+    open = true;
+    clearTimeout(connectTimer);
+    call.sendMediaTo(ws, { encoding: ENCODING, tag: 'caller', customParameters: { call_id: callId } });
+    ws.sendMediaTo(call);
+  });
+
+  ws.addEventListener(WebSocketEvents.MESSAGE, (e) => {
+    let msg;
+    try {
+      msg = JSON.parse(e.text);
+    } catch (err) {
+      Logger.write('voxd sent a message that is not JSON: ' + e.text.slice(0, 200));
+      return;
+    }
+    if (msg.type === 'clear') {
+      ws.clearMediaBuffer();
+    } else if (msg.type === 'hangup') {
+      done = true;
+      call.hangup();
+    } else if (msg.type === 'transcript') {
+      const latency = msg.latency_ms !== undefined ? ' (' + Math.round(msg.latency_ms) + ' ms)' : '';
+      Logger.write(msg.role + ': ' + msg.text + latency);
+    } else {
+      Logger.write('voxd sent an unknown message: ' + e.text.slice(0, 200));
+    }
+  });
+
+  ws.addEventListener(WebSocketEvents.ERROR, () => {
+    Logger.write('voxd stream error');
+  });
+
+  ws.addEventListener(WebSocketEvents.CLOSE, (e) => {
+    clearTimeout(connectTimer);
+    Logger.write('voxd stream closed: ' + e.code + ' ' + e.reason);
+    if (done) return;
+    done = true;
+    onFailure();
+  });
+
+  return {
+    close() {
+      clearTimeout(connectTimer);
+      if (done && !open) return;
+      done = true;
+      ws.close();
+    },
+  };
+}
+
+VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
+  const call = alerting.call;
+  let stream = null;
+  let apologizing = false;
+
+  call.addEventListener(CallEvents.Connected, () => {
+    stream = connectToVoxd(call, call.id(), () => {
+      apologizing = true;
+      call.say(APOLOGY);
+    });
+  });
+
+  call.addEventListener(CallEvents.PlaybackFinished, () => {
+    if (apologizing) call.hangup();
+  });
+
+  call.addEventListener(CallEvents.Disconnected, () => {
+    if (stream) stream.close();
+    VoxEngine.terminate();
+  });
+
+  call.answer();
+});

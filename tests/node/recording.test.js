@@ -1,0 +1,154 @@
+// scenarios/recording.js, run unmodified in the VoxEngine stand-in against a real voxd: whole
+// calls turn by turn (greeting, two turns, hang-up on goodbye), and what the caller gets when
+// voxd answers an error, is down, or is too slow.
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+const { StandIn } = require('./lib/voxengine');
+const v = require('./lib/voxd');
+
+const SCENARIO = path.join(v.REPO, 'scenarios', 'recording.js');
+// The values the scenario file ships with; the stand-in routes voxd.example.com to the test voxd.
+const HOST = 'voxd.example.com';
+const TOKEN = 'change-me';
+const APOLOGY = 'Извините, не получилось ответить. Повторите, пожалуйста.';
+const GOODBYE = 'Извините, сейчас я не могу ответить. Пожалуйста, перезвоните позже. До свидания!';
+const FALLBACK_GREETING = 'Здравствуйте! Чем могу помочь?';
+
+let voxd;
+let dir;
+let question;
+let goodbye;
+
+test.before(async () => {
+  dir = v.scratchDir();
+  voxd = await v.startVoxd({
+    VOXD_SERVER_TOKEN: TOKEN,
+    VOXD_SERVER_PUBLIC_URL: `https://${HOST}`,
+    VOXD_DOWNLOAD_ALLOWED_NETWORKS: '["127.0.0.1/32"]',
+  });
+  question = v.recordedUtterance('Hello, what time do you open tomorrow morning?', dir);
+  goodbye = v.recordedUtterance('Thank you very much, goodbye.', dir);
+});
+
+test.after(async () => {
+  if (voxd) await voxd.stop();
+});
+
+/** Runs one inbound call through recording.js until the scenario terminates. */
+async function call(options, utterances) {
+  const standin = new StandIn(options);
+  utterances.forEach((u) => standin.phone.queueUtterance(u));
+  try {
+    await standin.load(SCENARIO);
+    standin.incomingCall();
+    await standin.waitTerminated(180_000);
+    return standin;
+  } catch (err) {
+    err.message += `\n${standin.report()}\nvoxd log:\n${voxd.log().slice(-4000)}`;
+    throw err;
+  } finally {
+    await standin.close();
+  }
+}
+
+function requestsTo(standin, pathname) {
+  return standin.requests.filter((r) => new URL(r.url).pathname === pathname);
+}
+
+function noErrors(standin) {
+  assert.deepEqual(standin.errors.map(String), [], standin.report());
+}
+
+test('two turns: greeting, an answer in voxd\'s voice, hang-up on goodbye', async () => {
+  const s = await call({ hosts: { [HOST]: voxd.url }, timeScale: 0.25 }, [question, goodbye]);
+  noErrors(s);
+
+  // Every request carries the token; the events bracket the call.
+  for (const r of s.requests) assert.equal(r.headers.Authorization, `Bearer ${TOKEN}`, r.url);
+  const events = requestsTo(s, '/voximplant/events').map((r) => [JSON.parse(r.body).event, r.code]);
+  assert.deepEqual(events, [['Connected', 200], ['Disconnected', 200]]);
+
+  // Two turns, each recording fetched by voxd from the "Voximplant" recording server.
+  const turns = requestsTo(s, '/voximplant/process_audio');
+  assert.equal(turns.length, 2, s.report());
+  assert.deepEqual(turns.map((t) => t.code), [200, 200]);
+  assert.equal(s.recordings.requests.length, 2, 'voxd downloaded both recordings');
+  const first = JSON.parse(turns[0].response);
+  const second = JSON.parse(turns[1].response);
+  assert.ok(v.sharedWords(first.user_text, question.text).length >= 3, `heard ${JSON.stringify(first.user_text)}`);
+  assert.ok(first.reply_text.length > 0);
+  assert.equal(first.action, 'continue');
+  assert.match(second.user_text.toLowerCase(), /goodbye/);
+  assert.equal(second.action, 'hangup');
+  assert.equal(JSON.parse(turns[0].body).call_id, JSON.parse(turns[1].body).call_id);
+
+  // The caller heard the greeting and both replies as real audio, and no fallback voice.
+  assert.equal(s.phone.playbacks.length, 3, s.report());
+  for (const p of s.phone.playbacks) {
+    assert.ok(p.ok, `playback of ${p.url} failed: ${p.error}`);
+    assert.ok(p.level > 300, `playback of ${p.url} is near silence (rms ${p.level})`);
+  }
+  const heard = v.transcribe(writeTmp(s.phone.playbacks[1].bytes, 'reply1.wav'));
+  assert.ok(v.sharedWords(heard, first.reply_text).length >= 2, `played ${JSON.stringify(heard)} for ${JSON.stringify(first.reply_text)}`);
+  assert.deepEqual(s.phone.says, []);
+  assert.equal(s.hangups, 1, 'the scenario hung up after the goodbye reply');
+
+  // voxd ended the call when the scenario reported Disconnected.
+  const res = await fetch(`${voxd.url}/voximplant/calls/${encodeURIComponent(first.call_id)}`, {
+    headers: { Authorization: `Bearer ${TOKEN}` },
+  });
+  assert.equal(res.status, 404);
+});
+
+function writeTmp(bytes, name) {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, bytes);
+  return file;
+}
+
+test('voxd answers an error (a broken recording): apology, then the call goes on', async () => {
+  const s = await call({ hosts: { [HOST]: voxd.url }, timeScale: 0.25 }, [{ corrupt: true, durationMs: 1500 }, goodbye]);
+  noErrors(s);
+  const turns = requestsTo(s, '/voximplant/process_audio');
+  assert.deepEqual(turns.map((t) => t.code), [422, 200], s.report());
+  assert.equal(JSON.parse(turns[0].response).error.code, 'audio_decode');
+  assert.deepEqual(s.phone.says, [APOLOGY]);
+  assert.equal(JSON.parse(turns[1].response).action, 'hangup');
+  assert.equal(s.hangups, 1);
+});
+
+test('voxd down: fallback greeting, apology, then a polite goodbye and hang-up', async () => {
+  const closed = await v.freePort();
+  const s = await call({ hosts: { [HOST]: `http://127.0.0.1:${closed}` }, timeScale: 0.1 }, [question, question]);
+  noErrors(s);
+  assert.deepEqual(s.phone.says, [FALLBACK_GREETING, APOLOGY, GOODBYE]);
+  const codes = s.requests.map((r) => [new URL(r.url).pathname, r.code]);
+  assert.deepEqual(codes, [
+    ['/voximplant/events', -4],
+    ['/voximplant/process_audio', -4],
+    ['/voximplant/process_audio', -4],
+    ['/voximplant/events', -4],
+  ]);
+  assert.equal(s.hangups, 1);
+});
+
+test('voxd too slow: requests time out, the caller is not left waiting in silence', async () => {
+  const hung = http.createServer(() => {});
+  await new Promise((r) => hung.listen(0, '127.0.0.1', r));
+  try {
+    const s = await call({ hosts: { [HOST]: `http://127.0.0.1:${hung.address().port}` }, timeScale: 0.05, netTimeScale: 0.05 }, [question, question]);
+    noErrors(s);
+    assert.deepEqual(s.phone.says, [FALLBACK_GREETING, APOLOGY, GOODBYE]);
+    const turns = requestsTo(s, '/voximplant/process_audio');
+    assert.deepEqual(turns.map((t) => t.code), [-7, -7]);
+    assert.equal(s.hangups, 1);
+  } finally {
+    hung.closeAllConnections();
+    hung.close();
+  }
+});
