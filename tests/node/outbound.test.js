@@ -7,41 +7,19 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { StandIn } = require('./lib/voxengine');
+const { HOST, TOKEN, sharedVoxd, runSession } = require('./lib/session');
 const v = require('./lib/voxd');
 
 const SCENARIO = path.join(v.REPO, 'scenarios', 'outbound.js');
-const HOST = 'voxd.example.com';
-const TOKEN = 'change-me';
 const CALLER_ID = '+10000000000';
 const RATE = 8000;
 
-let voxd;
-let dir;
+const daemon = sharedVoxd();
+const dir = v.scratchDir();
 
-test.before(async () => {
-  dir = v.scratchDir();
-  voxd = await v.startVoxd({ VOXD_SERVER_TOKEN: TOKEN, VOXD_SERVER_PUBLIC_URL: `https://${HOST}` });
-});
-
-test.after(async () => {
-  if (voxd) await voxd.stop();
-});
-
-async function run(options, callee) {
-  const standin = new StandIn({ hosts: { [HOST]: voxd.url }, ...options });
-  try {
-    await standin.load(SCENARIO);
-    await callee(standin);
-    await standin.waitTerminated(60_000);
-    await standin.waitFor(() => standin.sockets.every((w) => w.state === 'closed'), 5_000, 'the WebSocket to close');
-    return standin;
-  } catch (err) {
-    err.message += `\n${standin.report()}\nvoxd log:\n${voxd.log().slice(-4000)}`;
-    throw err;
-  } finally {
-    await standin.close();
-  }
+/** Runs outbound.js (started by StartScenarios: no inbound call); `callee` plays the callee. */
+function run(options, callee) {
+  return runSession({ scenario: SCENARIO, options: { hosts: { [HOST]: daemon.voxd.url }, ...options }, voxd: daemon.voxd, drive: callee, ms: 60_000 });
 }
 
 function events(s) {
@@ -62,7 +40,7 @@ test('custom data → dial → conversation on the stream → goodbye → hang-u
     await p.waitFor(() => p.replies.length > 0 && p.replies[0].stopped && p.queue.length === 0, 30_000, 'the greeting');
     p.speak(question);
     await p.waitFor(() => p.replies.length > 1 && p.replies[1].stopped && p.queue.length === 0, 60_000, 'the answer');
-    const res = await fetch(`${voxd.url}/voximplant/calls/${callId}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    const res = await fetch(`${daemon.voxd.url}/voximplant/calls/${callId}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
     historyDuringCall = await res.json();
     p.speak(bye);
   });

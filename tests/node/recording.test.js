@@ -8,52 +8,36 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
-const { StandIn } = require('./lib/voxengine');
+const { HOST, TOKEN, sharedVoxd, runSession } = require('./lib/session');
 const v = require('./lib/voxd');
 
 const SCENARIO = path.join(v.REPO, 'scenarios', 'recording.js');
-// The values the scenario file ships with; the stand-in routes voxd.example.com to the test voxd.
-const HOST = 'voxd.example.com';
-const TOKEN = 'change-me';
 const APOLOGY = 'Извините, не получилось ответить. Повторите, пожалуйста.';
 const GOODBYE = 'Извините, сейчас я не могу ответить. Пожалуйста, перезвоните позже. До свидания!';
 const FALLBACK_GREETING = 'Здравствуйте! Чем могу помочь?';
 
-let voxd;
-let dir;
+// voxd downloads the recordings from the stand-in's server on loopback.
+const daemon = sharedVoxd({ VOXD_DOWNLOAD_ALLOWED_NETWORKS: '["127.0.0.1/32"]' });
+const dir = v.scratchDir();
 let question;
 let goodbye;
 
-test.before(async () => {
-  dir = v.scratchDir();
-  voxd = await v.startVoxd({
-    VOXD_SERVER_TOKEN: TOKEN,
-    VOXD_SERVER_PUBLIC_URL: `https://${HOST}`,
-    VOXD_DOWNLOAD_ALLOWED_NETWORKS: '["127.0.0.1/32"]',
-  });
+test.before(() => {
   question = v.recordedUtterance('Hello, what time do you open tomorrow morning?', dir);
   goodbye = v.recordedUtterance('Thank you very much, goodbye.', dir);
 });
 
-test.after(async () => {
-  if (voxd) await voxd.stop();
-});
-
-/** Runs one inbound call through recording.js until the scenario terminates. */
-async function call(options, utterances) {
-  const standin = new StandIn(options);
-  utterances.forEach((u) => standin.phone.queueUtterance(u));
-  try {
-    await standin.load(SCENARIO);
-    standin.incomingCall();
-    await standin.waitTerminated(180_000);
-    return standin;
-  } catch (err) {
-    err.message += `\n${standin.report()}\nvoxd log:\n${voxd.log().slice(-4000)}`;
-    throw err;
-  } finally {
-    await standin.close();
-  }
+/** Runs one inbound call through recording.js, the caller saying `utterances` in turn. */
+function call(options, utterances) {
+  return runSession({
+    scenario: SCENARIO,
+    options,
+    voxd: daemon.voxd,
+    start: (s) => {
+      utterances.forEach((u) => s.phone.queueUtterance(u));
+      s.incomingCall();
+    },
+  });
 }
 
 function requestsTo(standin, pathname) {
@@ -65,7 +49,7 @@ function noErrors(standin) {
 }
 
 test('two turns: greeting, an answer in voxd\'s voice, hang-up on goodbye', async () => {
-  const s = await call({ hosts: { [HOST]: voxd.url }, timeScale: 0.25 }, [question, goodbye]);
+  const s = await call({ hosts: { [HOST]: daemon.voxd.url }, timeScale: 0.25 }, [question, goodbye]);
   noErrors(s);
 
   // Every request carries the token; the events bracket the call.
@@ -99,7 +83,7 @@ test('two turns: greeting, an answer in voxd\'s voice, hang-up on goodbye', asyn
   assert.equal(s.hangups, 1, 'the scenario hung up after the goodbye reply');
 
   // voxd ended the call when the scenario reported Disconnected.
-  const res = await fetch(`${voxd.url}/voximplant/calls/${encodeURIComponent(first.call_id)}`, {
+  const res = await fetch(`${daemon.voxd.url}/voximplant/calls/${encodeURIComponent(first.call_id)}`, {
     headers: { Authorization: `Bearer ${TOKEN}` },
   });
   assert.equal(res.status, 404);
@@ -112,7 +96,7 @@ function writeTmp(bytes, name) {
 }
 
 test('voxd answers an error (a broken recording): apology, then the call goes on', async () => {
-  const s = await call({ hosts: { [HOST]: voxd.url }, timeScale: 0.25 }, [{ corrupt: true, durationMs: 1500 }, goodbye]);
+  const s = await call({ hosts: { [HOST]: daemon.voxd.url }, timeScale: 0.25 }, [{ corrupt: true, durationMs: 1500 }, goodbye]);
   noErrors(s);
   const turns = requestsTo(s, '/voximplant/process_audio');
   assert.deepEqual(turns.map((t) => t.code), [422, 200], s.report());

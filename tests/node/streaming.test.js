@@ -7,43 +7,19 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const path = require('node:path');
-const { StandIn } = require('./lib/voxengine');
+const { HOST, TOKEN, sharedVoxd, runSession } = require('./lib/session');
 const v = require('./lib/voxd');
 
 const SCENARIO = path.join(v.REPO, 'scenarios', 'streaming.js');
-const HOST = 'voxd.example.com';
-const TOKEN = 'change-me';
 const RATE = 8000; // the scenario streams ULAW
 const APOLOGY = 'Извините, сейчас я не могу ответить. Пожалуйста, перезвоните позже. До свидания!';
 
-let voxd;
-let dir;
+const daemon = sharedVoxd();
+const dir = v.scratchDir();
 
-test.before(async () => {
-  dir = v.scratchDir();
-  voxd = await v.startVoxd({ VOXD_SERVER_TOKEN: TOKEN, VOXD_SERVER_PUBLIC_URL: `https://${HOST}` });
-});
-
-test.after(async () => {
-  if (voxd) await voxd.stop();
-});
-
-/** Loads the scenario, rings it, lets `caller(standin)` play the caller, waits for the end. */
-async function call(options, caller) {
-  const standin = new StandIn(options);
-  try {
-    await standin.load(SCENARIO);
-    standin.incomingCall();
-    await caller(standin);
-    await standin.waitTerminated(60_000);
-    await standin.waitFor(() => standin.sockets.every((w) => w.state === 'closed'), 5_000, 'the WebSocket to close');
-    return standin;
-  } catch (err) {
-    err.message += `\n${standin.report()}\nvoxd log:\n${voxd.log().slice(-4000)}`;
-    throw err;
-  } finally {
-    await standin.close();
-  }
+/** Rings streaming.js; `caller(standin)` plays the caller; returns after the session ended. */
+function call(options, caller) {
+  return runSession({ scenario: SCENARIO, options, voxd: daemon.voxd, start: (s) => s.incomingCall(), drive: caller, ms: 60_000 });
 }
 
 /** Resolves when reply `i` has been sent completely and played to the caller. */
@@ -57,7 +33,7 @@ test('a whole call: greeting, a question, a barge-in, goodbye and hang-up', asyn
   const interrupt = v.streamedUtterance('Sorry, stop, I have another question.', dir, RATE);
   const bye = v.streamedUtterance('Thank you very much, goodbye.', dir, RATE);
   let callId;
-  const s = await call({ hosts: { [HOST]: voxd.url } }, async (s) => {
+  const s = await call({ hosts: { [HOST]: daemon.voxd.url } }, async (s) => {
     const p = s.phone;
     await replyPlayed(s, 0, 30_000); // the greeting
     callId = s.calls[0].callId;
@@ -93,7 +69,7 @@ test('a whole call: greeting, a question, a barge-in, goodbye and hang-up', asyn
   const ws = s.sockets[0];
   assert.equal(ws.state, 'closed');
   assert.equal(ws.closeInfo.wasClean, true, JSON.stringify(ws.closeInfo));
-  const res = await fetch(`${voxd.url}/voximplant/calls/${encodeURIComponent(callId)}`, {
+  const res = await fetch(`${daemon.voxd.url}/voximplant/calls/${encodeURIComponent(callId)}`, {
     headers: { Authorization: `Bearer ${TOKEN}` },
   });
   assert.equal(res.status, 404, 'voxd ended the call');
@@ -101,7 +77,7 @@ test('a whole call: greeting, a question, a barge-in, goodbye and hang-up', asyn
 
 test('the caller hangs up mid-call: the scenario closes the stream and terminates', async () => {
   const question = v.streamedUtterance('What time do you open tomorrow?', dir, RATE);
-  const s = await call({ hosts: { [HOST]: voxd.url } }, async (s) => {
+  const s = await call({ hosts: { [HOST]: daemon.voxd.url } }, async (s) => {
     const p = s.phone;
     await replyPlayed(s, 0, 30_000);
     p.speak(question);

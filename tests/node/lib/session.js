@@ -1,0 +1,49 @@
+// What every scenario test does: one voxd per test file, started with the values the
+// scenario files ship with, and one VoxEngine session at a time, run to its end, with the
+// stand-in's timeline and voxd's log in the message of any failure.
+'use strict';
+
+const test = require('node:test');
+const { StandIn } = require('./voxengine');
+const { startVoxd } = require('./voxd');
+
+// The values in scenarios/*.js as shipped: the stand-in routes HOST to the test voxd, which
+// is given the same token and public URL.
+const HOST = 'voxd.example.com';
+const TOKEN = 'change-me';
+
+/** Starts voxd before the file's tests and stops it after; `ref.voxd` is the running daemon. */
+function sharedVoxd(env = {}) {
+  const ref = {};
+  test.before(async () => {
+    ref.voxd = await startVoxd({ VOXD_SERVER_TOKEN: TOKEN, VOXD_SERVER_PUBLIC_URL: `https://${HOST}`, ...env });
+  });
+  test.after(async () => {
+    if (ref.voxd) await ref.voxd.stop();
+  });
+  return ref;
+}
+
+/**
+ * Runs one session of `scenario`: `start(standin)` sets things going (ring a call, queue
+ * utterances), `drive(standin)` plays the other side; then waits for VoxEngine.terminate()
+ * and for every WebSocket to close. Returns the stand-in for the test's assertions.
+ */
+async function runSession({ scenario, options, voxd, start = () => {}, drive = async () => {}, ms = 180_000 }) {
+  const standin = new StandIn(options);
+  try {
+    await standin.load(scenario);
+    start(standin);
+    await drive(standin);
+    await standin.waitTerminated(ms);
+    await standin.waitFor(() => standin.sockets.every((w) => w.state === 'closed'), 5_000, 'the WebSocket to close');
+    return standin;
+  } catch (err) {
+    err.message += `\n${standin.report()}\nvoxd log:\n${voxd ? voxd.log().slice(-4000) : '(no voxd)'}`;
+    throw err;
+  } finally {
+    await standin.close();
+  }
+}
+
+module.exports = { HOST, TOKEN, sharedVoxd, runSession };
