@@ -17,6 +17,18 @@ pub struct CallSession {
     pub reply_latencies_ms: Vec<f64>,
 }
 
+impl Default for CallSession {
+    /// A session starting now, with no history yet.
+    fn default() -> Self {
+        Self {
+            history: Vec::new(),
+            turns: 0,
+            started: Instant::now(),
+            reply_latencies_ms: Vec::new(),
+        }
+    }
+}
+
 struct Entry {
     session: Arc<tokio::sync::Mutex<CallSession>>,
     last_active: Instant,
@@ -43,12 +55,7 @@ impl Calls {
         let entry = table.entry(call_id.to_string()).or_insert_with(|| {
             tracing::info!(call_id, "call started");
             Entry {
-                session: Arc::new(tokio::sync::Mutex::new(CallSession {
-                    history: Vec::new(),
-                    turns: 0,
-                    started: now,
-                    reply_latencies_ms: Vec::new(),
-                })),
+                session: Arc::new(tokio::sync::Mutex::new(CallSession::default())),
                 last_active: now,
             }
         });

@@ -8,6 +8,7 @@ pub mod check;
 pub mod config;
 pub mod download;
 pub mod engines;
+pub mod mic;
 pub mod notify;
 pub mod sentences;
 pub mod server;

@@ -45,6 +45,24 @@ enum Command {
     /// Validate the config and each model: present, checksum (SHA256SUMS beside it), loads,
     /// language served.
     Check,
+    /// Talk to voxd through this machine's microphone and speaker (no telephony, no network).
+    Mic {
+        /// Microphone to listen on: a name from --list-devices (default: the system's).
+        #[arg(long, value_name = "DEVICE")]
+        input: Option<String>,
+        /// Speaker to play voxd on: a name from --list-devices (default: the system's).
+        #[arg(long, value_name = "DEVICE")]
+        output: Option<String>,
+        /// List the audio devices and the formats they offer, then exit.
+        #[arg(long)]
+        list_devices: bool,
+        /// Let your voice interrupt voxd (use headphones: through speakers voxd hears itself).
+        #[arg(long)]
+        barge_in: bool,
+        /// Write caller.wav, assistant.wav and transcript.txt of the conversation into DIR.
+        #[arg(long, value_name = "DIR")]
+        save: Option<PathBuf>,
+    },
     /// Measure latency through the real API on loopback: `turn` (recording URL) or
     /// `stream` (real-time media stream, streaming vs sequential pipeline).
     Bench {
@@ -76,7 +94,9 @@ fn run(cli: Cli) -> Result<()> {
         std::env::set_var("OMP_WAIT_POLICY", "PASSIVE");
     }
     let cfg = Config::load(cli.config.as_deref())?;
-    init_logging(&cfg);
+    // The microphone mode prints its own lines; the log shows only problems there.
+    let quiet = matches!(cli.command, Command::Mic { .. });
+    init_logging(&cfg, if quiet { "warn" } else { "voxd=info,warn" });
     match cli.command {
         Command::Serve => {
             let engines = Arc::new(Engines::load(&cfg)?);
@@ -108,6 +128,24 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Chat => chat(&cfg),
         Command::Check => voxd::check::run(&cfg),
+        Command::Mic {
+            list_devices: true, ..
+        } => voxd::mic::list_devices(),
+        Command::Mic {
+            input,
+            output,
+            barge_in,
+            save,
+            ..
+        } => mic(
+            &cfg,
+            voxd::mic::Options {
+                input,
+                output,
+                barge_in,
+                save,
+            },
+        ),
         Command::Bench {
             kind: BenchKind::Turn,
             runs,
@@ -148,9 +186,21 @@ fn chat(cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-fn init_logging(cfg: &Config) {
+/// `voxd mic`: the devices first (a problem with them shows at once), then the models.
+fn mic(cfg: &Config, opts: voxd::mic::Options) -> Result<()> {
+    let audio = voxd::mic::Audio::open(&opts)?;
+    println!("loading the models…");
+    let engines = Arc::new(Engines::load(cfg)?);
+    let rt = runtime()?;
+    let result = rt.block_on(voxd::mic::talk(cfg, engines, audio, &opts));
+    // A transcription still running must not hold the exit for long.
+    rt.shutdown_timeout(std::time::Duration::from_secs(10));
+    result
+}
+
+fn init_logging(cfg: &Config, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("voxd=info,warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -1,7 +1,9 @@
-//! Real-time calls over Voximplant's media stream (`GET /voximplant/stream`): the wire
-//! protocol, turn detection, paced playout, streamed replies and barge-in.
+//! Real-time conversation: the transport-independent engine (turn detection, streamed
+//! replies, paced playout, barge-in) and Voximplant's media stream (`GET
+//! /voximplant/stream`) that carries it for calls; `voxd mic` drives the same engine.
 
 pub mod caller;
+pub mod conversation;
 pub mod playout;
 pub mod protocol;
 mod reply;

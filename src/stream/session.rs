@@ -1,6 +1,6 @@
-//! One media-stream call: the WebSocket upgrade (auth, call id), then a loop that feeds the
-//! caller's audio to turn detection, runs replies, paces voxd's speech, handles barge-in,
-//! and frees the call however it ends.
+//! One media-stream call: the WebSocket upgrade (auth, call id), then a loop that decodes
+//! the scenario's frames for the [`Conversation`] (turns, replies, barge-in), sends what it
+//! says as media frames and transcripts, and frees the call however it ends.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,14 +12,10 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
-use super::playout::Playout;
+use super::conversation::{Conversation, Output, Settings};
 use super::protocol::{self, Encoding, FrameError, Incoming, Outgoing};
-use super::reply::{self, ReplyEvent, ReplyJob};
 use super::sequencer::Sequencer;
-use super::turns::{TurnDetector, TurnEvent, TurnSettings};
-use crate::engines::llm::{ChatMessage, Role};
 use crate::server::audio_store::random_id;
 use crate::server::auth;
 use crate::server::error::ApiError;
@@ -70,8 +66,9 @@ async fn run(socket: WebSocket, state: Arc<AppState>, call_id: Option<String>) {
         }
         let _ = sink.close().await;
     });
-    let (reply_tx, mut reply_rx) = mpsc::unbounded_channel();
-    let mut call = Call::new(state, call_id, out_tx, reply_tx);
+    let (conversation, mut reply_rx) =
+        Conversation::new(state.engines.clone(), Settings::from_config(&state.cfg));
+    let mut call = Call::new(state, call_id, out_tx, conversation);
     let mut ticker = tokio::time::interval(Duration::from_millis(10));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let reason = loop {
@@ -86,8 +83,14 @@ async fn run(socket: WebSocket, state: Arc<AppState>, call_id: Option<String>) {
                 Some(Ok(_)) => Ok(()),
                 Some(Err(e)) => Err(format!("socket error: {e}")),
             },
-            _ = ticker.tick() => call.on_tick(),
-            Some((id, ev)) = reply_rx.recv() => call.on_reply(id, ev),
+            _ = ticker.tick() => {
+                let outputs = call.conversation.tick(Instant::now());
+                call.deliver(outputs)
+            }
+            Some((id, ev)) = reply_rx.recv() => {
+                let outputs = call.conversation.on_reply(id, ev);
+                call.deliver(outputs)
+            }
         };
         if let Err(reason) = step {
             break reason;
@@ -114,35 +117,14 @@ struct Call {
     state: Arc<AppState>,
     call_id: Option<String>,
     out: mpsc::Sender<Message>,
-    replies: mpsc::UnboundedSender<(u64, ReplyEvent)>,
+    conversation: Conversation,
     /// The caller's encoding, once `start` came.
     input: Option<Encoding>,
     output: Encoding,
     tag: Option<String>,
-    detector: Option<TurnDetector>,
     sequencer: Sequencer,
     frames: Outgoing,
-    playout: Option<Playout>,
-    /// voxd's own `start` was sent for the reply being played.
-    out_started: bool,
-    reply: Option<Reply>,
-    reply_seq: u64,
-    greeted: bool,
-    /// Caller audio of a turn whose reply was abandoned because the caller went on.
-    carry_over: Vec<i16>,
     bad_frames: u32,
-    hangup_pending: bool,
-}
-
-/// The reply in progress.
-struct Reply {
-    id: u64,
-    task: JoinHandle<()>,
-    heard: Option<String>,
-    utterance: Vec<i16>,
-    turn_end: Option<Instant>,
-    first_audio: Option<Instant>,
-    done: Option<bool>,
 }
 
 impl Call {
@@ -150,7 +132,7 @@ impl Call {
         state: Arc<AppState>,
         call_id: Option<String>,
         out: mpsc::Sender<Message>,
-        replies: mpsc::UnboundedSender<(u64, ReplyEvent)>,
+        conversation: Conversation,
     ) -> Self {
         if let Some(id) = &call_id {
             state.calls.session(id);
@@ -159,21 +141,13 @@ impl Call {
             state,
             call_id,
             out,
-            replies,
+            conversation,
             input: None,
             output: Encoding::Pcm16,
             tag: None,
-            detector: None,
             sequencer: Sequencer::default(),
             frames: Outgoing::default(),
-            playout: None,
-            out_started: false,
-            reply: None,
-            reply_seq: 0,
-            greeted: false,
-            carry_over: Vec::new(),
             bad_frames: 0,
-            hangup_pending: false,
         }
     }
 
@@ -190,6 +164,43 @@ impl Call {
 
     fn send_text(&self, text: String) -> Result<(), String> {
         self.send(Message::Text(text.into()))
+    }
+
+    /// Sends what the conversation says, in the scenario's protocol.
+    fn deliver(&mut self, outputs: Vec<Output>) -> Result<(), String> {
+        for output in outputs {
+            match output {
+                Output::Heard { text, .. } if !text.is_empty() => {
+                    self.send_text(protocol::transcript("user", &text, None))?;
+                }
+                Output::Heard { .. } | Output::Replying(_) => {}
+                Output::AudioStart => {
+                    let start = self.frames.start(self.output, self.tag.as_deref());
+                    self.send_text(start)?;
+                }
+                Output::Audio(frame) => {
+                    let media = self.frames.media(self.output, &frame);
+                    self.send_text(media)?;
+                }
+                Output::AudioStop => {
+                    let stop = self.frames.stop();
+                    self.send_text(stop)?;
+                }
+                Output::Clear => self.send_text(protocol::clear())?,
+                Output::Said {
+                    text, latency_ms, ..
+                } => self.send_text(protocol::transcript("assistant", &text, latency_ms))?,
+                Output::Hangup => {
+                    self.send_text(protocol::hangup())?;
+                    let _ = self.send(Message::Close(Some(CloseFrame {
+                        code: 1000,
+                        reason: "call ended".into(),
+                    })));
+                    return Err("voxd ended the call".into());
+                }
+            }
+        }
+        Ok(())
     }
 
     fn on_text(&mut self, text: &str) -> Result<(), String> {
@@ -230,40 +241,37 @@ impl Call {
                 tag,
                 custom,
             } => {
-                if self.call_id.is_none() {
-                    let id = custom
-                        .get("call_id")
-                        .and_then(|v| v.as_str())
-                        .map(String::from);
-                    let id = id.unwrap_or_else(|| format!("ws-{}", random_id()));
-                    self.state.calls.session(&id);
-                    self.call_id = Some(id);
-                }
-                let cfg = &self.state.cfg.stream;
+                let id = match &self.call_id {
+                    Some(id) => id.clone(),
+                    None => {
+                        let id = custom
+                            .get("call_id")
+                            .and_then(|v| v.as_str())
+                            .map(String::from);
+                        let id = id.unwrap_or_else(|| format!("ws-{}", random_id()));
+                        self.state.calls.session(&id);
+                        self.call_id = Some(id.clone());
+                        id
+                    }
+                };
                 self.input = Some(encoding);
                 self.sequencer.reset();
-                self.output = Encoding::parse(&cfg.encoding).unwrap_or(encoding);
+                self.output = Encoding::parse(&self.state.cfg.stream.encoding).unwrap_or(encoding);
                 self.tag = tag;
-                self.detector = Some(TurnDetector::new(
-                    encoding.rate(),
-                    TurnSettings {
-                        vad_mode: cfg.vad_mode,
-                        min_speech_ms: cfg.min_speech_ms as usize,
-                        end_silence_ms: cfg.end_of_turn_ms as usize,
-                        max_turn_ms: cfg.max_turn_secs as usize * 1000,
-                    },
-                ));
                 tracing::info!(
                     call_id = self.id(),
                     encoding = encoding.wire_name(),
                     "media stream started"
                 );
-                if !self.greeted && !cfg.greeting.is_empty() {
-                    self.greeted = true;
-                    let text = cfg.greeting.clone();
-                    self.start_reply(None, Some(text));
-                }
-                Ok(())
+                let state = self.state.clone();
+                let session_id = id.clone();
+                let outputs = self.conversation.start(
+                    &id,
+                    Box::new(move || state.calls.session(&session_id)),
+                    encoding.rate(),
+                    self.output.rate(),
+                );
+                self.deliver(outputs)
             }
             Incoming::Media {
                 samples_b64, chunk, ..
@@ -281,272 +289,20 @@ impl Call {
                 };
                 let mut samples = vec![0i16; lost as usize * frame.len()];
                 samples.extend_from_slice(&frame);
-                let speaking = self.speaking();
-                let cfg = &self.state.cfg.stream;
-                let min = if speaking {
-                    cfg.barge_in_min_ms
-                } else {
-                    cfg.min_speech_ms
-                };
-                let Some(detector) = self.detector.as_mut() else {
-                    return Ok(());
-                };
-                detector.set_min_speech_ms(min as usize);
-                for event in detector.push(&samples) {
-                    self.on_turn_event(event)?;
-                }
-                Ok(())
+                let outputs = self.conversation.push_audio(&samples);
+                self.deliver(outputs)
             }
             Incoming::Stop => {
                 tracing::info!(call_id = self.id(), "media stream stopped");
                 self.input = None;
                 self.sequencer.reset();
-                self.detector = None;
+                self.conversation.stop();
                 Ok(())
             }
         }
-    }
-
-    /// Whether voxd is talking (or about to: a reply is being prepared).
-    fn speaking(&self) -> bool {
-        self.playout
-            .as_ref()
-            .is_some_and(|p| p.busy(Instant::now()))
-    }
-
-    fn on_turn_event(&mut self, event: TurnEvent) -> Result<(), String> {
-        match event {
-            TurnEvent::SpeechStarted => {
-                if self.speaking() {
-                    if self.state.cfg.stream.barge_in {
-                        self.barge_in()?;
-                    }
-                } else if let Some(reply) = self.reply.take() {
-                    // The caller went on before voxd answered: answer the whole thing later.
-                    reply.task.abort();
-                    self.carry_over = reply.utterance;
-                }
-                Ok(())
-            }
-            TurnEvent::TurnEnded(samples) => {
-                if self.speaking() && !self.state.cfg.stream.barge_in {
-                    return Ok(());
-                }
-                let mut utterance = std::mem::take(&mut self.carry_over);
-                utterance.extend_from_slice(&samples);
-                self.start_reply(Some(utterance), None);
-                Ok(())
-            }
-        }
-    }
-
-    fn start_reply(&mut self, utterance: Option<Vec<i16>>, fixed_text: Option<String>) {
-        if let Some(old) = self.reply.take() {
-            old.task.abort();
-        }
-        let Some(input) = self.input else { return };
-        let state = &self.state;
-        let session = self.call_id.as_deref().map(|id| state.calls.session(id));
-        let mut history = vec![state.engines.llm.system_message()];
-        if let Some(s) = session.as_ref().and_then(|s| s.try_lock().ok()) {
-            history.extend(s.history.iter().cloned());
-        }
-        self.reply_seq += 1;
-        let job = ReplyJob {
-            engines: state.engines.clone(),
-            history,
-            utterance: utterance.clone().map(|u| (u, input.rate())),
-            fixed_text,
-            out_rate: self.output.rate(),
-            max_sentences: state.engines.llm.max_sentences(),
-            hangup_phrases: state.cfg.calls.hangup_phrases.clone(),
-            sequential: state.cfg.stream.pipeline == "sequential",
-            first_clause_words: state.cfg.stream.first_clause_words as usize,
-        };
-        let task = tokio::spawn(reply::run(job, self.reply_seq, self.replies.clone()));
-        self.reply = Some(Reply {
-            id: self.reply_seq,
-            task,
-            heard: None,
-            utterance: utterance.unwrap_or_default(),
-            turn_end: Some(Instant::now()),
-            first_audio: None,
-            done: None,
-        });
-    }
-
-    fn on_reply(&mut self, id: u64, event: ReplyEvent) -> Result<(), String> {
-        if self.reply.as_ref().is_none_or(|r| r.id != id) {
-            return Ok(()); // from a reply that was abandoned
-        }
-        match event {
-            ReplyEvent::Heard(text) => {
-                if !text.is_empty() {
-                    tracing::info!(call_id = self.id(), %text, "caller said");
-                    self.send_text(protocol::transcript("user", &text, None))?;
-                }
-                if let Some(r) = self.reply.as_mut() {
-                    r.heard = Some(text);
-                }
-            }
-            ReplyEvent::Speech { samples, text } => {
-                let lead = Duration::from_millis(u64::from(self.state.cfg.stream.lead_ms));
-                let rate = self.output.rate();
-                self.playout
-                    .get_or_insert_with(|| Playout::new(rate, lead))
-                    .push(&samples, &text);
-            }
-            ReplyEvent::Done { hangup } => {
-                let silent = self
-                    .reply
-                    .as_ref()
-                    .is_some_and(|r| r.heard.as_deref() == Some(""));
-                if silent {
-                    self.reply = None; // nothing intelligible: keep listening
-                } else if let Some(r) = self.reply.as_mut() {
-                    r.done = Some(hangup);
-                }
-            }
-            ReplyEvent::Failed(e) => {
-                tracing::error!(call_id = self.id(), "reply failed: {e}");
-                if let Some(r) = self.reply.as_mut() {
-                    r.done = Some(false);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn on_tick(&mut self) -> Result<(), String> {
-        let now = Instant::now();
-        let Some(playout) = self.playout.as_mut() else {
-            return self.maybe_hang_up();
-        };
-        let mut frames = Vec::new();
-        while let Some(frame) = playout.next_frame(now) {
-            frames.push(frame);
-        }
-        if !frames.is_empty() && !self.out_started {
-            self.out_started = true;
-            let start = self.frames.start(self.output, self.tag.as_deref());
-            self.send_text(start)?;
-        }
-        let had_frames = !frames.is_empty();
-        for frame in frames {
-            let media = self.frames.media(self.output, &frame);
-            self.send_text(media)?;
-        }
-        if had_frames {
-            self.note_first_audio(now);
-        }
-        let finished = self.reply.as_ref().is_none_or(|r| r.done.is_some());
-        if finished
-            && self
-                .playout
-                .as_ref()
-                .is_some_and(|p| p.all_sent() && !p.busy(now))
-        {
-            self.end_of_reply(now, false)?;
-        }
-        self.maybe_hang_up()
-    }
-
-    /// Records when a reply to the caller (not the greeting) first reached the wire.
-    fn note_first_audio(&mut self, now: Instant) {
-        let Some(r) = self.reply.as_mut().filter(|r| r.first_audio.is_none()) else {
-            return;
-        };
-        r.first_audio = Some(now);
-        let (Some(end), false) = (r.turn_end, r.utterance.is_empty()) else {
-            return;
-        };
-        let ms = (now - end).as_secs_f64() * 1000.0;
-        if let Some(id) = &self.call_id {
-            if let Ok(mut s) = self.state.calls.session(id).try_lock() {
-                s.reply_latencies_ms.push(ms);
-            };
-        }
-    }
-
-    /// The reply's audio is all out (or cut): close voxd's stream, remember what was said.
-    fn end_of_reply(&mut self, now: Instant, interrupted: bool) -> Result<(), String> {
-        let Some(playout) = self.playout.take() else {
-            return Ok(());
-        };
-        if self.out_started {
-            self.out_started = false;
-            let stop = self.frames.stop();
-            self.send_text(stop)?;
-        }
-        let said = playout.heard_text(now);
-        let reply = self.reply.take();
-        if let Some(r) = &reply {
-            r.task.abort();
-        }
-        let latency = reply
-            .as_ref()
-            .and_then(|r| Some((r.first_audio? - r.turn_end?).as_secs_f64() * 1000.0));
-        if let Some(id) = self.call_id.clone() {
-            let session = self.state.calls.session(&id);
-            if let Ok(mut s) = session.try_lock() {
-                if let Some(heard) = reply
-                    .as_ref()
-                    .and_then(|r| r.heard.clone())
-                    .filter(|h| !h.is_empty())
-                {
-                    s.history.push(ChatMessage {
-                        role: Role::User,
-                        content: heard,
-                    });
-                    s.turns += 1;
-                }
-                if !said.is_empty() {
-                    s.history.push(ChatMessage {
-                        role: Role::Assistant,
-                        content: said.clone(),
-                    });
-                }
-            };
-        }
-        if !said.is_empty() {
-            tracing::info!(call_id = self.id(), text = %said, interrupted, latency_ms = latency.unwrap_or(0.0) as u64, "voxd said");
-            self.send_text(protocol::transcript("assistant", &said, latency))?;
-        }
-        if reply.as_ref().and_then(|r| r.done) == Some(true) && !interrupted {
-            self.hangup_pending = true;
-        }
-        Ok(())
-    }
-
-    /// The caller spoke over voxd: stop talking now and listen.
-    fn barge_in(&mut self) -> Result<(), String> {
-        let now = Instant::now();
-        tracing::info!(call_id = self.id(), "barge-in");
-        if let Some(p) = self.playout.as_mut() {
-            p.clear();
-        }
-        self.send_text(protocol::clear())?;
-        self.end_of_reply(now, true)
-    }
-
-    /// After a reply that ends the call has played out, tell the scenario to hang up.
-    fn maybe_hang_up(&mut self) -> Result<(), String> {
-        if self.hangup_pending && !self.speaking() {
-            self.hangup_pending = false;
-            self.send_text(protocol::hangup())?;
-            let _ = self.send(Message::Close(Some(CloseFrame {
-                code: 1000,
-                reason: "call ended".into(),
-            })));
-            return Err("voxd ended the call".into());
-        }
-        Ok(())
     }
 
     fn finish(&mut self, reason: &str) {
-        if let Some(r) = self.reply.take() {
-            r.task.abort();
-        }
         match &self.call_id {
             Some(id) => {
                 self.state.calls.end(id);
