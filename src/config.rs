@@ -19,6 +19,9 @@ pub struct Config {
     pub download: DownloadConfig,
     pub calls: CallsConfig,
     pub stream: StreamConfig,
+    pub metrics: MetricsConfig,
+    pub history: HistoryConfig,
+    pub kb: KbConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,6 +31,7 @@ pub struct ServerConfig {
     pub public_url: String,
     pub token: String,
     pub log_format: String,
+    pub drain_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,6 +52,7 @@ pub struct SttConfig {
     pub beam_size: u32,
     pub temperature_fallback: bool,
     pub fit_audio_context: bool,
+    pub use_gpu: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +66,7 @@ pub struct LlmConfig {
     pub temperature: f32,
     pub seed: u32,
     pub gpu_layers: u32,
+    pub workers: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,6 +117,63 @@ pub struct StreamConfig {
     pub max_frame_bytes: u32,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub require_token: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryConfig {
+    pub database: PathBuf,
+    pub retention_days: u32,
+}
+
+/// The knowledge base (`voxd kb`, [`crate::kb`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KbConfig {
+    pub enabled: bool,
+    pub index: PathBuf,
+    pub top_k: u32,
+    pub min_score: f32,
+    pub instruction: String,
+    pub handoff: String,
+}
+
+impl Default for KbConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            index: "data/kb".into(),
+            top_k: 3,
+            min_score: 0.0,
+            instruction: "Answer the question using only these facts from the company's \
+                documents. If they do not answer it, say: \"{handoff}\""
+                .into(),
+            handoff: "I don't know that, shall I connect you to a colleague?".into(),
+        }
+    }
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            database: "data/voxd.db".into(),
+            retention_days: 90,
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            require_token: true,
+        }
+    }
+}
+
 impl Default for StreamConfig {
     fn default() -> Self {
         Self {
@@ -137,6 +200,7 @@ impl Default for ServerConfig {
             public_url: String::new(),
             token: String::new(),
             log_format: "text".into(),
+            drain_grace_secs: 30,
         }
     }
 }
@@ -162,6 +226,7 @@ impl Default for SttConfig {
             beam_size: 1,
             temperature_fallback: false,
             fit_audio_context: true,
+            use_gpu: false,
         }
     }
 }
@@ -180,6 +245,7 @@ impl Default for LlmConfig {
             temperature: 0.0,
             seed: 42,
             gpu_layers: 0,
+            workers: 1,
         }
     }
 }
@@ -254,6 +320,8 @@ impl Config {
             &mut m.voice,
             &mut m.onnxruntime,
             &mut m.espeak_data,
+            &mut self.history.database,
+            &mut self.kb.index,
         ] {
             if !p.as_os_str().is_empty() && p.is_relative() {
                 *p = base.join(&*p);
@@ -312,6 +380,12 @@ impl Config {
         }
         if self.llm.max_reply_tokens == 0 || self.llm.context_tokens < 256 {
             bail!("llm.max_reply_tokens must be > 0 and llm.context_tokens >= 256");
+        }
+        if self.kb.top_k == 0 {
+            bail!("kb.top_k must be at least 1");
+        }
+        if self.llm.workers == 0 {
+            bail!("llm.workers must be at least 1");
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ use voxd::engines::llm::{ChatMessage, Llm, Role};
 use voxd::engines::stt::Stt;
 use voxd::engines::tts::Tts;
 use voxd::engines::Engines;
+use voxd::logging::Output;
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +46,11 @@ enum Command {
     /// Validate the config and each model: present, checksum (SHA256SUMS beside it), loads,
     /// language served.
     Check,
+    /// The knowledge base the answers come from: build its index, search it, try it.
+    Kb {
+        #[command(subcommand)]
+        action: KbAction,
+    },
     /// Talk to voxd through this machine's microphone and speaker (no telephony, no network).
     Mic {
         /// Microphone to listen on: a name from --list-devices (default: the system's).
@@ -74,6 +80,25 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum KbAction {
+    /// Index the company's documents (.txt, .md, .html files, or folders of them) into
+    /// kb.index, replacing what was there.
+    Index {
+        #[arg(required = true, value_name = "DIR|FILE")]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the passages that best match QUESTION, with their BM25 scores.
+    Search {
+        question: String,
+        /// How many passages (default: kb.top_k).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        top: Option<u32>,
+    },
+    /// Print the passages and the LLM's answer to QUESTION, as a call would get it.
+    Ask { question: String },
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum BenchKind {
     Turn,
@@ -96,7 +121,13 @@ fn run(cli: Cli) -> Result<()> {
     let cfg = Config::load(cli.config.as_deref())?;
     // The microphone mode prints its own lines; the log shows only problems there.
     let quiet = matches!(cli.command, Command::Mic { .. });
-    init_logging(&cfg, if quiet { "warn" } else { "voxd=info,warn" });
+    let output = if matches!(cli.command, Command::Serve) {
+        Output::Stdout
+    } else {
+        Output::Stderr
+    };
+    let filter = if quiet { "warn" } else { "voxd=info,warn" };
+    voxd::logging::init(&cfg.server.log_format, filter, output);
     match cli.command {
         Command::Serve => {
             let engines = Arc::new(Engines::load(&cfg)?);
@@ -128,6 +159,13 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Chat => chat(&cfg),
         Command::Check => voxd::check::run(&cfg),
+        Command::Kb { action } => match action {
+            KbAction::Index { paths } => voxd::kb::cli::index(&cfg, &paths),
+            KbAction::Search { question, top } => {
+                voxd::kb::cli::search(&cfg, &question, top.map(|n| n as usize))
+            }
+            KbAction::Ask { question } => voxd::kb::cli::ask(&cfg, &question),
+        },
         Command::Mic {
             list_devices: true, ..
         } => voxd::mic::list_devices(),
@@ -196,17 +234,4 @@ fn mic(cfg: &Config, opts: voxd::mic::Options) -> Result<()> {
     // A transcription still running must not hold the exit for long.
     rt.shutdown_timeout(std::time::Duration::from_secs(10));
     result
-}
-
-fn init_logging(cfg: &Config, default_filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if cfg.server.log_format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }

@@ -12,6 +12,7 @@ use crate::calls::CallSession;
 use crate::config::Config;
 use crate::engines::llm::{ChatMessage, Role};
 use crate::engines::Engines;
+use crate::prompt::TurnPrompt;
 
 /// Marker the system prompt asks the model to emit when the call should end.
 pub const HANGUP_MARKER: &str = "<hangup>";
@@ -32,6 +33,8 @@ pub struct Timings {
     pub stt: f64,
     pub llm: f64,
     pub llm_first_token: f64,
+    /// Synthesis of the reply's first sentence, from when its text was complete.
+    pub tts_first_audio: f64,
     pub tts: f64,
     pub total: f64,
 }
@@ -46,7 +49,8 @@ pub struct TurnOutcome {
     pub reply_audio: Pcm,
 }
 
-fn ms(t: Instant) -> f64 {
+/// Milliseconds since `t`.
+pub fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
@@ -69,30 +73,39 @@ pub async fn run(
     let mut speech = Vec::new();
     if !user_text.is_empty() {
         let t = Instant::now();
-        let mut messages = vec![engines.llm.system_message()];
-        messages.extend(session.history.iter().cloned());
-        messages.push(ChatMessage {
-            role: Role::User,
-            content: user_text.clone(),
-        });
-        let mut stream = engines.llm.reply(messages)?;
-        // Each sentence goes to the voice as soon as it is written, while the LLM goes on.
-        while let Some(sentence) = stream.next_sentence().await? {
-            let (piece, marker) = strip_hangup(&sentence);
-            if !piece.is_empty() {
-                speech.push(synthesize(engines, piece.clone()));
-                pieces.push(piece);
+        match crate::prompt::for_turn(
+            &engines.llm,
+            engines.kb.as_ref(),
+            &session.history,
+            &user_text,
+            caller_hangup,
+        )? {
+            TurnPrompt::Handoff(text) => {
+                speech.push(synthesize(engines, text.clone()));
+                pieces.push(text);
             }
-            model_hangup |= marker;
-            let max = engines.llm.max_sentences();
-            if marker || (max > 0 && pieces.len() >= max) {
-                break;
+            TurnPrompt::Ask(messages) => {
+                let mut stream = engines.llm.reply(messages)?;
+                // Each sentence goes to the voice as soon as it is written, while the LLM
+                // goes on.
+                while let Some(sentence) = stream.next_sentence().await? {
+                    let (piece, marker) = strip_hangup(&sentence);
+                    if !piece.is_empty() {
+                        speech.push(synthesize(engines, piece.clone()));
+                        pieces.push(piece);
+                    }
+                    model_hangup |= marker;
+                    let max = engines.llm.max_sentences();
+                    if marker || (max > 0 && pieces.len() >= max) {
+                        break;
+                    }
+                }
+                timings.llm = ms(t);
+                timings.llm_first_token = stream
+                    .first_text()
+                    .map_or(timings.llm, |d| d.as_secs_f64() * 1000.0);
             }
         }
-        timings.llm = ms(t);
-        timings.llm_first_token = stream
-            .first_text()
-            .map_or(timings.llm, |d| d.as_secs_f64() * 1000.0);
     }
     if pieces.is_empty() {
         pieces.push(cfg.calls.reprompt_text.clone());
@@ -119,8 +132,12 @@ pub async fn run(
     // What synthesis still takes once the text is complete.
     let t = Instant::now();
     let mut parts = Vec::with_capacity(speech.len());
-    for task in speech {
-        parts.push(task.await.map_err(|e| anyhow!("TTS task failed: {e}"))??);
+    for (i, task) in speech.into_iter().enumerate() {
+        let (pcm, took) = task.await.map_err(|e| anyhow!("TTS task failed: {e}"))??;
+        if i == 0 {
+            timings.tts_first_audio = took;
+        }
+        parts.push(pcm);
     }
     let mut reply_audio = engines.tts.join(parts);
     if cfg.tts.reply_sample_rate > 0 {
@@ -136,9 +153,11 @@ pub async fn run(
     })
 }
 
-fn synthesize(engines: &Arc<Engines>, text: String) -> tokio::task::JoinHandle<Result<Pcm>> {
+/// Voices `text` off the runtime; the audio comes with the milliseconds it took.
+fn synthesize(engines: &Arc<Engines>, text: String) -> tokio::task::JoinHandle<Result<(Pcm, f64)>> {
     let e = engines.clone();
-    tokio::task::spawn_blocking(move || e.tts.synthesize(&text))
+    let queued = Instant::now();
+    tokio::task::spawn_blocking(move || Ok((e.tts.synthesize(&text)?, ms(queued))))
 }
 
 /// Removes the hangup marker (and anything the model wrote after it).

@@ -378,6 +378,10 @@ async fn call_events_track_active_calls() {
         during >= 2 && after <= during - 2,
         "during {during}, after {after}"
     );
+    // A repeated end is recorded (the history knows the call); a call voxd never saw is not.
     let (s, body) = post_json(h.api, "/voximplant/events", ev("ev-1", "Disconnected")).await;
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = post_json(h.api, "/voximplant/events", ev("ev-never", "Disconnected")).await;
     assert_eq!(s, 404, "{body}");
+    assert_eq!(body["error"]["code"], "unknown_call");
 }

@@ -256,3 +256,25 @@ fn concurrent_synthesis_is_safe() {
         }
     });
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_llm_workers_each_answer_from_their_own_context() {
+    let mut cfg = test_config();
+    cfg.llm.workers = 2;
+    cfg.llm.max_reply_tokens = 16;
+    let llm = Llm::load(&cfg.models.llm, &cfg.llm, cfg.llm.workers as usize).unwrap();
+    let question = vec![
+        llm.system_message(),
+        ChatMessage {
+            role: Role::User,
+            content: "What is the capital of France?".into(),
+        },
+    ];
+    // Both requests are taken at once, one per worker; greedy decoding from a fresh
+    // context gives the same answer in each.
+    let a = llm.reply(question.clone()).unwrap().collect(0);
+    let b = llm.reply(question).unwrap().collect(0);
+    let ((a, _), (b, _)) = tokio::try_join!(a, b).unwrap();
+    assert!(!a.trim().is_empty());
+    assert_eq!(a, b);
+}

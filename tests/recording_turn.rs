@@ -120,3 +120,52 @@ async fn caller_goodbye_ends_the_call() {
     );
     assert_eq!(body["action"], "hangup");
 }
+
+async fn event(body: Value) -> (u16, Value) {
+    let h = harness();
+    let resp = client()
+        .post(format!("http://{}/voximplant/events", h.api))
+        .header("Authorization", auth())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connected_answers_with_the_greeting_in_recording_mode_only() {
+    let h = harness();
+    let greeting = common::test_config().stream.greeting;
+    let (status, body) = event(json!({"call_id": "greet-rec", "event": "Connected"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["greeting_text"], greeting.as_str());
+    let url = body["greeting_audio_url"].as_str().unwrap();
+    let wav = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+    let heard = h.hear(decode::decode(&wav, 60.0).unwrap());
+    assert!(
+        shared_words(&heard, &greeting).len() >= 3,
+        "greeting heard as {heard:?}"
+    );
+    // A repeated Connected (a retry) plays it again under a new URL, without a second
+    // greeting in the history.
+    let (_, again) = event(json!({"call_id": "greet-rec", "event": "Connected"})).await;
+    assert_ne!(again["greeting_audio_url"], body["greeting_audio_url"]);
+    let history = common::call_info("greet-rec").await["history"].clone();
+    assert_eq!(
+        history,
+        json!([{"role": "assistant", "content": greeting}]),
+        "{history}"
+    );
+
+    // A media-stream call is greeted on the stream.
+    let (status, body) =
+        event(json!({"call_id": "greet-ws", "event": "Connected", "mode": "stream"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("greeting_audio_url").is_none(), "{body}");
+    assert_eq!(common::call_info("greet-ws").await["history"], json!([]));
+
+    let (status, body) =
+        event(json!({"call_id": "greet-x", "event": "Connected", "mode": "fax"})).await;
+    assert_eq!(status, 422, "{body}");
+}

@@ -36,7 +36,7 @@ async fn load_engines(cfg: &mut Config) -> Result<Arc<Engines>> {
 async fn spawn_api(cfg: Config, engines: Arc<Engines>) -> Result<SocketAddr> {
     let api = TcpListener::bind("127.0.0.1:0").await?;
     let addr = api.local_addr()?;
-    let state = Arc::new(AppState::new(cfg, engines, addr));
+    let state = Arc::new(AppState::new(cfg, engines, addr)?);
     tokio::spawn(async move { axum::serve(api, router(state)).await });
     Ok(addr)
 }

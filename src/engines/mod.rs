@@ -14,12 +14,16 @@ use anyhow::Result;
 use crate::audio::{resample, Pcm, STT_RATE};
 use crate::config::Config;
 
-/// Whisper, the LLM and the Piper voice, with what `/health` reports about them.
+/// Whisper, the LLM and the Piper voice, with what `/health` reports about them, and the
+/// knowledge base the replies draw on (when `kb.enabled`).
 pub struct Engines {
     pub stt: stt::Stt,
     pub llm: llm::Llm,
     pub tts: tts::Tts,
+    pub kb: Option<crate::kb::KnowledgeBase>,
     pub names: ModelNames,
+    /// Seconds each engine took to load, by engine name (`/metrics`).
+    pub load_secs: [(&'static str, f64); 3],
 }
 
 /// Model file names, as `/health` shows them.
@@ -31,17 +35,19 @@ pub struct ModelNames {
 }
 
 impl Engines {
-    /// Loads all three engines (a few seconds); logs each load time.
+    /// Loads all three engines (a few seconds) and the knowledge base (first: a missing
+    /// index fails at once); logs each load time.
     pub fn load(cfg: &Config) -> Result<Self> {
-        let t = Instant::now();
-        let stt = stt::Stt::load(&cfg.models.stt, &cfg.stt)?;
-        tracing::info!(model = %cfg.models.stt.display(), ms = t.elapsed().as_millis() as u64, "STT loaded");
-        let t = Instant::now();
-        let llm = llm::Llm::load(&cfg.models.llm, &cfg.llm, 1)?;
-        tracing::info!(model = %cfg.models.llm.display(), ms = t.elapsed().as_millis() as u64, "LLM loaded");
-        let t = Instant::now();
-        let tts = tts::Tts::load(&cfg.models, &cfg.tts)?;
-        tracing::info!(model = %cfg.models.voice.display(), ms = t.elapsed().as_millis() as u64, "TTS loaded");
+        let kb = crate::kb::KnowledgeBase::load(&cfg.kb)?;
+        let (stt, stt_secs) = timed("STT", &cfg.models.stt, || {
+            stt::Stt::load(&cfg.models.stt, &cfg.stt)
+        })?;
+        let (llm, llm_secs) = timed("LLM", &cfg.models.llm, || {
+            llm::Llm::load(&cfg.models.llm, &cfg.llm, cfg.llm.workers as usize)
+        })?;
+        let (tts, tts_secs) = timed("TTS", &cfg.models.voice, || {
+            tts::Tts::load(&cfg.models, &cfg.tts)
+        })?;
         let names = ModelNames {
             stt: file_name(&cfg.models.stt),
             llm: file_name(&cfg.models.llm),
@@ -51,17 +57,32 @@ impl Engines {
             stt,
             llm,
             tts,
+            kb,
             names,
+            load_secs: [("stt", stt_secs), ("llm", llm_secs), ("tts", tts_secs)],
         })
     }
 }
 
-/// Transcribes audio at any rate off the async runtime (resampling to Whisper's 16 kHz).
+/// Runs one engine's load, logging and returning how long it took.
+fn timed<T>(what: &str, model: &Path, load: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
+    let t = Instant::now();
+    let engine = load()?;
+    let secs = t.elapsed().as_secs_f64();
+    tracing::info!(model = %model.display(), ms = (secs * 1000.0) as u64, "{what} loaded");
+    Ok((engine, secs))
+}
+
+/// Transcribes audio at any rate off the async runtime (resampling to Whisper's 16 kHz),
+/// logging in the caller's span.
 pub async fn transcribe(engines: &Arc<Engines>, audio: Pcm) -> Result<stt::Transcript> {
     let e = engines.clone();
+    let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
-        let pcm = resample::to_rate(audio, STT_RATE)?;
-        e.stt.transcribe(&pcm.samples)
+        span.in_scope(|| {
+            let pcm = resample::to_rate(audio, STT_RATE)?;
+            e.stt.transcribe(&pcm.samples)
+        })
     })
     .await?
 }

@@ -36,7 +36,9 @@ impl Stt {
                 path.display()
             ));
         }
-        let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
+        let mut params = WhisperContextParameters::default();
+        params.use_gpu(cfg.use_gpu);
+        let ctx = WhisperContext::new_with_params(path, params)
             .map_err(|e| anyhow!("cannot load Whisper model {}: {e}", path.display()))?;
         let multilingual = ctx.is_multilingual();
         if !multilingual && !matches!(cfg.language.as_str(), "auto" | "en") {

@@ -1,9 +1,16 @@
-//! The API's error type: an HTTP status plus `{"error":{"code","message"}}`.
+//! The API's error type: an HTTP status plus `{"error":{"code","message"}}`; every error
+//! answered is counted in the metrics by its code.
 
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
+
+use super::AppState;
 
 /// An error answered to an API client.
 #[derive(Debug)]
@@ -51,8 +58,23 @@ impl IntoResponse for ApiError {
             tracing::warn!(code = self.code, "{}", self.message);
         }
         let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code));
+        response
     }
+}
+
+/// The code of an error response, left for [`count`] to see.
+#[derive(Clone, Copy)]
+struct ErrorCode(&'static str);
+
+/// Middleware: counts each error response in `voxd_errors_total` by its code.
+pub async fn count(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
+        state.metrics.error(code);
+    }
+    response
 }
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {

@@ -1,37 +1,121 @@
-//! `POST /voximplant/events`: call lifecycle reported by the scenario;
-//! `GET /voximplant/calls/{call_id}`: a live call's conversation so far.
+//! `POST /voximplant/events`: call lifecycle reported by the scenario (a new call gets the
+//! greeting to play); `GET /voximplant/calls/{call_id}`: a live call's conversation so far.
 
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 use super::error::ApiError;
 use super::process_audio::check_call_id;
 use super::AppState;
+use crate::audio::{resample, wav};
+use crate::calls::CallSession;
+use crate::engines::llm::{ChatMessage, Role};
+use crate::metrics::Transport;
 
 #[derive(Debug, Deserialize)]
 pub struct EventRequest {
     call_id: String,
     event: String,
+    #[serde(default)]
+    mode: Mode,
+    /// Whatever else the scenario reports (reason, duration, code…), kept in the history.
+    #[serde(flatten)]
+    details: serde_json::Map<String, Value>,
 }
 
+/// How the scenario talks to voxd: a recording-mode call gets its greeting from the
+/// `Connected` answer; a media-stream call is greeted on the stream.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum Mode {
+    #[default]
+    Recording,
+    Stream,
+}
+
+impl Mode {
+    fn transport(&self) -> Transport {
+        match self {
+            Mode::Recording => Transport::Recording,
+            Mode::Stream => Transport::Stream,
+        }
+    }
+}
+
+/// Handles the event in the call's span (its logs carry the call id).
 pub async fn handle(
+    state: State<Arc<AppState>>,
+    body: Result<Json<EventRequest>, JsonRejection>,
+) -> Response {
+    let span = match &body {
+        Ok(Json(req)) if check_call_id(&req.call_id).is_ok() => {
+            tracing::info_span!("call", call_id = %req.call_id, transport = req.mode.transport().as_str())
+        }
+        _ => tracing::Span::none(),
+    };
+    async move { event(state, body).await.into_response() }
+        .instrument(span)
+        .await
+}
+
+async fn event(
     State(state): State<Arc<AppState>>,
     body: Result<Json<EventRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(req) = body?;
     check_call_id(&req.call_id)?;
+    let mut greeting = None;
     match req.event.as_str() {
         "Connected" => {
-            state.calls.session(&req.call_id);
+            let new = state.calls.find(&req.call_id).is_none();
+            if new {
+                state.drain.admit_new_call()?;
+            }
+            let session = state.calls.session(&req.call_id, req.mode.transport());
+            state.record("the call start", |h| {
+                h.call_started(&req.call_id, req.mode.transport())?;
+                h.add_event(
+                    &req.call_id,
+                    &req.event,
+                    &Value::Object(req.details.clone()),
+                )
+            });
+            if req.mode == Mode::Recording {
+                greeting = greet(&state, new, &mut *session.lock().await).await?;
+                if let Some((text, _)) = greeting.as_ref().filter(|_| new) {
+                    state.record("the greeting", |h| {
+                        h.add_turn(&req.call_id, "assistant", text, None, false)
+                    });
+                }
+            }
         }
         "Disconnected" | "Failed" => {
-            if !state.calls.end(&req.call_id) {
+            let live = state.calls.end(&req.call_id, &req.event.to_lowercase());
+            // The stream may have ended the live call already; the history still takes the
+            // scenario's word on how it ended.
+            let mut stored = false;
+            state.record("the call end", |h| {
+                stored = h.exists(&req.call_id)?;
+                if stored {
+                    h.add_event(
+                        &req.call_id,
+                        &req.event,
+                        &Value::Object(req.details.clone()),
+                    )?;
+                    let (status, outcome) = end_outcome(&req.event, &req.details);
+                    h.call_ended(&req.call_id, status, &outcome)?;
+                }
+                Ok(())
+            });
+            if !live && !stored {
                 return Err(ApiError::new(
                     StatusCode::NOT_FOUND,
                     "unknown_call",
@@ -47,9 +131,80 @@ pub async fn handle(
             ))
         }
     }
-    Ok(Json(
-        json!({"call_id": req.call_id, "event": req.event, "active_calls": state.calls.active()}),
-    ))
+    let mut body =
+        json!({"call_id": req.call_id, "event": req.event, "active_calls": state.calls.active()});
+    if let Some((text, url)) = greeting {
+        body["greeting_text"] = json!(text);
+        body["greeting_audio_url"] = json!(url);
+    }
+    Ok(Json(body))
+}
+
+/// The history's status and outcome for a `Disconnected` or `Failed` event: the reason the
+/// scenario gave (and the SIP code of a failure).
+fn end_outcome(event: &str, details: &serde_json::Map<String, Value>) -> (&'static str, String) {
+    let field = |k: &str| match details.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    let (status, parts) = match event {
+        "Failed" => ("failed", [field("code"), field("reason")]),
+        _ => ("ended", [field("reason"), String::new()]),
+    };
+    let outcome = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ");
+    (
+        status,
+        if outcome.is_empty() {
+            event.to_lowercase()
+        } else {
+            outcome
+        },
+    )
+}
+
+/// The configured greeting (`stream.greeting`) as text and a fresh audio URL, added to a new
+/// call's history; None when no greeting is configured.
+async fn greet(
+    state: &Arc<AppState>,
+    new_call: bool,
+    session: &mut CallSession,
+) -> Result<Option<(String, String)>, ApiError> {
+    let text = state.cfg.stream.greeting.clone();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let wav = state
+        .greeting_wav
+        .get_or_try_init(|| async {
+            let engines = state.engines.clone();
+            let (t, rate) = (text.clone(), state.cfg.tts.reply_sample_rate);
+            let pcm = tokio::task::spawn_blocking(move || {
+                let pcm = engines.tts.synthesize(&t)?;
+                if rate > 0 {
+                    return resample::to_rate(pcm, rate);
+                }
+                Ok(pcm)
+            })
+            .await
+            .map_err(|e| ApiError::internal(format!("greeting task failed: {e}")))?
+            .map_err(|e| ApiError::internal(format!("greeting synthesis failed: {e:#}")))?;
+            wav::encode(&pcm).map_err(|e| ApiError::internal(e.to_string()))
+        })
+        .await?;
+    if new_call {
+        session.history.push(ChatMessage {
+            role: Role::Assistant,
+            content: text.clone(),
+        });
+    }
+    let id = state.audio.put(wav.clone());
+    Ok(Some((text, format!("{}/audio/{id}.wav", state.public_url))))
 }
 
 /// A live call's history, for scenario authors and operators debugging a call.

@@ -1,12 +1,16 @@
-//! The HTTP API (axum): routes, shared state, auth, serving and graceful shutdown.
+//! The HTTP API (axum): routes, shared state, serving until a signal, then draining.
 
 pub mod audio_store;
 pub mod auth;
+mod call_history;
+pub mod drain;
 pub mod error;
 mod events;
 mod health;
+mod metrics;
 pub mod process_audio;
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +24,10 @@ use tokio::net::TcpListener;
 use crate::calls::Calls;
 use crate::config::Config;
 use crate::engines::Engines;
+use crate::history::History;
+use crate::metrics::Metrics;
 use audio_store::AudioStore;
+use drain::{Drain, Signals};
 use error::ApiError;
 
 /// Everything a request handler can reach.
@@ -31,17 +38,49 @@ pub struct AppState {
     pub audio: AudioStore,
     pub public_url: String,
     pub started: Instant,
+    pub metrics: Arc<Metrics>,
+    pub drain: Drain,
+    /// The greeting for recording-mode calls, synthesized on first use.
+    pub greeting_wav: tokio::sync::OnceCell<Vec<u8>>,
+    /// The call history database (None when `history.database` is empty).
+    pub history: Option<History>,
 }
 
 impl AppState {
-    pub fn new(cfg: Config, engines: Arc<Engines>, bound: SocketAddr) -> Self {
-        Self {
+    /// The state, with the call history opened (and migrated).
+    pub fn new(cfg: Config, engines: Arc<Engines>, bound: SocketAddr) -> Result<Self> {
+        let history = match cfg.history.database.as_os_str().is_empty() {
+            true => None,
+            false => Some(History::open(&cfg.history.database)?),
+        };
+        let metrics = Arc::new(Metrics::default());
+        for (engine, secs) in engines.load_secs {
+            metrics.model_loaded(engine, secs);
+        }
+        Ok(Self {
+            history,
             public_url: cfg.public_url(bound),
-            calls: Calls::new(Duration::from_secs(cfg.calls.idle_timeout_secs)),
+            calls: Calls::new(
+                Duration::from_secs(cfg.calls.idle_timeout_secs),
+                metrics.clone(),
+            ),
+            metrics,
+            drain: Drain::default(),
             audio: AudioStore::new(Duration::from_secs(cfg.calls.reply_audio_ttl_secs)),
             engines,
             cfg,
             started: Instant::now(),
+            greeting_wav: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Writes to the call history, if there is one. A failed write is logged and the call
+    /// goes on: the caller must not be dropped because a disk is full.
+    pub fn record(&self, what: &str, write: impl FnOnce(&History) -> Result<()>) {
+        if let Some(h) = &self.history {
+            if let Err(e) = write(h) {
+                tracing::error!("call history: cannot record {what}: {e:#}");
+            }
         }
     }
 }
@@ -52,12 +91,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/voximplant/process_audio", post(process_audio::handle))
         .route("/voximplant/events", post(events::handle))
         .route("/voximplant/calls/{call_id}", get(events::show))
+        .route("/calls", get(call_history::list))
+        .route("/calls/{call_id}", get(call_history::show))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
         ));
     Router::new()
         .route("/health", get(health::handle))
+        .route("/metrics", get(metrics::handle))
         .route("/audio/{file}", get(process_audio::serve_audio))
         .route("/voximplant/stream", get(crate::stream::handle))
         .merge(protected)
@@ -71,10 +113,15 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "method not allowed on this endpoint",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::count,
+        ))
         .with_state(state)
 }
 
-/// Binds the configured address, loads nothing (engines come in), serves until SIGINT/SIGTERM.
+/// Binds the configured address, loads nothing (engines come in), serves until SIGTERM or
+/// SIGINT, then drains (see [`drain`]).
 pub async fn serve(cfg: Config, engines: Arc<Engines>) -> Result<()> {
     let addr = cfg.bind_addr()?;
     let listener = TcpListener::bind(addr)
@@ -84,7 +131,9 @@ pub async fn serve(cfg: Config, engines: Arc<Engines>) -> Result<()> {
     if cfg.server.token.is_empty() {
         tracing::warn!("server.token is empty: the API is open to anyone who can reach {bound}");
     }
-    let state = Arc::new(AppState::new(cfg, engines, bound));
+    let state = Arc::new(AppState::new(cfg, engines, bound)?);
+    purge_history_daily(&state);
+    let mut signals = Signals::install().context("cannot install signal handlers")?;
     tracing::info!(%bound, public_url = %state.public_url, "voxd listening");
     crate::notify::notify(&format!("READY=1\nSTATUS=serving on {bound}"));
     if let Some(every) = crate::notify::watchdog_interval() {
@@ -96,21 +145,36 @@ pub async fn serve(cfg: Config, engines: Arc<Engines>) -> Result<()> {
             }
         });
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let mut server = tokio::spawn(
+        axum::serve(listener, router(state.clone()))
+            .with_graceful_shutdown(state.drain.clone().stopped())
+            .into_future(),
+    );
+    tokio::select! {
+        result = &mut server => return Ok(result??),
+        sig = signals.recv() => tracing::info!("{sig}: shutting down"),
+    }
+    drain::run(&state, &mut signals, server).await;
     tracing::info!("voxd stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("cannot install SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term.recv() => {},
+/// Deletes calls past `history.retention_days` now and then once a day.
+fn purge_history_daily(state: &Arc<AppState>) {
+    let days = state.cfg.history.retention_days;
+    if state.history.is_none() || days == 0 {
+        return;
     }
-    tracing::info!("shutting down");
-    crate::notify::notify("STOPPING=1");
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(86_400));
+        loop {
+            tick.tick().await;
+            state.record("the retention purge", |h| {
+                let n = h.purge(days)?;
+                tracing::info!(calls = n, days, "call history purged");
+                Ok(())
+            });
+        }
+    });
 }

@@ -1,5 +1,5 @@
-//! `POST /voximplant/process_audio` (one recording-URL turn) and `GET /audio/{id}.wav`
-//! (the reply audio the scenario plays).
+//! `POST /voximplant/process_audio` (one recording-URL turn, logged in the call's span and
+//! timed in the metrics) and `GET /audio/{id}.wav` (the reply audio the scenario plays).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,15 +7,17 @@ use std::time::Instant;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use super::error::ApiError;
 use super::AppState;
 use crate::audio::{decode, wav};
 use crate::download::{self, DownloadError};
-use crate::turn::{self, Action, Timings};
+use crate::metrics::{Stage, Transport};
+use crate::turn::{self, ms, Action, Timings};
 
 #[derive(Debug, Deserialize)]
 pub struct TurnRequest {
@@ -51,10 +53,35 @@ pub fn check_call_id(id: &str) -> Result<(), ApiError> {
 pub async fn handle(
     State(state): State<Arc<AppState>>,
     body: Result<Json<TurnRequest>, JsonRejection>,
-) -> Result<Json<TurnResponse>, ApiError> {
+) -> Response {
+    let _busy = state.drain.busy();
     let started = Instant::now();
-    let Json(req) = body?;
-    check_call_id(&req.call_id)?;
+    let req = match body.map_err(ApiError::from).and_then(|Json(req)| {
+        check_call_id(&req.call_id)?;
+        Ok(req)
+    }) {
+        Ok(req) => req,
+        Err(e) => return e.into_response(),
+    };
+    let span = tracing::info_span!("call", call_id = %req.call_id, transport = "recording");
+    async move {
+        match answer(&state, req, started).await {
+            Ok(turn) => Json(turn).into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn answer(
+    state: &AppState,
+    req: TurnRequest,
+    started: Instant,
+) -> Result<TurnResponse, ApiError> {
+    if state.calls.find(&req.call_id).is_none() {
+        state.drain.admit_new_call()?;
+    }
     let max_secs = state.cfg.calls.max_audio_secs;
     if let Some(d) = req.duration.filter(|d| *d > max_secs) {
         return Err(ApiError::new(
@@ -69,7 +96,7 @@ pub async fn handle(
     let bytes = download::fetch(&req.audio_url, &state.cfg.download)
         .await
         .map_err(download_error)?;
-    timings.download = elapsed_ms(t);
+    timings.download = ms(t);
 
     let t = Instant::now();
     let pcm = tokio::task::spawn_blocking(move || decode::decode(&bytes, max_secs))
@@ -82,9 +109,9 @@ pub async fn handle(
                 e.to_string(),
             )
         })?;
-    timings.decode = elapsed_ms(t);
+    timings.decode = ms(t);
 
-    let session = state.calls.session(&req.call_id);
+    let session = state.calls.session(&req.call_id, Transport::Recording);
     let mut session = session.lock().await;
     let outcome = turn::run(&state.engines, &state.cfg, &mut session, pcm, &mut timings)
         .await
@@ -93,15 +120,30 @@ pub async fn handle(
 
     let wav = wav::encode(&outcome.reply_audio).map_err(|e| ApiError::internal(e.to_string()))?;
     let id = state.audio.put(wav);
-    timings.total = elapsed_ms(started);
+    timings.total = ms(started);
+    // Committed before the scenario gets the reply to play: a crash after this loses nothing.
+    state.record("the turn", |h| {
+        h.call_started(&req.call_id, Transport::Recording)?;
+        if !outcome.user_text.is_empty() {
+            h.add_turn(&req.call_id, "user", &outcome.user_text, None, false)?;
+        }
+        let timings = serde_json::to_value(&timings)?;
+        h.add_turn(
+            &req.call_id,
+            "assistant",
+            &outcome.reply_text,
+            Some(&timings),
+            false,
+        )
+    });
     tracing::info!(
-        call_id = %req.call_id,
         user_text = %outcome.user_text,
         reply_text = %outcome.reply_text,
         total_ms = timings.total as u64,
         "turn done"
     );
-    Ok(Json(TurnResponse {
+    record(state, &timings);
+    Ok(TurnResponse {
         call_id: req.call_id,
         user_text: outcome.user_text,
         language: outcome.language,
@@ -109,11 +151,30 @@ pub async fn handle(
         reply_audio_url: format!("{}/audio/{id}.wav", state.public_url),
         action: outcome.action,
         timings_ms: timings,
-    }))
+    })
 }
 
-fn elapsed_ms(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1000.0
+/// Counts the turn and its stage times in the metrics.
+fn record(state: &AppState, t: &Timings) {
+    let m = &state.metrics;
+    m.turn_answered(Transport::Recording);
+    for (stage, took) in [
+        (Stage::Download, t.download),
+        (Stage::Decode, t.decode),
+        (Stage::Stt, t.stt),
+        (Stage::TtsFirstAudio, t.tts_first_audio),
+        (Stage::TurnTotal, t.total),
+    ] {
+        m.stage_ms(Transport::Recording, stage, took);
+    }
+    if t.llm > 0.0 {
+        m.stage_ms(
+            Transport::Recording,
+            Stage::LlmFirstToken,
+            t.llm_first_token,
+        );
+        m.stage_ms(Transport::Recording, Stage::Llm, t.llm);
+    }
 }
 
 fn download_error(e: DownloadError) -> ApiError {

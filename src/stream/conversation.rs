@@ -16,6 +16,7 @@ use crate::calls::CallSession;
 use crate::config::Config;
 use crate::engines::llm::{ChatMessage, Role};
 use crate::engines::Engines;
+use crate::metrics::Metrics;
 
 /// How a conversation behaves (the `[stream]` and `[calls]` config).
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct Settings {
     pub sequential: bool,
     pub first_clause_words: usize,
     pub hangup_phrases: Vec<String>,
+    /// Where the replies' stage times go (the server's metrics; none for `voxd mic`).
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl Settings {
@@ -49,6 +52,7 @@ impl Settings {
             sequential: s.pipeline == "sequential",
             first_clause_words: s.first_clause_words as usize,
             hangup_phrases: cfg.calls.hangup_phrases.clone(),
+            metrics: None,
         }
     }
 }
@@ -246,6 +250,7 @@ impl Conversation {
             hangup_phrases: self.settings.hangup_phrases.clone(),
             sequential: self.settings.sequential,
             first_clause_words: self.settings.first_clause_words,
+            metrics: self.settings.metrics.clone(),
         };
         let task = tokio::spawn(reply::run(job, self.reply_seq, self.replies.clone()));
         self.reply = Some(Reply {

@@ -1,16 +1,20 @@
 //! One spoken reply, produced off the call's loop: transcribe the caller's turn, stream the
 //! LLM's answer and voice each sentence as soon as it is written (or, in `sequential`
 //! mode, everything in order, for comparison). Aborting the task cancels the generation.
+//! Each answered turn's stage times go to the metrics.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Result;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::audio::{resample, wav::to_i16, Pcm};
-use crate::engines::llm::{ChatMessage, Role};
+use crate::engines::llm::ChatMessage;
 use crate::engines::Engines;
-use crate::turn::{says_goodbye, strip_hangup};
+use crate::metrics::{Metrics, Stage, Transport};
+use crate::prompt::TurnPrompt;
+use crate::turn::{ms, says_goodbye, strip_hangup};
 
 /// What a reply task reports to its call, tagged with the reply's number.
 #[derive(Debug)]
@@ -32,6 +36,7 @@ pub enum ReplyEvent {
 /// Everything a reply needs, moved into its task.
 pub struct ReplyJob {
     pub engines: Arc<Engines>,
+    /// The call's history so far, without a system message ([`crate::prompt`] adds it).
     pub history: Vec<ChatMessage>,
     /// The caller's utterance at `in_rate` (None for a greeting).
     pub utterance: Option<(Vec<i16>, u32)>,
@@ -43,6 +48,7 @@ pub struct ReplyJob {
     pub sequential: bool,
     /// The first piece may be a clause of this many words (0: whole sentences only).
     pub first_clause_words: usize,
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// Runs the job, sending events tagged with `id`; errors become `Failed`.
@@ -65,26 +71,60 @@ async fn produce(job: ReplyJob, send: &impl Fn(ReplyEvent)) -> Result<()> {
         send(ReplyEvent::Done { hangup: false });
         return Ok(());
     }
-    let Some((samples, rate)) = job.utterance else {
+    let Some((samples, rate)) = &job.utterance else {
         return Ok(());
     };
     let audio = Pcm {
         samples: samples.iter().map(|&s| f32::from(s) / 32768.0).collect(),
-        rate,
+        rate: *rate,
     };
+    let started = Instant::now();
     let heard = crate::engines::transcribe(&engines, audio).await?.text;
+    let mut stages = vec![(Stage::Stt, ms(started))];
     send(ReplyEvent::Heard(heard.clone()));
     if heard.is_empty() {
         send(ReplyEvent::Done { hangup: false });
         return Ok(());
     }
     let caller_hangup = says_goodbye(&heard, &job.hangup_phrases);
-    let mut messages = job.history;
-    messages.push(ChatMessage {
-        role: Role::User,
-        content: heard,
+    let model_hangup = match crate::prompt::for_turn(
+        &engines.llm,
+        engines.kb.as_ref(),
+        &job.history,
+        &heard,
+        caller_hangup,
+    )? {
+        TurnPrompt::Ask(messages) => answer(&job, messages, &mut stages, send).await?,
+        TurnPrompt::Handoff(text) => {
+            let t = Instant::now();
+            let samples = speak(&engines, &text, job.out_rate).await?;
+            stages.push((Stage::TtsFirstAudio, ms(t)));
+            send(ReplyEvent::Speech { samples, text });
+            false
+        }
+    };
+    if let Some(m) = &job.metrics {
+        m.turn_answered(Transport::Stream);
+        for (stage, took) in stages {
+            m.stage_ms(Transport::Stream, stage, took);
+        }
+    }
+    send(ReplyEvent::Done {
+        hangup: model_hangup || caller_hangup,
     });
-    let mut stream = engines.llm.reply(messages)?;
+    Ok(())
+}
+
+/// Streams the LLM's answer to `messages`, voicing it piece by piece (or whole, in
+/// sequential mode); true when the model asked to hang up.
+async fn answer(
+    job: &ReplyJob,
+    messages: Vec<ChatMessage>,
+    stages: &mut Vec<(Stage, f64)>,
+    send: &impl Fn(ReplyEvent),
+) -> Result<bool> {
+    let llm_started = Instant::now();
+    let mut stream = job.engines.llm.reply(messages)?;
     let mut model_hangup = false;
     let mut sentences = Vec::new();
     let (mut pieces, mut complete) = (0, 0);
@@ -108,7 +148,11 @@ async fn produce(job: ReplyJob, send: &impl Fn(ReplyEvent)) -> Result<()> {
             if job.sequential {
                 sentences.push(piece);
             } else {
-                let samples = speak(&engines, &piece, job.out_rate).await?;
+                let t = Instant::now();
+                let samples = speak(&job.engines, &piece, job.out_rate).await?;
+                if pieces == 1 {
+                    stages.push((Stage::TtsFirstAudio, ms(t)));
+                }
                 send(ReplyEvent::Speech {
                     samples,
                     text: piece,
@@ -119,18 +163,19 @@ async fn produce(job: ReplyJob, send: &impl Fn(ReplyEvent)) -> Result<()> {
             break;
         }
     }
+    stages.push((Stage::Llm, ms(llm_started)));
+    if let Some(first) = stream.first_text() {
+        stages.push((Stage::LlmFirstToken, first.as_secs_f64() * 1000.0));
+    }
     drop(stream);
     if job.sequential && !sentences.is_empty() {
         let text = sentences.join(" ");
-        send(ReplyEvent::Speech {
-            samples: speak(&engines, &text, job.out_rate).await?,
-            text,
-        });
+        let t = Instant::now();
+        let samples = speak(&job.engines, &text, job.out_rate).await?;
+        stages.push((Stage::TtsFirstAudio, ms(t)));
+        send(ReplyEvent::Speech { samples, text });
     }
-    send(ReplyEvent::Done {
-        hangup: model_hangup || caller_hangup,
-    });
-    Ok(())
+    Ok(model_hangup)
 }
 
 /// Synthesizes `text` at `rate` as 16-bit samples.

@@ -3,6 +3,8 @@
 //! policy), a file server playing the recording host, and real audio encoders.
 #![allow(dead_code)]
 
+pub mod daemon;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,7 +43,7 @@ pub struct Harness {
     pub strict_api: SocketAddr,
     pub files: SocketAddr,
     pub engines: Arc<Engines>,
-    served: Arc<Mutex<HashMap<String, Served>>>,
+    hosted: Files,
     rt: tokio::runtime::Handle,
 }
 
@@ -65,6 +67,8 @@ pub fn test_config() -> Config {
     cfg.download.timeout_secs = 3.0;
     cfg.download.max_bytes = 2 * 1024 * 1024;
     cfg.stt.language = "en".into();
+    cfg.history.database =
+        std::env::temp_dir().join(format!("voxd-test-history-{}.db", std::process::id()));
     cfg
 }
 
@@ -83,8 +87,8 @@ fn start() -> Harness {
     let cfg = test_config();
     let engines = Arc::new(Engines::load(&cfg).expect("engines load"));
     let (tx, rx) = std::sync::mpsc::channel();
-    let served: Arc<Mutex<HashMap<String, Served>>> = Arc::default();
-    let served2 = served.clone();
+    let hosted = Files::default();
+    let hosted2 = hosted.clone();
     let engines2 = engines.clone();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -97,7 +101,7 @@ fn start() -> Harness {
             let files_addr = files.local_addr().unwrap();
             let app = Router::new()
                 .route("/f/{name}", get(serve_file))
-                .with_state(served2);
+                .with_state(hosted2);
             tokio::spawn(async move { axum::serve(files, app).await });
 
             let mut open = cfg.clone();
@@ -122,24 +126,36 @@ fn start() -> Harness {
         strict_api,
         files,
         engines,
-        served,
+        hosted,
         rt,
     }
 }
 
-async fn spawn_api(cfg: Config, engines: Arc<Engines>) -> SocketAddr {
+/// Serves the API with `cfg` on a free loopback port, on the current runtime.
+pub async fn spawn_api(cfg: Config, engines: Arc<Engines>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = Arc::new(AppState::new(cfg, engines, addr));
+    let state = Arc::new(AppState::new(cfg, engines, addr).expect("app state"));
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
     addr
 }
 
-async fn serve_file(
-    State(served): State<Arc<Mutex<HashMap<String, Served>>>>,
-    Path(name): Path<String>,
-) -> Response {
-    let item = served.lock().unwrap().get(&name).cloned();
+/// What the recording host serves, and how often each file was asked for.
+#[derive(Clone, Default)]
+struct Files(Arc<Mutex<Hosted>>);
+
+#[derive(Default)]
+struct Hosted {
+    served: HashMap<String, Served>,
+    hits: HashMap<String, usize>,
+}
+
+async fn serve_file(State(files): State<Files>, Path(name): Path<String>) -> Response {
+    let item = {
+        let mut files = files.0.lock().unwrap();
+        *files.hits.entry(name.clone()).or_default() += 1;
+        files.served.get(&name).cloned()
+    };
     match item {
         None => StatusCode::NOT_FOUND.into_response(),
         Some(Served::Bytes(b)) => b.into_response(),
@@ -155,8 +171,15 @@ async fn serve_file(
 impl Harness {
     /// Publishes `what` on the recording host; returns its URL.
     pub fn serve(&self, name: &str, what: Served) -> String {
-        self.served.lock().unwrap().insert(name.to_string(), what);
+        let mut hosted = self.hosted.0.lock().unwrap();
+        hosted.served.insert(name.to_string(), what);
         format!("http://{}/f/{name}", self.files)
+    }
+
+    /// How many times the recording host was asked for `name`.
+    pub fn hits(&self, name: &str) -> usize {
+        let hosted = self.hosted.0.lock().unwrap();
+        hosted.hits.get(name).copied().unwrap_or(0)
     }
 
     /// Piper speaks `text` (the voice's own rate).
@@ -261,6 +284,21 @@ pub fn client() -> reqwest::Client {
 
 pub fn auth() -> String {
     format!("Bearer {TOKEN}")
+}
+
+/// POSTs `body` (with the test token when `token`); the status and the JSON answer.
+pub async fn post_json(
+    url: String,
+    body: serde_json::Value,
+    token: bool,
+) -> (u16, serde_json::Value) {
+    let mut req = client().post(url).json(&body);
+    if token {
+        req = req.header("Authorization", auth());
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
 }
 
 /// `GET /voximplant/calls/{call_id}` on the permissive API instance.

@@ -62,10 +62,20 @@ test('custom data → dial → conversation on the stream → goodbye → hang-u
     ['Connected', callId, 'stream'],
     ['Disconnected', callId, 'stream'],
   ]);
-  assert.equal(reported[0].http, 200);
+  assert.deepEqual(reported.map((e) => e.http), [200, 200]);
   for (const e of reported) assert.equal(e.auth, `Bearer ${TOKEN}`);
   assert.equal(reported[1].reason, 'Normal call clearing');
   assert.deepEqual(s.phone.says, []);
+
+  // The conversation is in voxd's call history under its call id, ended by voxd's hang-up.
+  const res = await fetch(`${daemon.voxd.url}/calls/${callId}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  const stored = await res.json();
+  assert.equal(stored.transport, 'stream', JSON.stringify(stored));
+  assert.deepEqual([stored.status, stored.outcome], ['ended', 'voxd_hangup']);
+  const roles = stored.turns.map((t) => t.role);
+  assert.deepEqual(roles.slice(0, 3), ['assistant', 'user', 'assistant']);
+  assert.ok(stored.turns.some((t) => t.role === 'user' && /goodbye/i.test(t.text)), JSON.stringify(stored.turns));
+  assert.deepEqual(stored.events.map((e) => e.event), ['Connected', 'Disconnected']);
 });
 
 test('the number is busy: Failed with its SIP code is reported and the session ends', async () => {

@@ -82,11 +82,23 @@ test('two turns: greeting, an answer in voxd\'s voice, hang-up on goodbye', asyn
   assert.deepEqual(s.phone.says, []);
   assert.equal(s.hangups, 1, 'the scenario hung up after the goodbye reply');
 
-  // voxd ended the call when the scenario reported Disconnected.
-  const res = await fetch(`${daemon.voxd.url}/voximplant/calls/${encodeURIComponent(first.call_id)}`, {
-    headers: { Authorization: `Bearer ${TOKEN}` },
-  });
-  assert.equal(res.status, 404);
+  // voxd ended the call when the scenario reported Disconnected, and kept its transcript.
+  const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };
+  const live = await fetch(`${daemon.voxd.url}/voximplant/calls/${encodeURIComponent(first.call_id)}`, auth);
+  assert.equal(live.status, 404);
+  const stored = await (await fetch(`${daemon.voxd.url}/calls/${encodeURIComponent(first.call_id)}`, auth)).json();
+  assert.equal(stored.status, 'ended', JSON.stringify(stored));
+  assert.equal(stored.outcome, 'Normal call clearing');
+  assert.deepEqual(
+    stored.turns.map((t) => [t.role, t.text]),
+    [
+      ['assistant', 'Hello! How can I help you?'],
+      ['user', first.user_text],
+      ['assistant', first.reply_text],
+      ['user', second.user_text],
+      ['assistant', second.reply_text],
+    ],
+  );
 });
 
 function writeTmp(bytes, name) {

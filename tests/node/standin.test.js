@@ -64,6 +64,23 @@ test('a rejected async handler is an error', async () => {
   assert.ok(s.errors.some((e) => /boom/.test(e.message)), s.errors.map(String).join('\n'));
 });
 
+test('call.record behaves as the typings say: RecordStarted with a URL, RecordStopped only after Disconnected', async () => {
+  const s = await runScenario(`
+    VoxEngine.addEventListener(AppEvents.CallAlerting, (e) => {
+      const call = e.call;
+      call.addEventListener(CallEvents.Connected, () => call.record({ hd_audio: false }));
+      call.addEventListener(CallEvents.RecordStarted, (ev) => { Logger.write('started ' + ev.url); call.hangup(); });
+      call.addEventListener(CallEvents.Disconnected, () => Logger.write('disconnected'));
+      call.addEventListener(CallEvents.RecordStopped, (ev) => Logger.write('stopped ' + ev.url + ' ' + typeof ev.cost));
+      call.answer();
+    });`);
+  assert.deepEqual(s.errors.map(String), []);
+  assert.equal(s.logs.length, 3, s.logs.join('\n'));
+  assert.match(s.logs[0], /^started http:\/\/127\.0\.0\.1:\d+\/records\/call-.*\.mp3$/);
+  assert.equal(s.logs[1], 'disconnected');
+  assert.match(s.logs[2], /^stopped http.* string$/);
+});
+
 test('G.711 decoding matches sox, and encoding round-trips within one quantization step', () => {
   const samples = Int16Array.from({ length: 4000 }, (_, i) => Math.round(20000 * Math.sin(i / 7) * Math.sin(i / 500)));
   for (const [encoding, type] of [['ULAW', 'ul'], ['ALAW', 'al']]) {

@@ -32,12 +32,14 @@ function freePort() {
 async function startVoxd(env = {}) {
   if (!fs.existsSync(BIN)) throw new Error(`${BIN} is missing: run scripts/setup first`);
   const port = await freePort();
+  const data = scratchDir();
   let log = '';
   const child = spawn(BIN, ['serve'], {
     cwd: REPO,
     env: testEnv({
       VOXD_SERVER_BIND: `127.0.0.1:${port}`,
       VOXD_TTS_DETERMINISTIC: 'true',
+      VOXD_HISTORY_DATABASE: path.join(data, 'voxd.db'),
       RUST_LOG: process.env.RUST_LOG || 'voxd=info,warn',
       ...env,
     }),

@@ -1,0 +1,446 @@
+//! Call history in SQLite (WAL): every call, its turns (who said what, timings, whether the
+//! caller interrupted), its lifecycle events, and leads. Writes are committed as they happen,
+//! so a crash loses no finished turn. The schema is migrated in numbered steps recorded in
+//! `PRAGMA user_version`; calls older than the retention period are purged.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::metrics::Transport;
+
+/// Schema steps; step N brings `user_version` from N to N + 1. Only ever append.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE calls (
+    id          TEXT PRIMARY KEY,
+    transport   TEXT NOT NULL,
+    direction   TEXT NOT NULL,
+    phone       TEXT,
+    status      TEXT NOT NULL,
+    outcome     TEXT,
+    context     TEXT,
+    created_at  INTEGER NOT NULL,
+    started_at  INTEGER,
+    ended_at    INTEGER
+);
+CREATE INDEX calls_by_created ON calls (created_at);
+CREATE TABLE turns (
+    id          INTEGER PRIMARY KEY,
+    call_id     TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+    role        TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    timings     TEXT,
+    barged_in   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX turns_by_call ON turns (call_id, id);
+CREATE TABLE events (
+    id          INTEGER PRIMARY KEY,
+    call_id     TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+    event       TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    details     TEXT
+);
+CREATE INDEX events_by_call ON events (call_id, id);
+CREATE TABLE leads (
+    id          INTEGER PRIMARY KEY,
+    call_id     TEXT REFERENCES calls (id) ON DELETE SET NULL,
+    name        TEXT,
+    phone       TEXT,
+    request     TEXT,
+    at          INTEGER NOT NULL
+);
+"];
+
+/// One turn as stored.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TurnRecord {
+    pub role: String,
+    pub text: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Value>,
+    pub barged_in: bool,
+}
+
+/// A call as stored; `turns` and `events` are filled by [`History::call`] only.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRecord {
+    pub call_id: String,
+    pub transport: String,
+    pub direction: String,
+    pub phone: Option<String>,
+    pub status: String,
+    pub outcome: Option<String>,
+    pub context: Option<Value>,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: i64,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub started_at: Option<i64>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub ended_at: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub turns: Vec<TurnRecord>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Value>,
+}
+
+/// The history database. Cheap writes (WAL, one connection behind a mutex).
+pub struct History {
+    conn: Mutex<Connection>,
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Unix milliseconds as an RFC 3339 UTC timestamp, e.g. 2026-11-21T20:15:03.120Z.
+pub fn to_rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&to_rfc3339(*ms))
+}
+
+fn rfc3339_opt<S: serde::Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => rfc3339(ms, s),
+        None => s.serialize_none(),
+    }
+}
+
+impl History {
+    /// Opens (creating it and its directory) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+        }
+        let mut conn = Connection::open(path)
+            .with_context(|| format!("cannot open the call history {}", path.display()))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+        )?;
+        migrate(&mut conn).with_context(|| format!("cannot migrate {}", path.display()))?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that a call is live (creating it, or marking a pending one active).
+    pub fn call_started(&self, call_id: &str, transport: Transport) -> Result<()> {
+        let now = now_ms();
+        self.lock().execute(
+            "INSERT INTO calls (id, transport, direction, status, created_at, started_at)
+             VALUES (?1, ?2, 'inbound', 'active', ?3, ?3)
+             ON CONFLICT (id) DO UPDATE SET status = 'active',
+                 started_at = COALESCE(started_at, excluded.started_at)
+             WHERE status IN ('pending', 'active')",
+            params![call_id, transport.as_str(), now],
+        )?;
+        Ok(())
+    }
+
+    /// Records the end of a call with its outcome (first end wins).
+    pub fn call_ended(&self, call_id: &str, status: &str, outcome: &str) -> Result<()> {
+        self.lock().execute(
+            "UPDATE calls SET status = ?2, outcome = ?3, ended_at = ?4
+             WHERE id = ?1 AND ended_at IS NULL",
+            params![call_id, status, outcome, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Appends a finished turn; committed before this returns.
+    pub fn add_turn(
+        &self,
+        call_id: &str,
+        role: &str,
+        text: &str,
+        timings: Option<&Value>,
+        barged_in: bool,
+    ) -> Result<()> {
+        self.lock().execute(
+            "INSERT INTO turns (call_id, role, text, at, timings, barged_in)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                call_id,
+                role,
+                text,
+                now_ms(),
+                timings.map(Value::to_string),
+                barged_in
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Appends a lifecycle event as the scenario reported it.
+    pub fn add_event(&self, call_id: &str, event: &str, details: &Value) -> Result<()> {
+        self.lock().execute(
+            "INSERT INTO events (call_id, event, at, details) VALUES (?1, ?2, ?3, ?4)",
+            params![call_id, event, now_ms(), details.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Whether the history has this call.
+    pub fn exists(&self, call_id: &str) -> Result<bool> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT 1 FROM calls WHERE id = ?1",
+                params![call_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// A call with its turns and events.
+    pub fn call(&self, call_id: &str) -> Result<Option<CallRecord>> {
+        let conn = self.lock();
+        let Some(mut call) = conn
+            .query_row(
+                &format!("{SELECT_CALL} WHERE id = ?1"),
+                params![call_id],
+                call_row,
+            )
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let mut stmt = conn.prepare(
+            "SELECT role, text, at, timings, barged_in FROM turns WHERE call_id = ?1 ORDER BY id",
+        )?;
+        call.turns = stmt
+            .query_map(params![call_id], |r| {
+                Ok(TurnRecord {
+                    role: r.get(0)?,
+                    text: r.get(1)?,
+                    at: r.get(2)?,
+                    timings: json_column(r.get(3)?),
+                    barged_in: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt =
+            conn.prepare("SELECT event, at, details FROM events WHERE call_id = ?1 ORDER BY id")?;
+        call.events = stmt
+            .query_map(params![call_id], |r| {
+                let mut v =
+                    json_column(r.get(2)?).unwrap_or_else(|| Value::Object(Default::default()));
+                v["event"] = Value::String(r.get(0)?);
+                v["at"] = Value::String(to_rfc3339(r.get(1)?));
+                Ok(v)
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some(call))
+    }
+
+    /// The newest calls created at or after `since` (Unix ms), at most `limit`.
+    pub fn list(&self, limit: u32, since: i64) -> Result<Vec<CallRecord>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!(
+            "{SELECT_CALL} WHERE created_at >= ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2"
+        ))?;
+        let calls = stmt
+            .query_map(params![since, limit], call_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(calls)
+    }
+
+    /// Deletes calls (with their turns and events) created more than `days` ago; returns how
+    /// many. `days` = 0 keeps everything.
+    pub fn purge(&self, days: u32) -> Result<usize> {
+        if days == 0 {
+            return Ok(0);
+        }
+        let cutoff = now_ms() - i64::from(days) * 86_400_000;
+        Ok(self
+            .lock()
+            .execute("DELETE FROM calls WHERE created_at < ?1", params![cutoff])?)
+    }
+}
+
+const SELECT_CALL: &str = "SELECT id, transport, direction, phone, status, outcome, context, \
+     created_at, started_at, ended_at FROM calls";
+
+fn call_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
+    Ok(CallRecord {
+        call_id: r.get(0)?,
+        transport: r.get(1)?,
+        direction: r.get(2)?,
+        phone: r.get(3)?,
+        status: r.get(4)?,
+        outcome: r.get(5)?,
+        context: json_column(r.get(6)?),
+        created_at: r.get(7)?,
+        started_at: r.get(8)?,
+        ended_at: r.get(9)?,
+        turns: Vec::new(),
+        events: Vec::new(),
+    })
+}
+
+fn json_column(text: Option<String>) -> Option<Value> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > MIGRATIONS.len() {
+        anyhow::bail!(
+            "the database is at schema version {version}, newer than this voxd knows ({}); \
+             upgrade voxd",
+            MIGRATIONS.len()
+        );
+    }
+    for (step, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", step + 1)?;
+        tx.commit()?;
+        tracing::info!(version = step + 1, "call history schema migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn open() -> (tempfile::TempDir, History) {
+        let dir = tempfile::tempdir().unwrap();
+        let h = History::open(&dir.path().join("sub/history.db")).unwrap();
+        (dir, h)
+    }
+
+    #[test]
+    fn a_call_keeps_its_turns_and_events_in_order() {
+        let (_d, h) = open();
+        h.call_started("c1", Transport::Stream).unwrap();
+        h.add_event("c1", "Connected", &json!({"mode": "stream"}))
+            .unwrap();
+        h.add_turn("c1", "user", "hello", None, false).unwrap();
+        h.add_turn(
+            "c1",
+            "assistant",
+            "hi there",
+            Some(&json!({"total": 5.0})),
+            true,
+        )
+        .unwrap();
+        h.call_ended("c1", "ended", "assistant_hangup").unwrap();
+        h.call_ended("c1", "failed", "later end is ignored")
+            .unwrap();
+        let c = h.call("c1").unwrap().unwrap();
+        assert_eq!(c.transport, "stream");
+        assert_eq!(
+            (c.status.as_str(), c.outcome.as_deref()),
+            ("ended", Some("assistant_hangup"))
+        );
+        let texts: Vec<_> = c
+            .turns
+            .iter()
+            .map(|t| (t.role.as_str(), t.text.as_str()))
+            .collect();
+        assert_eq!(texts, [("user", "hello"), ("assistant", "hi there")]);
+        assert!(c.turns[1].barged_in && !c.turns[0].barged_in);
+        assert_eq!(c.turns[1].timings, Some(json!({"total": 5.0})));
+        assert_eq!(c.events[0]["event"], "Connected");
+        assert_eq!(c.events[0]["mode"], "stream");
+        assert!(h.call("nope").unwrap().is_none());
+    }
+
+    #[test]
+    fn list_is_newest_first_and_bounded() {
+        let (_d, h) = open();
+        for id in ["a", "b", "c"] {
+            h.call_started(id, Transport::Recording).unwrap();
+        }
+        let ids: Vec<_> = h
+            .list(2, 0)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.call_id)
+            .collect();
+        assert_eq!(ids, ["c", "b"]);
+        assert!(h.list(10, now_ms() + 60_000).unwrap().is_empty());
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_does_not_migrate_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        History::open(&path)
+            .unwrap()
+            .call_started("x", Transport::Recording)
+            .unwrap();
+        let h = History::open(&path).unwrap();
+        assert!(h.call("x").unwrap().is_some());
+        let v: usize = h
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len());
+        let mode: String = h
+            .lock()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let err = History::open(&path).err().unwrap();
+        assert!(
+            format!("{err:#}").contains("newer than this voxd"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn purge_removes_old_calls_with_their_turns() {
+        let (_d, h) = open();
+        h.call_started("old", Transport::Recording).unwrap();
+        h.add_turn("old", "user", "hi", None, false).unwrap();
+        h.call_started("new", Transport::Recording).unwrap();
+        h.lock()
+            .execute(
+                "UPDATE calls SET created_at = ?1 WHERE id = 'old'",
+                params![now_ms() - 40 * 86_400_000],
+            )
+            .unwrap();
+        assert_eq!(h.purge(0).unwrap(), 0);
+        assert_eq!(h.purge(30).unwrap(), 1);
+        assert!(h.call("old").unwrap().is_none());
+        assert!(h.call("new").unwrap().is_some());
+        let orphans: i64 = h
+            .lock()
+            .query_row("SELECT COUNT(*) FROM turns", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(orphans, 0);
+    }
+}

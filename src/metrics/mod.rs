@@ -1,0 +1,170 @@
+//! voxd's operational metrics (`GET /metrics`, Prometheus text format): calls by transport
+//! and outcome, per-stage latencies, barge-ins, errors by kind and model load times.
+
+pub mod registry;
+
+use registry::{Counter, Family, Gauge, Histogram};
+
+/// Bucket bounds of the latency histograms, in seconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// How a call reaches voxd: the `transport` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `POST /voximplant/process_audio` turns on recordings.
+    Recording,
+    /// The real-time media stream over WebSocket.
+    Stream,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Recording => "recording",
+            Transport::Stream => "stream",
+        }
+    }
+}
+
+/// A stage of answering a turn: the `stage` label of `voxd_stage_seconds`.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage {
+    Download,
+    Decode,
+    Stt,
+    LlmFirstToken,
+    Llm,
+    TtsFirstAudio,
+    /// Recording turn: request received → response ready.
+    TurnTotal,
+    /// Media stream: the caller stopped speaking → voxd's first reply frame sent.
+    EndOfTurnToFirstAudio,
+}
+
+impl Stage {
+    fn as_str(self) -> &'static str {
+        match self {
+            Stage::Download => "download",
+            Stage::Decode => "decode",
+            Stage::Stt => "stt",
+            Stage::LlmFirstToken => "llm_first_token",
+            Stage::Llm => "llm_total",
+            Stage::TtsFirstAudio => "tts_first_audio",
+            Stage::TurnTotal => "turn_total",
+            Stage::EndOfTurnToFirstAudio => "end_of_turn_to_first_audio",
+        }
+    }
+}
+
+/// Every metric voxd keeps; shared by the server, the calls table and the stream sessions.
+pub struct Metrics {
+    calls_active: Family<Gauge>,
+    calls: Family<Counter>,
+    turns: Family<Counter>,
+    stages: Family<Histogram>,
+    barge_ins: Family<Counter>,
+    errors: Family<Counter>,
+    model_load: Family<Gauge>,
+    draining: Family<Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let m = Self {
+            calls_active: Family::new("voxd_calls_active", "Calls in progress.", &["transport"]),
+            calls: Family::new(
+                "voxd_calls_total",
+                "Calls ended, by how they ended.",
+                &["transport", "outcome"],
+            ),
+            turns: Family::new("voxd_turns_total", "Caller turns answered.", &["transport"]),
+            stages: Family::with_buckets(
+                "voxd_stage_seconds",
+                "Time each stage of answering a turn took.",
+                &["transport", "stage"],
+                LATENCY_BUCKETS,
+            ),
+            barge_ins: Family::new(
+                "voxd_barge_ins_total",
+                "Replies cut short because the caller spoke over voxd.",
+                &[],
+            ),
+            errors: Family::new(
+                "voxd_errors_total",
+                "Errors by kind: API error codes and abnormal media-stream ends.",
+                &["kind"],
+            ),
+            model_load: Family::new(
+                "voxd_model_load_seconds",
+                "Time each engine took to load at startup.",
+                &["engine"],
+            ),
+            draining: Family::new(
+                "voxd_draining",
+                "1 while voxd is shutting down and refuses new calls.",
+                &[],
+            ),
+        };
+        for t in [Transport::Recording, Transport::Stream] {
+            m.calls_active.declare(&[t.as_str()]);
+            m.turns.declare(&[t.as_str()]);
+        }
+        m.barge_ins.declare(&[]);
+        m
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// A call ended (`outcome`: disconnected, failed, expired, caller_hangup, …).
+    pub fn call_ended(&self, transport: Transport, outcome: &str) {
+        self.calls.inc(&[transport.as_str(), outcome]);
+    }
+
+    pub fn turn_answered(&self, transport: Transport) {
+        self.turns.inc(&[transport.as_str()]);
+    }
+
+    /// Records how long a stage took, in milliseconds.
+    pub fn stage_ms(&self, transport: Transport, stage: Stage, ms: f64) {
+        self.stages
+            .observe(&[transport.as_str(), stage.as_str()], ms / 1000.0);
+    }
+
+    pub fn barge_in(&self) {
+        self.barge_ins.inc(&[]);
+    }
+
+    pub fn error(&self, kind: &str) {
+        self.errors.inc(&[kind]);
+    }
+
+    pub fn model_loaded(&self, engine: &str, secs: f64) {
+        self.model_load.set(&[engine], secs);
+    }
+
+    /// The text exposition, with the live values that are read at scrape time.
+    pub fn render(&self, active: &[(Transport, usize)], draining: bool) -> String {
+        for (t, n) in active {
+            self.calls_active.set(&[t.as_str()], *n as f64);
+        }
+        self.draining.set(&[], f64::from(u8::from(draining)));
+        let mut out = String::new();
+        self.calls_active.encode(&mut out);
+        self.calls.encode(&mut out);
+        self.turns.encode(&mut out);
+        self.stages.encode(&mut out);
+        self.barge_ins.encode(&mut out);
+        self.errors.encode(&mut out);
+        self.model_load.encode(&mut out);
+        self.draining.encode(&mut out);
+        out
+    }
+}

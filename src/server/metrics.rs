@@ -1,0 +1,32 @@
+//! `GET /metrics`: the Prometheus text exposition, behind the API token unless
+//! `metrics.require_token` is false.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::IntoResponse;
+
+use super::auth;
+use super::error::ApiError;
+use super::AppState;
+
+pub async fn handle(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if state.cfg.metrics.require_token {
+        auth::check(&state.cfg.server.token, auth::bearer(&headers))?;
+    }
+    let text = state.metrics.render(
+        &state.calls.active_by_transport(),
+        state.drain.is_draining(),
+    );
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
+}

@@ -1,0 +1,197 @@
+//! The call history on a real daemon: a recording turn and a media-stream call are stored as
+//! they happen; `kill -9` in the middle of a reply loses no finished turn; a restarted voxd
+//! serves them at `GET /calls` and `GET /calls/{id}`, with clear errors for bad queries.
+
+mod common;
+
+use std::time::Duration;
+
+use common::daemon::Daemon;
+use common::{encode, harness, shared_words, Served, TOKEN};
+use serde_json::{json, Value};
+use voxd::history::History;
+use voxd::stream::caller::{is_type, Caller};
+use voxd::stream::protocol::Encoding;
+
+const QUESTION: &str = "What time do you open tomorrow morning?";
+
+async fn post(addr: std::net::SocketAddr, path: &str, body: Value) -> (u16, Value) {
+    let resp = common::client()
+        .post(format!("http://{addr}{path}"))
+        .header("Authorization", format!("Bearer {TOKEN}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, Value) {
+    let resp = common::client()
+        .get(format!("http://{addr}{path}"))
+        .header("Authorization", format!("Bearer {TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+fn texts(call: &Value) -> Vec<(String, String)> {
+    call["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let s = |k: &str| t[k].as_str().unwrap().to_string();
+            (s("role"), s("text"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_call_loses_no_finished_turn_and_a_restart_serves_the_history() {
+    let h = harness();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("voxd.db");
+    let db_env = db.to_str().unwrap();
+    let env = [
+        ("VOXD_HISTORY_DATABASE", db_env),
+        ("VOXD_SERVER_TOKEN", TOKEN),
+        ("VOXD_DOWNLOAD_ALLOWED_NETWORKS", "[\"127.0.0.2/32\"]"),
+    ];
+    let mut d = Daemon::start(&env);
+
+    // A recording-mode call: greeting and one full turn.
+    let (s, _) = post(
+        d.addr,
+        "/voximplant/events",
+        json!({"call_id": "hist-rec", "event": "Connected"}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let url = h.serve("hist.mp3", Served::Bytes(encode(&h.speak(QUESTION), "mp3")));
+    let (s, turn) = post(
+        d.addr,
+        "/voximplant/process_audio",
+        json!({"call_id": "hist-rec", "audio_url": url}),
+    )
+    .await;
+    assert_eq!(s, 200, "{turn}\n{}", d.logs());
+
+    // A media-stream call, killed while voxd works on the answer to its first question.
+    let mut c = Caller::connect(d.addr, "?call_id=hist-ws", Some(TOKEN))
+        .await
+        .unwrap();
+    c.start(Encoding::Pcm16, "hist-ws").await.unwrap();
+    let greeted = c
+        .wait_for(0, "greeting", Duration::from_secs(30), |v| {
+            is_type(v, "transcript")
+        })
+        .await
+        .unwrap();
+    c.stream(&h.speak(QUESTION)).await.unwrap();
+    let heard = c
+        .wait_for(
+            greeted + 1,
+            "user transcript",
+            Duration::from_secs(30),
+            |v| is_type(v, "transcript") && v["role"] == "user",
+        )
+        .await
+        .unwrap();
+    // SIGKILL: no shutdown code runs.
+    d.child.kill().unwrap();
+    d.child.wait().unwrap();
+    let said = c.messages()[heard].json["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Straight from the file, as a crash left it.
+    let history = History::open(&db).unwrap();
+    let rec = serde_json::to_value(history.call("hist-rec").unwrap().unwrap()).unwrap();
+    let greeting = common::test_config().stream.greeting;
+    assert_eq!(
+        texts(&rec),
+        [
+            ("assistant".to_string(), greeting.clone()),
+            (
+                "user".to_string(),
+                turn["user_text"].as_str().unwrap().to_string()
+            ),
+            (
+                "assistant".to_string(),
+                turn["reply_text"].as_str().unwrap().to_string()
+            ),
+        ]
+    );
+    assert!(
+        rec["turns"][2]["timings"]["stt"].as_f64().unwrap() > 0.0,
+        "{rec}"
+    );
+    let ws = serde_json::to_value(history.call("hist-ws").unwrap().unwrap()).unwrap();
+    let ws_turns = texts(&ws);
+    assert_eq!(ws_turns[0], ("assistant".to_string(), greeting), "{ws}");
+    assert_eq!(ws_turns[1], ("user".to_string(), said.clone()), "{ws}");
+    assert!(shared_words(&said, QUESTION).len() >= 3, "{said:?}");
+    assert_eq!(ws["status"], "active", "a killed call never ended");
+    drop(history);
+
+    // A restarted voxd serves what the killed one stored.
+    let d2 = Daemon::start(&env);
+    let (s, list) = get(d2.addr, "/calls?limit=10").await;
+    assert_eq!(s, 200, "{list}");
+    let ids: Vec<&str> = list["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["call_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["hist-ws", "hist-rec"], "newest first");
+    let (s, call) = get(d2.addr, "/calls/hist-ws").await;
+    assert_eq!(s, 200);
+    assert_eq!(call["transport"], "stream");
+    assert!(
+        call["created_at"].as_str().unwrap().ends_with('Z'),
+        "{call}"
+    );
+    assert_eq!(texts(&call)[1].1, said);
+    let (s, only_new) = get(d2.addr, "/calls?since=2999-01-01T00:00:00Z").await;
+    assert_eq!((s, only_new["calls"].as_array().unwrap().len()), (200, 0));
+
+    // The scenario's end of the call reaches the history even though the daemon that held the
+    // live call is gone.
+    let (s, body) = post(
+        d2.addr,
+        "/voximplant/events",
+        json!({"call_id": "hist-rec", "event": "Disconnected", "reason": "Normal call clearing"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let (_, rec) = get(d2.addr, "/calls/hist-rec").await;
+    assert_eq!(
+        (rec["status"].as_str(), rec["outcome"].as_str()),
+        (Some("ended"), Some("Normal call clearing"))
+    );
+    assert_eq!(rec["events"][1]["event"], "Disconnected", "{rec}");
+
+    for (path, status, code) in [
+        ("/calls/no-such-call", 404, "unknown_call"),
+        ("/calls?limit=0", 422, "invalid_request"),
+        ("/calls?limit=5000", 422, "invalid_request"),
+        ("/calls?since=yesterday", 422, "invalid_request"),
+    ] {
+        let (s, body) = get(d2.addr, path).await;
+        assert_eq!(
+            (s, body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {body}"
+        );
+    }
+    let resp = common::client()
+        .get(format!("http://{}/calls", d2.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "the history needs the token");
+}
