@@ -70,11 +70,13 @@ enum Command {
         save: Option<PathBuf>,
     },
     /// Measure latency through the real API on loopback: `turn` (recording URL) or
-    /// `stream` (real-time media stream, streaming vs sequential pipeline).
+    /// `stream` (real-time media stream, streaming vs sequential pipeline), or `kb`
+    /// (knowledge base search time and its prompt cost).
     Bench {
         #[arg(value_enum, default_value_t = BenchKind::Turn)]
         kind: BenchKind,
-        /// Measured turns (after one warm-up); default 5 for turn, 20 for stream.
+        /// Measured turns (after one warm-up); default 5 for turn, 20 for stream; for kb,
+        /// searches per question (default 100).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         runs: Option<u32>,
     },
@@ -103,6 +105,7 @@ enum KbAction {
 enum BenchKind {
     Turn,
     Stream,
+    Kb,
 }
 
 fn main() {
@@ -192,6 +195,10 @@ fn run(cli: Cli) -> Result<()> {
             kind: BenchKind::Stream,
             runs,
         } => runtime()?.block_on(voxd::bench::stream(cfg, runs.unwrap_or(20) as usize)),
+        Command::Bench {
+            kind: BenchKind::Kb,
+            runs,
+        } => voxd::bench::kb(cfg, runs.unwrap_or(100) as usize),
     }
 }
 

@@ -72,6 +72,9 @@ async fn spoken_questions_are_answered_from_the_faq_or_handed_off() {
         ("VOXD_DOWNLOAD_ALLOW_PRIVATE", "true"),
         ("VOXD_KB_ENABLED", "true"),
         ("VOXD_KB_INDEX", index),
+        // No greeting: with one in the history, the 135M test model tends to repeat it
+        // rather than read the passage (real models do not).
+        ("VOXD_STREAM_GREETING", ""),
     ]);
     let cases = [
         ("When do you open?", Some("8")),
@@ -80,7 +83,10 @@ async fn spoken_questions_are_answered_from_the_faq_or_handed_off() {
     ];
     for (i, (question, fact)) in cases.into_iter().enumerate() {
         let name = format!("kb-{i}.mp3");
-        let url = h.serve(&name, Served::Bytes(common::encode(&h.speak(question), "mp3")));
+        let url = h.serve(
+            &name,
+            Served::Bytes(common::encode(&h.speak(question), "mp3")),
+        );
         let (status, body) = post_json(
             format!("http://{}/voximplant/process_audio", d.addr),
             json!({"call_id": format!("kb-call-{i}"), "audio_url": url}),
@@ -100,23 +106,23 @@ async fn spoken_questions_are_answered_from_the_faq_or_handed_off() {
         assert_eq!(body["action"], "continue");
     }
 
-    // The media stream's replies come from the same prompt: a fact, then a hand-off. (With
-    // the greeting in the history the 135M test model tends to repeat it instead of reading
-    // the passage for the other questions; the price it quotes.)
+    // The media stream's replies come from the same prompt: a fact, then a hand-off.
     let mut caller = Caller::connect(d.addr, "", None).await.unwrap();
     caller.start(Encoding::Pcm16, "kb-stream").await.unwrap();
     let said = |v: &Value| is_type(v, "transcript") && v["role"] == "assistant";
     let wait = Duration::from_secs(60);
-    caller.wait_for(0, "greeting", wait, said).await.unwrap();
     for (question, fact) in [
-        ("How much is a loaf of rye bread?", "4 dollars"),
+        ("What is your address?", "Maple Street"),
         ("Do you sell bicycles?", HANDOFF),
     ] {
         let from = caller.messages().len();
         caller.stream(&h.speak(question)).await.unwrap();
         let i = caller.wait_for(from, "answer", wait, said).await.unwrap();
         let answer = caller.messages()[i].json["text"].to_string();
-        assert!(answer.contains(fact), "asked {question:?}, answered {answer}");
+        assert!(
+            answer.contains(fact),
+            "asked {question:?}, answered {answer}"
+        );
     }
     caller.close().await;
     let logs = d.logs();
@@ -135,7 +141,10 @@ fn search_prints_scored_passages_and_ask_answers_from_them() {
         first.starts_with("1. [") && first.ends_with("faq.md › Prices"),
         "{shown}"
     );
-    assert!(shown.contains("A loaf of rye bread costs 4 dollars."), "{shown}");
+    assert!(
+        shown.contains("A loaf of rye bread costs 4 dollars."),
+        "{shown}"
+    );
     assert!(text(&out.stderr).contains("of 4 passages in"));
 
     let out = voxd(&["kb", "ask", "Do you repair bicycles?"], &env);

@@ -1,6 +1,8 @@
 //! `voxd bench`: latency measurements through the real API on loopback, with the
-//! configured models. `turn` measures the recording-URL turn, `stream` real-time calls.
+//! configured models. `turn` measures the recording-URL turn, `stream` real-time calls,
+//! `kb` the knowledge base's search and prompt cost.
 
+mod kb;
 mod stream;
 mod turn;
 
@@ -15,6 +17,7 @@ use crate::config::Config;
 use crate::engines::Engines;
 use crate::server::{router, AppState};
 
+pub use kb::run as kb;
 pub use stream::run as stream;
 pub use turn::run as turn;
 

@@ -300,7 +300,7 @@ mod tests {
         std::fs::write(&docs, "# Parking\n\nFree parking behind the shop.\n").unwrap();
         let index = kb.config().index.clone();
         drop(kb);
-        build::build(&[docs.clone()], &index).unwrap();
+        build::build(std::slice::from_ref(&docs), &index).unwrap();
         let cfg = KbConfig {
             index: index.clone(),
             ..KbConfig::default()

@@ -297,7 +297,7 @@ mod tests {
     #[test]
     fn long_paragraphs_become_several_passages_of_whole_sentences() {
         let sentence = "Our couriers deliver across the whole city within two hours.";
-        let text = vec![sentence; 12].join(" ");
+        let text = [sentence; 12].join(" ");
         let ps = split("a.txt", &text, Format::Text);
         assert!(ps.len() >= 3, "{ps:?}");
         for p in &ps {
