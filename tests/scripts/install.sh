@@ -46,6 +46,7 @@ cmp -s models/test/libonnxruntime.so.1.24.4 "$S/opt/voxd/lib/libonnxruntime.so.1
 grep -qx 'onnxruntime = "/opt/voxd/lib/libonnxruntime.so.1.24.4"' "$S/etc/voxd/voxd.toml" || fail "ORT path"
 grep -Eqx 'token = "[A-Za-z0-9_-]{40,}"' "$S/etc/voxd/voxd.toml" || fail "no random token"
 grep -qx 'database = "/var/lib/voxd/voxd.db"' "$S/etc/voxd/voxd.toml" || fail "history database not under /var/lib/voxd"
+grep -qx 'index = "/var/lib/voxd/kb"' "$S/etc/voxd/voxd.toml" || fail "knowledge base not under /var/lib/voxd"
 grep -q 'no daemon-reload' "$TMP/log1" || fail "daemon-reload without systemd"
 getent passwd voxd | grep -q ':/var/lib/voxd:/usr/sbin/nologin$' || fail "voxd user"
 
