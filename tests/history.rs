@@ -7,24 +7,13 @@ mod common;
 use std::time::Duration;
 
 use common::daemon::Daemon;
-use common::{encode, harness, shared_words, Served, TOKEN};
+use common::{encode, harness, post_json, shared_words, Served, TOKEN};
 use serde_json::{json, Value};
 use voxd::history::History;
 use voxd::stream::caller::{is_type, Caller};
 use voxd::stream::protocol::Encoding;
 
 const QUESTION: &str = "What time do you open tomorrow morning?";
-
-async fn post(addr: std::net::SocketAddr, path: &str, body: Value) -> (u16, Value) {
-    let resp = common::client()
-        .post(format!("http://{addr}{path}"))
-        .header("Authorization", format!("Bearer {TOKEN}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
-}
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, Value) {
     let resp = common::client()
@@ -62,18 +51,18 @@ async fn kill_9_mid_call_loses_no_finished_turn_and_a_restart_serves_the_history
     let mut d = Daemon::start(&env);
 
     // A recording-mode call: greeting and one full turn.
-    let (s, _) = post(
-        d.addr,
-        "/voximplant/events",
+    let (s, _) = post_json(
+        format!("http://{}/voximplant/events", d.addr),
         json!({"call_id": "hist-rec", "event": "Connected"}),
+        true,
     )
     .await;
     assert_eq!(s, 200);
     let url = h.serve("hist.mp3", Served::Bytes(encode(&h.speak(QUESTION), "mp3")));
-    let (s, turn) = post(
-        d.addr,
-        "/voximplant/process_audio",
+    let (s, turn) = post_json(
+        format!("http://{}/voximplant/process_audio", d.addr),
         json!({"call_id": "hist-rec", "audio_url": url}),
+        true,
     )
     .await;
     assert_eq!(s, 200, "{turn}\n{}", d.logs());
@@ -161,10 +150,10 @@ async fn kill_9_mid_call_loses_no_finished_turn_and_a_restart_serves_the_history
 
     // The scenario's end of the call reaches the history even though the daemon that held the
     // live call is gone.
-    let (s, body) = post(
-        d2.addr,
-        "/voximplant/events",
+    let (s, body) = post_json(
+        format!("http://{}/voximplant/events", d2.addr),
         json!({"call_id": "hist-rec", "event": "Disconnected", "reason": "Normal call clearing"}),
+        true,
     )
     .await;
     assert_eq!(s, 200, "{body}");

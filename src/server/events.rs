@@ -79,9 +79,8 @@ async fn event(
             if new {
                 state.drain.admit_new_call()?;
             }
-            let session = state.calls.session(&req.call_id, req.mode.transport());
+            let session = state.open_call(&req.call_id, req.mode.transport());
             state.record("the call start", |h| {
-                h.call_started(&req.call_id, req.mode.transport())?;
                 h.add_event(
                     &req.call_id,
                     &req.event,
@@ -89,12 +88,8 @@ async fn event(
                 )
             });
             if req.mode == Mode::Recording {
-                greeting = greet(&state, new, &mut *session.lock().await).await?;
-                if let Some((text, _)) = greeting.as_ref().filter(|_| new) {
-                    state.record("the greeting", |h| {
-                        h.add_turn(&req.call_id, "assistant", text, None, false)
-                    });
-                }
+                let new_call = new.then_some(req.call_id.as_str());
+                greeting = greet(&state, new_call, &mut *session.lock().await).await?;
             }
         }
         "Disconnected" | "Failed" => {
@@ -148,31 +143,22 @@ fn end_outcome(event: &str, details: &serde_json::Map<String, Value>) -> (&'stat
         Some(Value::Number(n)) => n.to_string(),
         _ => String::new(),
     };
-    let (status, parts) = match event {
-        "Failed" => ("failed", [field("code"), field("reason")]),
-        _ => ("ended", [field("reason"), String::new()]),
+    let (status, outcome) = match event {
+        "Failed" => ("failed", format!("{} {}", field("code"), field("reason"))),
+        _ => ("ended", field("reason")),
     };
-    let outcome = parts
-        .iter()
-        .filter(|p| !p.is_empty())
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(" ");
-    (
-        status,
-        if outcome.is_empty() {
-            event.to_lowercase()
-        } else {
-            outcome
-        },
-    )
+    match outcome.trim() {
+        "" => (status, event.to_lowercase()),
+        outcome => (status, outcome.to_string()),
+    }
 }
 
-/// The configured greeting (`stream.greeting`) as text and a fresh audio URL, added to a new
-/// call's history; None when no greeting is configured.
+/// The configured greeting (`stream.greeting`) as text and a fresh audio URL; for a new call
+/// (`new_call` names it) also added to its conversation and its stored turns. None when no
+/// greeting is configured.
 async fn greet(
     state: &Arc<AppState>,
-    new_call: bool,
+    new_call: Option<&str>,
     session: &mut CallSession,
 ) -> Result<Option<(String, String)>, ApiError> {
     let text = state.cfg.stream.greeting.clone();
@@ -197,10 +183,13 @@ async fn greet(
             wav::encode(&pcm).map_err(|e| ApiError::internal(e.to_string()))
         })
         .await?;
-    if new_call {
+    if let Some(call_id) = new_call {
         session.history.push(ChatMessage {
             role: Role::Assistant,
             content: text.clone(),
+        });
+        state.record("the greeting", |h| {
+            h.add_turn(call_id, "assistant", &text, None, false)
         });
     }
     let id = state.audio.put(wav.clone());

@@ -21,11 +21,11 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::calls::Calls;
+use crate::calls::{CallSession, Calls};
 use crate::config::Config;
 use crate::engines::Engines;
 use crate::history::History;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Transport};
 use audio_store::AudioStore;
 use drain::{Drain, Signals};
 use error::ApiError;
@@ -49,9 +49,10 @@ pub struct AppState {
 impl AppState {
     /// The state, with the call history opened (and migrated).
     pub fn new(cfg: Config, engines: Arc<Engines>, bound: SocketAddr) -> Result<Self> {
-        let history = match cfg.history.database.as_os_str().is_empty() {
-            true => None,
-            false => Some(History::open(&cfg.history.database)?),
+        let history = if cfg.history.database.as_os_str().is_empty() {
+            None
+        } else {
+            Some(History::open(&cfg.history.database)?)
         };
         let metrics = Arc::new(Metrics::default());
         for (engine, secs) in engines.load_secs {
@@ -72,6 +73,18 @@ impl AppState {
             started: Instant::now(),
             greeting_wav: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// The call's live session, created if it is new, with the call recorded as started in
+    /// the history: every transport opens its calls here.
+    pub fn open_call(
+        &self,
+        call_id: &str,
+        transport: Transport,
+    ) -> Arc<tokio::sync::Mutex<CallSession>> {
+        let session = self.calls.session(call_id, transport);
+        self.record("the call start", |h| h.call_started(call_id, transport));
+        session
     }
 
     /// Writes to the call history, if there is one. A failed write is logged and the call

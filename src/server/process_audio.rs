@@ -111,7 +111,7 @@ async fn answer(
         })?;
     timings.decode = ms(t);
 
-    let session = state.calls.session(&req.call_id, Transport::Recording);
+    let session = state.open_call(&req.call_id, Transport::Recording);
     let mut session = session.lock().await;
     let outcome = turn::run(&state.engines, &state.cfg, &mut session, pcm, &mut timings)
         .await
@@ -123,7 +123,6 @@ async fn answer(
     timings.total = ms(started);
     // Committed before the scenario gets the reply to play: a crash after this loses nothing.
     state.record("the turn", |h| {
-        h.call_started(&req.call_id, Transport::Recording)?;
         if !outcome.user_text.is_empty() {
             h.add_turn(&req.call_id, "user", &outcome.user_text, None, false)?;
         }

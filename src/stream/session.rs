@@ -185,8 +185,7 @@ impl Call {
         conversation: Conversation,
     ) -> Self {
         if let Some(id) = &call_id {
-            state.calls.session(id, Transport::Stream);
-            state.record("the call start", |h| h.call_started(id, Transport::Stream));
+            state.open_call(id, Transport::Stream);
         }
         Self {
             state,
@@ -336,9 +335,7 @@ impl Call {
                             .map(String::from);
                         let id = id.unwrap_or_else(|| format!("ws-{}", random_id()));
                         tracing::Span::current().record("call_id", id.as_str());
-                        self.state.calls.session(&id, Transport::Stream);
-                        self.state
-                            .record("the call start", |h| h.call_started(&id, Transport::Stream));
+                        self.state.open_call(&id, Transport::Stream);
                         self.call_id = Some(id.clone());
                         id
                     }
