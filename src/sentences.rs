@@ -1,6 +1,14 @@
 //! Sentence and clause boundaries in generated text: where a reply may be cut or handed
 //! to the voice.
 
+/// What ends a sentence.
+const SENTENCE_END: [char; 4] = ['.', '!', '?', '…'];
+
+/// Whether `piece` ends with a sentence's final punctuation (a whole sentence, not a clause).
+pub fn is_complete(piece: &str) -> bool {
+    piece.ends_with(SENTENCE_END)
+}
+
 /// Byte offsets just past each sentence end in `text`: '.', '!', '?' or '…' (or a run of
 /// them) followed by whitespace. "3.5" and an unfinished trailing "Hello." do not count,
 /// since the generator may still continue them.
@@ -11,7 +19,7 @@ pub fn ends(text: &str) -> Vec<usize> {
         if c.is_whitespace() && prev_terminal {
             out.push(i);
         }
-        prev_terminal = matches!(c, '.' | '!' | '?' | '…');
+        prev_terminal = SENTENCE_END.contains(&c);
     }
     out
 }

@@ -142,7 +142,7 @@ async fn answer(
         model_hangup |= marker;
         if !piece.is_empty() {
             pieces += 1;
-            if piece.ends_with(['.', '!', '?', '…']) {
+            if crate::sentences::is_complete(&piece) {
                 complete += 1;
             }
             if job.sequential {
