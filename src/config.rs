@@ -22,6 +22,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub history: HistoryConfig,
     pub kb: KbConfig,
+    pub voximplant: VoximplantConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -140,6 +141,49 @@ pub struct KbConfig {
     pub min_score: f32,
     pub instruction: String,
     pub handoff: String,
+}
+
+/// Voximplant's Management API, which `POST /calls` uses to start `scenarios/outbound.js`
+/// ([`crate::outbound`]).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoximplantConfig {
+    pub api_url: String,
+    pub rule_id: u64,
+    pub credentials: PathBuf,
+    pub account_id: u64,
+    pub api_key: String,
+    pub timeout_secs: f64,
+}
+
+impl Default for VoximplantConfig {
+    fn default() -> Self {
+        Self {
+            api_url: "https://api.voximplant.com/platform_api".into(),
+            rule_id: 0,
+            credentials: PathBuf::new(),
+            account_id: 0,
+            api_key: String::new(),
+            timeout_secs: 10.0,
+        }
+    }
+}
+
+/// Without the API key: configurations are printed in error messages and logs.
+impl std::fmt::Debug for VoximplantConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VoximplantConfig")
+            .field("api_url", &self.api_url)
+            .field("rule_id", &self.rule_id)
+            .field("credentials", &self.credentials)
+            .field("account_id", &self.account_id)
+            .field(
+                "api_key",
+                &if self.api_key.is_empty() { "" } else { "(set)" },
+            )
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
 }
 
 impl Default for KbConfig {
@@ -322,6 +366,7 @@ impl Config {
             &mut m.espeak_data,
             &mut self.history.database,
             &mut self.kb.index,
+            &mut self.voximplant.credentials,
         ] {
             if !p.as_os_str().is_empty() && p.is_relative() {
                 *p = base.join(&*p);
@@ -387,6 +432,9 @@ impl Config {
         if self.llm.workers == 0 {
             bail!("llm.workers must be at least 1");
         }
+        if self.voximplant.timeout_secs <= 0.0 {
+            bail!("voximplant.timeout_secs must be positive");
+        }
         Ok(())
     }
 }
@@ -409,15 +457,16 @@ fn apply_env_overrides(
         let rest = rest.to_ascii_lowercase();
         let found = defaults.iter().find_map(|(section, keys)| {
             let key = rest.strip_prefix(section.as_str())?.strip_prefix('_')?;
-            keys.as_table()?
-                .contains_key(key)
-                .then(|| (section.clone(), key.to_string()))
+            let default = keys.as_table()?.get(key)?;
+            Some((section.clone(), key.to_string(), default.is_str()))
         });
-        let Some((section, key)) = found else {
+        let Some((section, key, is_string)) = found else {
             continue;
         };
-        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-            .ok()
+        // A string key takes the text as it is (an all-digit token or key stays a string).
+        let value = (!is_string)
+            .then(|| toml::from_str::<toml::Table>(&format!("v = {raw}")).ok())
+            .flatten()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or(toml::Value::String(raw));
         let entry = table
@@ -452,6 +501,8 @@ mod tests {
                 ("VOXD_SERVER_PUBLIC_URL", "http://example.org"),
                 ("VOXD_DOWNLOAD_MAX_BYTES", "1234"),
                 ("VOXD_DOWNLOAD_ALLOW_PRIVATE", "true"),
+                ("VOXD_SERVER_TOKEN", "12345"),
+                ("VOXD_VOXIMPLANT_RULE_ID", "678"),
                 ("VOXD_UNKNOWN_THING", "x"),
                 ("HOME", "/root"),
             ]),
@@ -461,6 +512,8 @@ mod tests {
         assert_eq!(cfg.server.public_url, "http://example.org");
         assert_eq!(cfg.download.max_bytes, 1234);
         assert!(cfg.download.allow_private);
+        assert_eq!(cfg.server.token, "12345");
+        assert_eq!(cfg.voximplant.rule_id, 678);
     }
 
     #[test]

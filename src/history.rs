@@ -155,6 +155,25 @@ impl History {
         Ok(())
     }
 
+    /// Records an outbound call voxd is about to place: pending, with the number and the
+    /// caller's context; returns its creation time (Unix ms). The scenario's events later make
+    /// it active and ended like any call (its direction stays outbound).
+    pub fn call_placed(&self, call_id: &str, phone: &str, context: Option<&Value>) -> Result<i64> {
+        let now = now_ms();
+        self.lock().execute(
+            "INSERT INTO calls (id, transport, direction, phone, status, context, created_at)
+             VALUES (?1, ?2, 'outbound', ?3, 'pending', ?4, ?5)",
+            params![
+                call_id,
+                Transport::Stream.as_str(),
+                phone,
+                context.map(Value::to_string),
+                now
+            ],
+        )?;
+        Ok(now)
+    }
+
     /// Records the end of a call with its outcome (first end wins).
     pub fn call_ended(&self, call_id: &str, status: &str, outcome: &str) -> Result<()> {
         self.lock().execute(
@@ -366,6 +385,36 @@ mod tests {
         assert_eq!(c.events[0]["event"], "Connected");
         assert_eq!(c.events[0]["mode"], "stream");
         assert!(h.call("nope").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_placed_call_stays_outbound_through_its_events() {
+        let (_d, h) = open();
+        let at = h
+            .call_placed("o1", "+79001112233", Some(&json!({"order": 42})))
+            .unwrap();
+        let c = h.call("o1").unwrap().unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.direction.as_str()),
+            ("pending", "outbound")
+        );
+        assert_eq!((c.created_at, c.started_at), (at, None));
+        assert_eq!(c.phone.as_deref(), Some("+79001112233"));
+        assert_eq!(c.context, Some(json!({"order": 42})));
+        h.call_started("o1", Transport::Stream).unwrap();
+        let c = h.call("o1").unwrap().unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.direction.as_str()),
+            ("active", "outbound")
+        );
+        assert!(c.started_at.is_some());
+        h.call_ended("o1", "failed", "486 Busy Here").unwrap();
+        let c = h.call("o1").unwrap().unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.outcome.as_deref()),
+            ("failed", Some("486 Busy Here"))
+        );
+        assert!(h.call_placed("o1", "+79001112233", None).is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod logging;
 pub mod metrics;
 pub mod mic;
 pub mod notify;
+pub mod outbound;
 pub mod prompt;
 pub mod sentences;
 pub mod server;

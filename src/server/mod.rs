@@ -8,6 +8,7 @@ pub mod error;
 mod events;
 mod health;
 mod metrics;
+mod place_call;
 pub mod process_audio;
 
 use std::future::IntoFuture;
@@ -26,6 +27,7 @@ use crate::config::Config;
 use crate::engines::Engines;
 use crate::history::History;
 use crate::metrics::{Metrics, Transport};
+use crate::outbound::ManagementApi;
 use audio_store::AudioStore;
 use drain::{Drain, Signals};
 use error::ApiError;
@@ -44,6 +46,8 @@ pub struct AppState {
     pub greeting_wav: tokio::sync::OnceCell<Vec<u8>>,
     /// The call history database (None when `history.database` is empty).
     pub history: Option<History>,
+    /// Voximplant's Management API for outbound calls (None until `[voximplant]` is set).
+    pub outbound: Option<ManagementApi>,
 }
 
 impl AppState {
@@ -54,12 +58,17 @@ impl AppState {
         } else {
             Some(History::open(&cfg.history.database)?)
         };
+        let outbound = ManagementApi::from_config(&cfg.voximplant)?;
+        if let Some(api) = &outbound {
+            tracing::info!("outbound calls: Voximplant {}", api.describe());
+        }
         let metrics = Arc::new(Metrics::default());
         for (engine, secs) in engines.load_secs {
             metrics.model_loaded(engine, secs);
         }
         Ok(Self {
             history,
+            outbound,
             public_url: cfg.public_url(bound),
             calls: Calls::new(
                 Duration::from_secs(cfg.calls.idle_timeout_secs),
@@ -104,7 +113,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/voximplant/process_audio", post(process_audio::handle))
         .route("/voximplant/events", post(events::handle))
         .route("/voximplant/calls/{call_id}", get(events::show))
-        .route("/calls", get(call_history::list))
+        .route("/calls", get(call_history::list).post(place_call::handle))
         .route("/calls/{call_id}", get(call_history::show))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

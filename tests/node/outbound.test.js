@@ -1,25 +1,62 @@
 // scenarios/outbound.js, run unmodified in the VoxEngine stand-in against a real voxd: from the
 // custom data voxd passes through StartScenarios to the dialled call, the conversation on the
 // media stream and the hang-up, with the outcome reported to /voximplant/events; and a call
-// that fails (busy).
+// that fails (busy). End to end: POST /calls to voxd → StartScenarios on a stand-in of the
+// Management API (checking the service account's JWT) → the stand-in runs outbound.js with
+// the custom data → the call → its transcript and outcome at GET /calls/{id}.
 'use strict';
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { HOST, TOKEN, sharedVoxd, runSession } = require('./lib/session');
+const { ManagementApi, serviceAccount } = require('./lib/management-api');
 const v = require('./lib/voxd');
 
 const SCENARIO = path.join(v.REPO, 'scenarios', 'outbound.js');
 const CALLER_ID = '+10000000000';
 const RATE = 8000;
+const RULE_ID = 4242;
 
-const daemon = sharedVoxd();
 const dir = v.scratchDir();
+const account = serviceAccount(dir, 7_700_123);
+// StartScenarios starts the session `nextSession` describes: {outbound, callee}.
+let nextSession = null;
+const sessions = [];
+const managementApi = new ManagementApi({
+  account,
+  ruleId: RULE_ID,
+  onStart: (customData) => {
+    const { outbound, callee } = nextSession;
+    sessions.push(run({ customData, outbound }, callee));
+  },
+});
+const daemon = sharedVoxd(async () => ({
+  VOXD_VOXIMPLANT_API_URL: await managementApi.listen(),
+  VOXD_VOXIMPLANT_RULE_ID: String(RULE_ID),
+  VOXD_VOXIMPLANT_CREDENTIALS: account.credentials,
+}));
+test.after(() => managementApi.close());
 
 /** Runs outbound.js (started by StartScenarios: no inbound call); `callee` plays the callee. */
 function run(options, callee) {
   return runSession({ scenario: SCENARIO, options: { hosts: { [HOST]: daemon.voxd.url }, ...options }, voxd: daemon.voxd, drive: callee, ms: 60_000 });
+}
+
+/** POST /calls on voxd. */
+async function placeCall(body) {
+  const res = await fetch(`${daemon.voxd.url}/calls`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+async function storedCall(callId) {
+  const res = await fetch(`${daemon.voxd.url}/calls/${callId}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.equal(res.status, 200);
+  return res.json();
 }
 
 function events(s) {
@@ -94,4 +131,79 @@ test('custom data that is not voxd\'s: logged, nothing dialled', async () => {
   assert.ok(s.logs.some((l) => l.includes('custom data must be')), s.logs.join('\n'));
   assert.equal(s.calls.length, 0);
   assert.equal(s.requests.length, 0);
+});
+
+test('POST /calls → StartScenarios (JWT checked) → outbound.js dials → conversation → transcript and outcome in the history', async () => {
+  const question = v.streamedUtterance('Hello, who is calling, please?', dir, RATE);
+  const bye = v.streamedUtterance('Thank you very much, goodbye.', dir, RATE);
+  nextSession = {
+    outbound: { answerAfterMs: 800 },
+    callee: async (s) => {
+      const p = s.phone;
+      await p.waitFor(() => p.replies.length > 0 && p.replies[0].stopped && p.queue.length === 0, 30_000, 'the greeting');
+      p.speak(question);
+      await p.waitFor(() => p.replies.length > 1 && p.replies[1].stopped && p.queue.length === 0, 60_000, 'the answer');
+      p.speak(bye);
+    },
+  };
+  const context = { customer: 'Anna', order: 1042 };
+  const placed = await placeCall({ phone: '+79001112233', context });
+  assert.equal(placed.status, 201, JSON.stringify(placed.body));
+  const callId = placed.body.call_id;
+  assert.deepEqual(Object.keys(placed.body).sort(), ['call_id', 'created_at', 'phone', 'status']);
+  assert.equal(placed.body.status, 'pending');
+
+  // Voximplant got a valid, signed StartScenarios carrying voxd's call id.
+  const req = managementApi.requests.at(-1);
+  assert.deepEqual(req.problems, [], JSON.stringify(req));
+  assert.deepEqual(JSON.parse(req.form.script_custom_data), { call_id: callId, phone: '+79001112233' });
+
+  const s = await sessions.at(-1);
+  assert.deepEqual(s.errors.map(String), [], s.report());
+  const dialled = s.timeline.find((e) => e.what === 'scenario: VoxEngine.callPSTN');
+  assert.deepEqual([dialled.number, dialled.callerid], ['+79001112233', CALLER_ID]);
+  assert.equal(s.hangups, 1, 'voxd hung up after the goodbye');
+  assert.deepEqual(events(s).map((e) => [e.event, e.call_id, e.http]), [
+    ['Connected', callId, 200],
+    ['Disconnected', callId, 200],
+  ]);
+
+  const stored = await storedCall(callId);
+  assert.deepEqual(
+    [stored.direction, stored.phone, stored.transport, stored.status, stored.outcome],
+    ['outbound', '+79001112233', 'stream', 'ended', 'voxd_hangup'],
+    JSON.stringify(stored),
+  );
+  assert.deepEqual(stored.context, context);
+  assert.equal(stored.created_at, placed.body.created_at);
+  assert.ok(stored.started_at && stored.ended_at, JSON.stringify(stored));
+  const roles = stored.turns.map((t) => t.role);
+  assert.deepEqual(roles.slice(0, 3), ['assistant', 'user', 'assistant'], JSON.stringify(stored.turns));
+  assert.ok(v.sharedWords(stored.turns[1].text, 'who is calling please').length >= 2, JSON.stringify(stored.turns));
+  assert.ok(stored.turns.some((t) => t.role === 'user' && /goodbye/i.test(t.text)), JSON.stringify(stored.turns));
+  assert.deepEqual(stored.events.map((e) => e.event), ['ScenarioStarted', 'Connected', 'Disconnected']);
+  assert.equal(stored.events[0].call_session_history_id, 1000 + managementApi.requests.length);
+  // The signed token and the key never reach the log.
+  assert.match(daemon.voxd.log(), /outbound calls: Voximplant rule 4242 .* service account/);
+  assert.doesNotMatch(daemon.voxd.log(), /eyJ|PRIVATE KEY/);
+});
+
+test('POST /calls to a busy number: the call is stored as failed with its SIP code', async () => {
+  nextSession = { outbound: { failCode: 486, failReason: 'Busy Here', failAfterMs: 300 }, callee: async () => {} };
+  const placed = await placeCall({ phone: '+79001112244' });
+  assert.equal(placed.status, 201, JSON.stringify(placed.body));
+  const s = await sessions.at(-1);
+  assert.deepEqual(s.errors.map(String), [], s.report());
+  const stored = await storedCall(placed.body.call_id);
+  assert.deepEqual([stored.direction, stored.status, stored.outcome], ['outbound', 'failed', '486 Busy Here'], JSON.stringify(stored));
+  assert.deepEqual(stored.turns || [], []);
+});
+
+test('POST /calls with a number that is not E.164: 422, and Voximplant is not asked', async () => {
+  const before = managementApi.requests.length;
+  const placed = await placeCall({ phone: '8 (900) 111-22-33' });
+  assert.equal(placed.status, 422);
+  assert.equal(placed.body.error.code, 'invalid_phone');
+  assert.match(placed.body.error.message, /must start with \+/);
+  assert.equal(managementApi.requests.length, before);
 });

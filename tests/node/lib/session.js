@@ -12,11 +12,16 @@ const { startVoxd } = require('./voxd');
 const HOST = 'voxd.example.com';
 const TOKEN = 'change-me';
 
-/** Starts voxd before the file's tests and stops it after; `ref.voxd` is the running daemon. */
+/**
+ * Starts voxd before the file's tests and stops it after; `ref.voxd` is the running daemon.
+ * `env` is an object, or an async function giving one (for values known only once the file's
+ * other servers listen: top-level before hooks run at the same time).
+ */
 function sharedVoxd(env = {}) {
   const ref = {};
   test.before(async () => {
-    ref.voxd = await startVoxd({ VOXD_SERVER_TOKEN: TOKEN, VOXD_SERVER_PUBLIC_URL: `https://${HOST}`, ...env });
+    const extra = typeof env === 'function' ? await env() : env;
+    ref.voxd = await startVoxd({ VOXD_SERVER_TOKEN: TOKEN, VOXD_SERVER_PUBLIC_URL: `https://${HOST}`, ...extra });
   });
   test.after(async () => {
     if (ref.voxd) await ref.voxd.stop();

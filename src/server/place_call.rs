@@ -1,0 +1,198 @@
+//! `POST /calls`: places an outbound call. Checks the number and the context, records the
+//! call as pending in the history, and has Voximplant start `scenarios/outbound.js` for it
+//! (StartScenarios); the scenario's events then make it active and ended, or failed. A call
+//! that cannot be started is kept as failed, with the reason.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tracing::Instrument;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::history::{now_ms, to_rfc3339};
+use crate::outbound::{self, management_api, StartError};
+
+/// The largest `context` accepted, in bytes of compact JSON.
+pub const MAX_CONTEXT_BYTES: usize = 4096;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceCall {
+    phone: String,
+    #[serde(default)]
+    context: Option<Value>,
+}
+
+/// Answers 201 `{"call_id","phone","status":"pending","created_at"}`, or an error (with
+/// `Retry-After` when Voximplant asks to slow down).
+pub async fn handle(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<PlaceCall>, JsonRejection>,
+) -> Response {
+    match place(&state, body).await {
+        Ok(placed) => (StatusCode::CREATED, Json(placed)).into_response(),
+        Err(e) => {
+            let retry = e.details.get("retry_after_secs").and_then(Value::as_u64);
+            let mut response = e.into_response();
+            if let Some(secs) = retry {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, secs.into());
+            }
+            response
+        }
+    }
+}
+
+async fn place(
+    state: &Arc<AppState>,
+    body: Result<Json<PlaceCall>, JsonRejection>,
+) -> Result<Value, ApiError> {
+    let Json(req) = body?;
+    state.drain.admit_new_call()?;
+    outbound::check_phone(&req.phone)
+        .map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_phone", m))?;
+    let context = check_context(req.context)?;
+    let call_id = outbound::new_call_id();
+    let custom_data = outbound::custom_data(&call_id, &req.phone).map_err(ApiError::internal)?;
+    let created_at = match &state.history {
+        Some(h) => h
+            .call_placed(&call_id, &req.phone, context.as_ref())
+            .map_err(|e| ApiError::internal(format!("call history: {e:#}")))?,
+        None => now_ms(),
+    };
+    let span = tracing::info_span!("call", call_id = %call_id, transport = "stream");
+    async {
+        let started = match &state.outbound {
+            Some(api) => api.start_scenarios(&custom_data).await.map_err(start_error),
+            None => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "outbound_not_configured",
+                management_api::not_configured(&state.cfg.voximplant),
+            )),
+        };
+        match started {
+            Ok(started) => {
+                tracing::info!(
+                    call_session_history_id = ?started.call_session_history_id,
+                    "outbound call: scenario started"
+                );
+                let details = serde_json::to_value(&started).unwrap_or_default();
+                state.record("the scenario start", |h| {
+                    h.add_event(&call_id, "ScenarioStarted", &details)
+                });
+                Ok(json!({
+                    "call_id": call_id,
+                    "phone": req.phone,
+                    "status": "pending",
+                    "created_at": to_rfc3339(created_at),
+                }))
+            }
+            Err(e) => {
+                let reason = format!("{}: {}", e.code, e.message);
+                state.record("the failed start", |h| {
+                    h.add_event(
+                        &call_id,
+                        "ScenarioFailed",
+                        &json!({"code": e.code, "message": e.message}),
+                    )?;
+                    h.call_ended(&call_id, "failed", &reason)
+                });
+                Err(e.with("call_id", call_id.clone()))
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// `context` must be a JSON object of at most [`MAX_CONTEXT_BYTES`]; null is no context.
+fn check_context(context: Option<Value>) -> Result<Option<Value>, ApiError> {
+    let invalid = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_context", m);
+    match context {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(o)) => {
+            let len = Value::Object(o.clone()).to_string().len();
+            if len > MAX_CONTEXT_BYTES {
+                return Err(invalid(format!(
+                    "context is {len} bytes of JSON; at most {MAX_CONTEXT_BYTES} are kept"
+                )));
+            }
+            Ok(Some(Value::Object(o)))
+        }
+        Some(other) => Err(invalid(format!(
+            "context must be a JSON object, not {}",
+            kind(&other)
+        ))),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Voximplant's failures as API errors: a refusal or an unusable answer is a bad gateway, a
+/// rate limit is a retry later, no answer in time is a gateway timeout.
+fn start_error(e: StartError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        StartError::Refused { code, msg } => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "voximplant_error", message)
+                .with("voximplant", json!({"code": code, "msg": msg}))
+        }
+        StartError::RateLimited { retry_after_secs } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "voximplant_rate_limited",
+            message,
+        )
+        .with("retry_after_secs", retry_after_secs),
+        StartError::Timeout(_) => {
+            ApiError::new(StatusCode::GATEWAY_TIMEOUT, "voximplant_timeout", message)
+        }
+        StartError::Unreachable(_) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "voximplant_unreachable", message)
+        }
+        StartError::BadResponse { .. } => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "voximplant_bad_response", message)
+        }
+        StartError::Signing(_) => ApiError::internal(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_is_an_object_within_the_cap() {
+        assert_eq!(check_context(None).unwrap(), None);
+        assert_eq!(check_context(Some(Value::Null)).unwrap(), None);
+        let o = json!({"name": "Anna", "order": 42});
+        assert_eq!(check_context(Some(o.clone())).unwrap(), Some(o));
+        let e = check_context(Some(json!(["a"]))).unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                "invalid_context",
+                "context must be a JSON object, not an array"
+            )
+        );
+        let big = json!({"note": "x".repeat(MAX_CONTEXT_BYTES)});
+        let e = check_context(Some(big)).unwrap_err();
+        assert!(e.message.contains("at most 4096"), "{}", e.message);
+    }
+}
