@@ -47,12 +47,22 @@ impl SoundServer {
         .unwrap();
         let log = std::fs::File::create(dir.path().join("pulseaudio.log")).unwrap();
         let mut cmd = Command::new("pulseaudio");
-        cmd.args(["--daemonize=no", "--exit-idle-time=-1", "-n", "-F"])
-            .arg(&conf)
-            .args(["--log-target=stderr", "--use-pid-file=no"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
+        cmd.args([
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--no-cpu-limit",
+            "-n",
+            "-F",
+        ])
+        .arg(&conf)
+        .args([
+            "--log-target=stderr",
+            "--log-level=info",
+            "--use-pid-file=no",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
         private_env(&mut cmd, dir.path());
         let child = cmd.spawn().unwrap_or_else(|e| {
             panic!("cannot run pulseaudio ({e}): install it with scripts/install-deps")
@@ -96,7 +106,16 @@ impl SoundServer {
 }
 
 impl Drop for SoundServer {
+    /// Stops the server; when the test failed, shows what the server logged, since a
+    /// server that went away mid-test is otherwise invisible.
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let state = match self.child.try_wait() {
+                Ok(Some(status)) => format!("had exited ({status})"),
+                _ => "was still running".to_string(),
+            };
+            eprintln!("pulseaudio {state}; its log:\n{}", self.log());
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

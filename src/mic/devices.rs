@@ -127,7 +127,7 @@ pub fn explain(e: &cpal::Error, direction: Direction, name: &str) -> anyhow::Err
 }
 
 /// Says that a device in use failed, and what to do about it.
-pub fn failed(e: &cpal::Error, direction: Direction, name: &str) -> anyhow::Error {
+pub fn failed(e: impl std::fmt::Display, direction: Direction, name: &str) -> anyhow::Error {
     anyhow!(
         "the {} {name:?} stopped working ({e}): it was unplugged, or its sound server \
          (PulseAudio, PipeWire) stopped. Reconnect it or restart the sound server, then run \

@@ -1,6 +1,9 @@
 //! The microphone: a cpal input stream in whatever format and channel count the device
 //! offers, mixed down to mono f32 in the audio callback and handed to the conversation loop.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use anyhow::Result;
 use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{Device, FromSample, Sample, SizedSample, Stream, StreamConfig};
@@ -14,18 +17,22 @@ pub struct Microphone {
     stream: Stream,
     pub name: String,
     pub rate: u32,
+    /// How often the device has delivered audio.
+    progress: Arc<AtomicU64>,
 }
 
 impl Microphone {
     /// Opens the device; each captured piece goes to `pieces` as mono samples at `rate`.
     pub fn open(chosen: Chosen, pieces: UnboundedSender<Vec<f32>>, faults: Faults) -> Result<Self> {
         let config = chosen.config.config();
+        let progress = Arc::new(AtomicU64::new(0));
         let stream = super::with_sample_type!(
             chosen.config.sample_format(),
             build,
             &chosen.device,
             config,
             pieces,
+            progress.clone(),
             faults
         )
         .map_err(|e| explain(&e, Direction::Input, &chosen.name))?;
@@ -33,7 +40,13 @@ impl Microphone {
             stream,
             name: chosen.name,
             rate: config.sample_rate,
+            progress,
         })
+    }
+
+    /// How often the device has delivered audio so far.
+    pub fn progress(&self) -> u64 {
+        self.progress.load(Ordering::Relaxed)
     }
 
     pub fn play(&self) -> Result<()> {
@@ -47,6 +60,7 @@ fn build<T>(
     device: &Device,
     config: StreamConfig,
     pieces: UnboundedSender<Vec<f32>>,
+    progress: Arc<AtomicU64>,
     faults: Faults,
 ) -> Result<Stream, cpal::Error>
 where
@@ -58,6 +72,7 @@ where
         config,
         move |data: &[T], _: &cpal::InputCallbackInfo| {
             let _ = pieces.send(to_mono(data, channels));
+            progress.fetch_add(1, Ordering::Relaxed);
         },
         move |e| {
             let _ = faults.send((Direction::Input, e));

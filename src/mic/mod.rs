@@ -4,6 +4,7 @@
 //! speech at the speaker's rate, prints what happens, and ends on Ctrl-C or a goodbye.
 
 pub mod devices;
+mod fault_policy;
 mod microphone;
 mod recording;
 mod speaker;
@@ -13,7 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use cpal::ErrorKind;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 use crate::audio::{resample, wav::to_i16, STT_RATE};
@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::engines::Engines;
 use crate::stream::conversation::{Conversation, Output, Settings};
 use devices::Direction;
+use fault_policy::{FaultPolicy, Verdict};
 use microphone::Microphone;
 use recording::Recording;
 use speaker::Speaker;
@@ -177,6 +178,7 @@ async fn converse(
     }
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    let mut policy = FaultPolicy::default();
     let mut ticker = tokio::time::interval(Duration::from_millis(10));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -197,21 +199,28 @@ async fn converse(
                 }
                 conversation.push_audio(&samples)
             }
-            _ = ticker.tick() => conversation.tick(Instant::now()),
+            _ = ticker.tick() => {
+                let now = Instant::now();
+                if let Some((direction, e)) = policy.stalled([mic.progress(), speaker.progress()], now) {
+                    return Err(devices::failed(e, direction, device_name(mic, speaker, direction)));
+                }
+                conversation.tick(now)
+            }
             Some((id, event)) = replies.recv() => conversation.on_reply(id, event),
-            Some((direction, e)) = faults.recv() => match e.kind() {
-                ErrorKind::Xrun | ErrorKind::RealtimeDenied => {
-                    tracing::debug!(?direction, "audio: {e}");
-                    Vec::new()
+            Some((direction, e)) = faults.recv() => {
+                let name = device_name(mic, speaker, direction);
+                let progress = match direction {
+                    Direction::Input => mic.progress(),
+                    Direction::Output => speaker.progress(),
+                };
+                let message = e.to_string();
+                match policy.error(direction, e, progress, Instant::now()) {
+                    Verdict::Ignore => tracing::debug!(?direction, "audio: {message}"),
+                    Verdict::Warn => tracing::warn!("the audio device {name:?} reported an error; waiting for it to go on: {message}"),
+                    Verdict::Fatal => return Err(devices::failed(&message, direction, name)),
                 }
-                _ => {
-                    let name = match direction {
-                        Direction::Input => &mic.name,
-                        Direction::Output => &speaker.name,
-                    };
-                    return Err(devices::failed(&e, direction, name));
-                }
-            },
+                Vec::new()
+            }
             r = &mut ctrl_c => {
                 r.context("cannot wait for Ctrl-C")?;
                 println!();
@@ -230,6 +239,13 @@ async fn converse(
         );
     }
     Ok(())
+}
+
+fn device_name<'a>(mic: &'a Microphone, speaker: &'a Speaker, direction: Direction) -> &'a str {
+    match direction {
+        Direction::Input => &mic.name,
+        Direction::Output => &speaker.name,
+    }
 }
 
 /// Lets the speaker play what is still queued (at most a couple of seconds).

@@ -2,6 +2,7 @@
 //! offers, fed from a queue of voxd's mono speech (silence when the queue runs dry).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Result;
@@ -18,6 +19,8 @@ pub struct Speaker {
     stream: Stream,
     pub name: String,
     queue: Queue,
+    /// How often the device has asked for audio.
+    progress: Arc<AtomicU64>,
     pub rate: u32,
 }
 
@@ -25,12 +28,14 @@ impl Speaker {
     pub fn open(chosen: Chosen, faults: Faults) -> Result<Self> {
         let config = chosen.config.config();
         let queue = Queue::default();
+        let progress = Arc::new(AtomicU64::new(0));
         let stream = super::with_sample_type!(
             chosen.config.sample_format(),
             build,
             &chosen.device,
             config,
             queue.clone(),
+            progress.clone(),
             faults
         )
         .map_err(|e| explain(&e, Direction::Output, &chosen.name))?;
@@ -38,6 +43,7 @@ impl Speaker {
             stream,
             name: chosen.name,
             queue,
+            progress,
             rate: config.sample_rate,
         })
     }
@@ -58,6 +64,11 @@ impl Speaker {
         lock(&self.queue).clear();
     }
 
+    /// How often the device has asked for audio so far.
+    pub fn progress(&self) -> u64 {
+        self.progress.load(Ordering::Relaxed)
+    }
+
     /// Whether everything queued has gone to the device.
     pub fn drained(&self) -> bool {
         lock(&self.queue).is_empty()
@@ -72,6 +83,7 @@ fn build<T>(
     device: &Device,
     config: StreamConfig,
     queue: Queue,
+    progress: Arc<AtomicU64>,
     faults: Faults,
 ) -> Result<Stream, cpal::Error>
 where
@@ -82,6 +94,7 @@ where
         config,
         move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
             fill(data, channels, &mut lock(&queue));
+            progress.fetch_add(1, Ordering::Relaxed);
         },
         move |e| {
             let _ = faults.send((Direction::Output, e));
