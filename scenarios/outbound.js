@@ -5,7 +5,8 @@
  * {"call_id": "<voxd's call id>", "phone": "+7..."} (at most 200 bytes). Dials the number; when
  * the callee answers, the call runs exactly like scenarios/streaming.js. The outcome (Connected,
  * Failed with its SIP code, Disconnected with its reason) is reported to POST
- * /voximplant/events under voxd's call id.
+ * /voximplant/events under voxd's call id, and so is a transfer to the operator (Transferred,
+ * or TransferFailed when nobody answers: the callee then hears an apology).
  *
  * Set the three values below, then upload this file as a scenario (see scenarios/README.md).
  */
@@ -31,6 +32,10 @@ const APOLOGY = {
   ru: 'Извините, сейчас я не могу продолжить разговор. До свидания!',
   en: 'Sorry, I cannot continue the call right now. Goodbye!',
 }[LANGUAGE];
+const NO_OPERATOR = {
+  ru: 'Извините, оператор сейчас не может ответить. До свидания!',
+  en: 'Sorry, no operator can take the call right now. Goodbye!',
+}[LANGUAGE];
 
 /** Reports a call event to voxd; logs a failure, never rejects. */
 async function report(callId, event, details) {
@@ -48,9 +53,10 @@ async function report(callId, event, details) {
 
 /**
  * Connects a live call to voxd's media stream. `onFailure` runs when voxd cannot be reached or
- * the stream ends while the call is still up. Returns {close()} for the call's teardown.
+ * the stream ends while the call is still up; `onTransfer(number)` when voxd hands the call to
+ * a human (the stream is closed by then). Returns {close()} for the call's teardown.
  */
-function connectToVoxd(call, callId, onFailure) {
+function connectToVoxd(call, callId, onFailure, onTransfer) {
   const url = VOXD_URL.replace(/^http/, 'ws') + '/voximplant/stream?call_id=' + encodeURIComponent(callId);
   const ws = VoxEngine.createWebSocket(url, {
     headers: [{ name: 'Authorization', value: 'Bearer ' + VOXD_TOKEN }],
@@ -85,6 +91,11 @@ function connectToVoxd(call, callId, onFailure) {
     } else if (msg.type === 'hangup') {
       done = true;
       call.hangup();
+    } else if (msg.type === 'transfer') {
+      done = true;
+      call.stopMediaTo(ws);
+      ws.close();
+      onTransfer(msg.to);
     } else if (msg.type === 'transcript') {
       const latency = msg.latency_ms !== undefined ? ' (' + Math.round(msg.latency_ms) + ' ms)' : '';
       Logger.write(msg.role + ': ' + msg.text + latency);
@@ -131,12 +142,42 @@ VoxEngine.addEventListener(AppEvents.Started, () => {
   const call = VoxEngine.callPSTN(data.phone, CALLER_ID);
   let stream = null;
   let apologizing = false;
+  let ended = false;
+  let operator = null;
+
+  /** Dials the operator and connects the callee to them; apologizes if nobody answers. */
+  function transfer(number) {
+    Logger.write('transferring the call to ' + number);
+    operator = VoxEngine.callPSTN(number, CALLER_ID);
+    operator.addEventListener(CallEvents.Connected, async () => {
+      VoxEngine.sendMediaBetween(call, operator);
+      await report(callId, 'Transferred', { to: number });
+    });
+    operator.addEventListener(CallEvents.Failed, async (e) => {
+      Logger.write('the operator did not answer: ' + e.code + ' ' + e.reason);
+      operator = null;
+      if (!ended) {
+        apologizing = true;
+        call.say(NO_OPERATOR);
+      }
+      await report(callId, 'TransferFailed', { to: number, code: e.code, reason: e.reason });
+    });
+    operator.addEventListener(CallEvents.Disconnected, () => {
+      operator = null;
+      if (!ended) call.hangup();
+    });
+  }
 
   call.addEventListener(CallEvents.Connected, async () => {
-    stream = connectToVoxd(call, callId, () => {
-      apologizing = true;
-      call.say(APOLOGY);
-    });
+    stream = connectToVoxd(
+      call,
+      callId,
+      () => {
+        apologizing = true;
+        call.say(APOLOGY);
+      },
+      transfer,
+    );
     await report(callId, 'Connected', {});
   });
 
@@ -151,7 +192,9 @@ VoxEngine.addEventListener(AppEvents.Started, () => {
   });
 
   call.addEventListener(CallEvents.Disconnected, async (e) => {
+    ended = true;
     if (stream) stream.close();
+    if (operator) operator.hangup();
     await report(callId, 'Disconnected', { reason: e.reason, duration: e.duration });
     VoxEngine.terminate();
   });

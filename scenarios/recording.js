@@ -4,11 +4,14 @@
  * An inbound call is answered and greeted with voxd's voice. Each time the caller speaks, the
  * utterance is recorded (it ends after a short silence or a maximum length), its URL goes
  * to voxd's POST /voximplant/process_audio, and voxd's spoken reply is played. When voxd says
- * the call is over (action "hangup"), the call ends. Call start and end are reported to
+ * the call is over (action "hangup"), the call ends. When voxd hands the call to a human
+ * (action "transfer", with the operator's number in transfer_to), the reply is played, the
+ * operator is dialled and the two are connected; if the operator does not answer, the caller
+ * hears an apology. Call start and end, and how a transfer went, are reported to
  * POST /voximplant/events. If voxd fails or is too slow, the caller hears a short apology,
  * and after repeated failures a polite goodbye.
  *
- * Set the three values below, then upload this file as a scenario (see scenarios/README.md).
+ * Set the four values below, then upload this file as a scenario (see scenarios/README.md).
  */
 
 require(Modules.Recorder);
@@ -20,6 +23,9 @@ const VOXD_URL = 'https://voxd.example.com';
 const VOXD_TOKEN = 'change-me';
 // Language of the fallback phrases Voximplant speaks when voxd cannot: 'ru' or 'en'.
 const LANGUAGE = 'ru';
+// The number transferred calls come from: one rented in (or verified with) your Voximplant
+// account, E.164.
+const CALLER_ID = '+10000000000';
 
 // ---- Tuning (optional) -----------------------------------------------------------------------
 // Silence after speech that ends the caller's turn, in ms.
@@ -39,11 +45,13 @@ const PHRASES = {
     greeting: 'Здравствуйте! Чем могу помочь?',
     apology: 'Извините, не получилось ответить. Повторите, пожалуйста.',
     goodbye: 'Извините, сейчас я не могу ответить. Пожалуйста, перезвоните позже. До свидания!',
+    noOperator: 'Извините, оператор сейчас не может ответить. Пожалуйста, перезвоните позже. До свидания!',
   },
   en: {
     greeting: 'Hello! How can I help you?',
     apology: 'Sorry, I could not answer that. Could you say it again?',
     goodbye: 'Sorry, I cannot answer right now. Please call again later. Goodbye!',
+    noOperator: 'Sorry, no operator can take your call right now. Please call again later. Goodbye!',
   },
 }[LANGUAGE];
 
@@ -74,6 +82,8 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
   const callId = call.id();
   let ended = false; // the call is over: do nothing more with it
   let ending = false; // hang up after the current playback
+  let transferTo = ''; // connect the caller to this number after the current playback
+  let operator = null; // the operator's call leg, once dialled
   let failures = 0;
   let replyText = ''; // what the current playback says, for the fallback voice
   let recorder = null;
@@ -164,7 +174,35 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
     const r = res.body;
     Logger.write('caller: ' + r.user_text + ' | voxd: ' + r.reply_text);
     ending = r.action === 'hangup';
+    transferTo = r.action === 'transfer' && r.transfer_to ? r.transfer_to : '';
     play(r.reply_audio_url, r.reply_text);
+  }
+
+  /** Dials the operator and connects the caller to them; apologizes if nobody answers. */
+  function transfer(number) {
+    transferTo = '';
+    Logger.write('transferring the call to ' + number);
+    operator = VoxEngine.callPSTN(number, CALLER_ID);
+    operator.addEventListener(CallEvents.Connected, () => {
+      if (ended) {
+        operator.hangup();
+        return;
+      }
+      VoxEngine.sendMediaBetween(call, operator);
+      voxd('/voximplant/events', { call_id: callId, event: 'Transferred', to: number });
+    });
+    operator.addEventListener(CallEvents.Failed, (e) => {
+      Logger.write('the operator did not answer: ' + e.code + ' ' + e.reason);
+      voxd('/voximplant/events', { call_id: callId, event: 'TransferFailed', to: number, code: e.code, reason: e.reason });
+      operator = null;
+      if (ended) return;
+      ending = true;
+      say(PHRASES.noOperator);
+    });
+    operator.addEventListener(CallEvents.Disconnected, () => {
+      operator = null;
+      if (!ended) call.hangup();
+    });
   }
 
   call.addEventListener(CallEvents.Connected, async () => {
@@ -182,7 +220,8 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
       say(replyText);
       return;
     }
-    if (ending) call.hangup();
+    if (transferTo) transfer(transferTo);
+    else if (ending) call.hangup();
     else listen();
   });
 
@@ -202,6 +241,7 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
     ended = true;
     clearTimers();
     if (recorder) recorder.stop();
+    if (operator) operator.hangup();
     await voxd('/voximplant/events', { call_id: callId, event: 'Disconnected', reason: e.reason, duration: e.duration });
     VoxEngine.terminate();
   });

@@ -5,10 +5,12 @@
  * speech is played back into the call as it arrives. voxd detects the caller's turns, answers
  * with streamed speech and stops talking when the caller interrupts: it then sends
  * {"type":"clear"} and the audio already queued in Voximplant is dropped. {"type":"hangup"}
- * ends the call; {"type":"transcript"} lines go to the call log. If voxd cannot be reached or
- * the stream breaks, the caller hears a short apology and the call ends.
+ * ends the call; {"type":"transfer","to":"+7..."} (sent once voxd's hand-off words have
+ * played) closes the stream, dials the operator and connects the caller to them (an apology
+ * if nobody answers); {"type":"transcript"} lines go to the call log. If voxd cannot be
+ * reached or the stream breaks, the caller hears a short apology and the call ends.
  *
- * Set the three values below, then upload this file as a scenario (see scenarios/README.md).
+ * Set the four values below, then upload this file as a scenario (see scenarios/README.md).
  */
 
 // ---- Set these -------------------------------------------------------------------------------
@@ -19,6 +21,9 @@ const VOXD_TOKEN = 'change-me';
 // Audio format on the stream: ULAW (8 kHz, telephone quality, least traffic), PCM8 (16-bit
 // 8 kHz) or PCM16 (16-bit 16 kHz, best for recognition).
 const ENCODING = WebSocketAudioEncoding.ULAW;
+// The number transferred calls come from: one rented in (or verified with) your Voximplant
+// account, E.164.
+const CALLER_ID = '+10000000000';
 
 // ---- Tuning (optional) -----------------------------------------------------------------------
 // How long to wait for voxd to accept the stream, in seconds.
@@ -29,12 +34,17 @@ const APOLOGY = {
   ru: 'Извините, сейчас я не могу ответить. Пожалуйста, перезвоните позже. До свидания!',
   en: 'Sorry, I cannot answer right now. Please call again later. Goodbye!',
 }[LANGUAGE];
+const NO_OPERATOR = {
+  ru: 'Извините, оператор сейчас не может ответить. Пожалуйста, перезвоните позже. До свидания!',
+  en: 'Sorry, no operator can take your call right now. Please call again later. Goodbye!',
+}[LANGUAGE];
 
 /**
  * Connects a live call to voxd's media stream. `onFailure` runs when voxd cannot be reached or
- * the stream ends while the call is still up. Returns {close()} for the call's teardown.
+ * the stream ends while the call is still up; `onTransfer(number)` when voxd hands the call to
+ * a human (the stream is closed by then). Returns {close()} for the call's teardown.
  */
-function connectToVoxd(call, callId, onFailure) {
+function connectToVoxd(call, callId, onFailure, onTransfer) {
   const url = VOXD_URL.replace(/^http/, 'ws') + '/voximplant/stream?call_id=' + encodeURIComponent(callId);
   const ws = VoxEngine.createWebSocket(url, {
     headers: [{ name: 'Authorization', value: 'Bearer ' + VOXD_TOKEN }],
@@ -69,6 +79,11 @@ function connectToVoxd(call, callId, onFailure) {
     } else if (msg.type === 'hangup') {
       done = true;
       call.hangup();
+    } else if (msg.type === 'transfer') {
+      done = true;
+      call.stopMediaTo(ws);
+      ws.close();
+      onTransfer(msg.to);
     } else if (msg.type === 'transcript') {
       const latency = msg.latency_ms !== undefined ? ' (' + Math.round(msg.latency_ms) + ' ms)' : '';
       Logger.write(msg.role + ': ' + msg.text + latency);
@@ -103,12 +118,37 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
   const call = alerting.call;
   let stream = null;
   let apologizing = false;
+  let ended = false;
+  let operator = null;
+
+  /** Dials the operator and connects the caller to them; apologizes if nobody answers. */
+  function transfer(number) {
+    Logger.write('transferring the call to ' + number);
+    operator = VoxEngine.callPSTN(number, CALLER_ID);
+    operator.addEventListener(CallEvents.Connected, () => VoxEngine.sendMediaBetween(call, operator));
+    operator.addEventListener(CallEvents.Failed, (e) => {
+      Logger.write('the operator did not answer: ' + e.code + ' ' + e.reason);
+      operator = null;
+      if (ended) return;
+      apologizing = true;
+      call.say(NO_OPERATOR);
+    });
+    operator.addEventListener(CallEvents.Disconnected, () => {
+      operator = null;
+      if (!ended) call.hangup();
+    });
+  }
 
   call.addEventListener(CallEvents.Connected, () => {
-    stream = connectToVoxd(call, call.id(), () => {
-      apologizing = true;
-      call.say(APOLOGY);
-    });
+    stream = connectToVoxd(
+      call,
+      call.id(),
+      () => {
+        apologizing = true;
+        call.say(APOLOGY);
+      },
+      transfer,
+    );
   });
 
   call.addEventListener(CallEvents.PlaybackFinished, () => {
@@ -116,7 +156,9 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
   });
 
   call.addEventListener(CallEvents.Disconnected, () => {
+    ended = true;
     if (stream) stream.close();
+    if (operator) operator.hangup();
     VoxEngine.terminate();
   });
 

@@ -23,6 +23,7 @@ pub struct Config {
     pub history: HistoryConfig,
     pub kb: KbConfig,
     pub voximplant: VoximplantConfig,
+    pub tools: ToolsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -183,6 +184,33 @@ impl std::fmt::Debug for VoximplantConfig {
             )
             .field("timeout_secs", &self.timeout_secs)
             .finish()
+    }
+}
+
+/// The assistant's tools ([`crate::tools`]): hang up, transfer, save a lead.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolsConfig {
+    pub enabled: bool,
+    pub operator_phone: String,
+    pub lead_webhook: String,
+    pub webhook_attempts: u32,
+    pub webhook_backoff_ms: u64,
+    pub webhook_timeout_secs: f64,
+    pub examples: Vec<[String; 2]>,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            operator_phone: String::new(),
+            lead_webhook: String::new(),
+            webhook_attempts: 5,
+            webhook_backoff_ms: 1000,
+            webhook_timeout_secs: 10.0,
+            examples: Vec::new(),
+        }
     }
 }
 
@@ -434,6 +462,17 @@ impl Config {
         }
         if self.voximplant.timeout_secs <= 0.0 {
             bail!("voximplant.timeout_secs must be positive");
+        }
+        let tools = &self.tools;
+        if !tools.operator_phone.is_empty() && !crate::tools::phone::is_e164(&tools.operator_phone)
+        {
+            bail!("tools.operator_phone must be an E.164 number like +74951234567");
+        }
+        if !tools.lead_webhook.is_empty() && url::Url::parse(&tools.lead_webhook).is_err() {
+            bail!("tools.lead_webhook must be an http(s) URL");
+        }
+        if tools.webhook_attempts == 0 || tools.webhook_timeout_secs <= 0.0 {
+            bail!("tools.webhook_attempts and tools.webhook_timeout_secs must be positive");
         }
         Ok(())
     }

@@ -12,9 +12,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::metrics::Transport;
+use crate::tools::Lead;
 
 /// Schema steps; step N brings `user_version` from N to N + 1. Only ever append.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE calls (
     id          TEXT PRIMARY KEY,
     transport   TEXT NOT NULL,
@@ -54,7 +56,14 @@ CREATE TABLE leads (
     request     TEXT,
     at          INTEGER NOT NULL
 );
-"];
+",
+    r"
+ALTER TABLE leads ADD COLUMN delivery TEXT NOT NULL DEFAULT 'pending';
+ALTER TABLE leads ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE leads ADD COLUMN last_error TEXT;
+ALTER TABLE leads ADD COLUMN delivered_at INTEGER;
+",
+];
 
 /// One turn as stored.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -213,6 +222,42 @@ impl History {
         self.lock().execute(
             "INSERT INTO events (call_id, event, at, details) VALUES (?1, ?2, ?3, ?4)",
             params![call_id, event, now_ms(), details.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Stores a lead the assistant took (`delivery`: "pending" when a webhook will be tried,
+    /// "none" without one); returns its id. Committed before this returns.
+    pub fn add_lead(&self, call_id: &str, lead: &Lead, delivery: &str) -> Result<i64> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO leads (call_id, name, phone, request, at, delivery)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                call_id,
+                lead.name,
+                lead.phone,
+                lead.request,
+                now_ms(),
+                delivery
+            ],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Records one webhook try for a lead: delivered, or failed with `error` (`delivery`
+    /// becomes "failed" when no try is left, else stays "pending").
+    pub fn lead_attempt(&self, id: i64, error: Option<&str>, last: bool) -> Result<()> {
+        let delivery = match (error, last) {
+            (None, _) => "delivered",
+            (Some(_), true) => "failed",
+            (Some(_), false) => "pending",
+        };
+        self.lock().execute(
+            "UPDATE leads SET attempts = attempts + 1, delivery = ?2, last_error = ?3,
+                 delivered_at = CASE WHEN ?2 = 'delivered' THEN ?4 END
+             WHERE id = ?1",
+            params![id, delivery, error, now_ms()],
         )?;
         Ok(())
     }
@@ -385,6 +430,55 @@ mod tests {
         assert_eq!(c.events[0]["event"], "Connected");
         assert_eq!(c.events[0]["mode"], "stream");
         assert!(h.call("nope").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_lead_is_stored_and_its_delivery_tracked() {
+        let (_d, h) = open();
+        h.call_started("c1", Transport::Recording).unwrap();
+        let lead = Lead {
+            name: "Ann".into(),
+            phone: "+15551234567".into(),
+            request: "a cake".into(),
+        };
+        let id = h.add_lead("c1", &lead, "pending").unwrap();
+        h.lead_attempt(id, Some("503"), false).unwrap();
+        let row = |h: &History| -> (String, String, i64, Option<String>, bool) {
+            h.lock()
+                .query_row(
+                    "SELECT phone, delivery, attempts, last_error, delivered_at IS NOT NULL
+                     FROM leads WHERE id = ?1",
+                    params![id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .unwrap()
+        };
+        assert_eq!(
+            row(&h),
+            (
+                "+15551234567".into(),
+                "pending".into(),
+                1,
+                Some("503".into()),
+                false
+            )
+        );
+        h.lead_attempt(id, None, false).unwrap();
+        assert_eq!(
+            row(&h),
+            ("+15551234567".into(), "delivered".into(), 2, None, true)
+        );
+        let other = h.add_lead("c1", &lead, "pending").unwrap();
+        h.lead_attempt(other, Some("timeout"), true).unwrap();
+        let failed: String = h
+            .lock()
+            .query_row(
+                "SELECT delivery FROM leads WHERE id = ?1",
+                params![other],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(failed, "failed");
     }
 
     #[test]

@@ -19,4 +19,5 @@ pub mod prompt;
 pub mod sentences;
 pub mod server;
 pub mod stream;
+pub mod tools;
 pub mod turn;

@@ -20,7 +20,7 @@ pub enum TurnPrompt {
 }
 
 /// The prompt for the caller's words `heard`, after the call's `history` (without a system
-/// message). With the knowledge base on, the passages that match `heard` best are put in
+/// message), behind [`Llm::prompt_head`] (the system message and the tools' examples). With the knowledge base on, the passages that match `heard` best are put in
 /// the last user message, after the instruction to answer only from them; when none
 /// matches, the answer is the hand-off sentence. A goodbye (`goodbye`: the caller said one
 /// of `calls.hangup_phrases`) is answered by the LLM alone, so it can say goodbye.
@@ -40,7 +40,7 @@ pub fn for_turn(
     heard: &str,
     goodbye: bool,
 ) -> Result<TurnPrompt> {
-    let mut messages = vec![llm.system_message()];
+    let mut messages = llm.prompt_head();
     messages.extend(history.iter().cloned());
     let content = match kb {
         Some(kb) if !goodbye => {

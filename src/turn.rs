@@ -1,5 +1,6 @@
 //! One conversational turn on decoded audio: transcribe, reply with the LLM (keeping the
-//! call's history), synthesize. Shared by the HTTP API, the CLI and the benchmark.
+//! call's history, noting the tool it called), synthesize. Shared by the HTTP API, the CLI
+//! and the benchmark.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,9 +14,7 @@ use crate::config::Config;
 use crate::engines::llm::{ChatMessage, Role};
 use crate::engines::Engines;
 use crate::prompt::TurnPrompt;
-
-/// Marker the system prompt asks the model to emit when the call should end.
-pub const HANGUP_MARKER: &str = "<hangup>";
+use crate::tools::ToolCall;
 
 /// What the scenario should do after playing the reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -23,6 +22,21 @@ pub const HANGUP_MARKER: &str = "<hangup>";
 pub enum Action {
     Continue,
     Hangup,
+    /// Connect the caller to the operator (`tools.operator_phone`).
+    Transfer,
+}
+
+impl Action {
+    /// What follows a reply: the caller's goodbye or the model's hangup ends the call, a
+    /// transfer hands it over; any other tool (save_lead) lets it go on.
+    pub fn after(caller_goodbye: bool, tool: Option<&ToolCall>) -> Self {
+        match tool {
+            Some(ToolCall::Transfer) => Action::Transfer,
+            Some(ToolCall::Hangup) => Action::Hangup,
+            _ if caller_goodbye => Action::Hangup,
+            _ => Action::Continue,
+        }
+    }
 }
 
 /// Stage durations in milliseconds.
@@ -46,6 +60,8 @@ pub struct TurnOutcome {
     pub language: String,
     pub reply_text: String,
     pub action: Action,
+    /// The tool the model called, if any.
+    pub tool: Option<ToolCall>,
     pub reply_audio: Pcm,
 }
 
@@ -68,7 +84,7 @@ pub async fn run(
     let user_text = transcript.text;
 
     let caller_hangup = says_goodbye(&user_text, &cfg.calls.hangup_phrases);
-    let mut model_hangup = false;
+    let mut tool = None;
     let mut pieces: Vec<String> = Vec::new();
     let mut speech = Vec::new();
     if !user_text.is_empty() {
@@ -87,19 +103,16 @@ pub async fn run(
             TurnPrompt::Ask(messages) => {
                 let mut stream = engines.llm.reply(messages)?;
                 // Each sentence goes to the voice as soon as it is written, while the LLM
-                // goes on.
-                while let Some(sentence) = stream.next_sentence().await? {
-                    let (piece, marker) = strip_hangup(&sentence);
-                    if !piece.is_empty() {
-                        speech.push(synthesize(engines, piece.clone()));
-                        pieces.push(piece);
-                    }
-                    model_hangup |= marker;
-                    let max = engines.llm.max_sentences();
-                    if marker || (max > 0 && pieces.len() >= max) {
+                // goes on; past the sentence limit the reply is only read for its tool call.
+                let max = engines.llm.max_sentences();
+                while let Some(piece) = stream.next_sentence().await? {
+                    speech.push(synthesize(engines, piece.clone()));
+                    pieces.push(piece);
+                    if max > 0 && pieces.len() >= max {
                         break;
                     }
                 }
+                tool = stream.finish().await?;
                 timings.llm = ms(t);
                 timings.llm_first_token = stream
                     .first_text()
@@ -123,11 +136,7 @@ pub async fn run(
         });
         session.turns += 1;
     }
-    let action = if model_hangup || caller_hangup {
-        Action::Hangup
-    } else {
-        Action::Continue
-    };
+    let action = Action::after(caller_hangup, tool.as_ref());
 
     // What synthesis still takes once the text is complete.
     let t = Instant::now();
@@ -149,6 +158,7 @@ pub async fn run(
         language: transcript.language,
         reply_text,
         action,
+        tool,
         reply_audio,
     })
 }
@@ -158,18 +168,6 @@ fn synthesize(engines: &Arc<Engines>, text: String) -> tokio::task::JoinHandle<R
     let e = engines.clone();
     let queued = Instant::now();
     tokio::task::spawn_blocking(move || Ok((e.tts.synthesize(&text)?, ms(queued))))
-}
-
-/// Removes the hangup marker (and anything the model wrote after it).
-pub fn strip_hangup(reply: &str) -> (String, bool) {
-    match reply.find(HANGUP_MARKER) {
-        Some(i) => (tidy(&reply[..i]), true),
-        None => (tidy(reply), false),
-    }
-}
-
-fn tidy(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Whether the caller's words contain one of the configured goodbye phrases.
@@ -185,12 +183,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hangup_marker_is_stripped() {
+    fn the_action_follows_the_tool_then_the_callers_goodbye() {
+        let lead = ToolCall::SaveLead(crate::tools::Lead {
+            name: "A".into(),
+            phone: "+15551234567".into(),
+            request: "x".into(),
+        });
+        assert_eq!(Action::after(false, None), Action::Continue);
+        assert_eq!(Action::after(true, None), Action::Hangup);
+        assert_eq!(Action::after(false, Some(&lead)), Action::Continue);
+        assert_eq!(Action::after(true, Some(&lead)), Action::Hangup);
         assert_eq!(
-            strip_hangup("Goodbye!  <hangup> trailing"),
-            ("Goodbye!".into(), true)
+            Action::after(true, Some(&ToolCall::Transfer)),
+            Action::Transfer
         );
-        assert_eq!(strip_hangup(" Hi there "), ("Hi there".into(), false));
+        assert_eq!(
+            Action::after(false, Some(&ToolCall::Hangup)),
+            Action::Hangup
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The local language model: a GGUF model loaded once, worker threads that each own a
-//! llama.cpp context, chat-template prompts, streamed replies, history trimmed to fit.
+//! llama.cpp context, chat-template prompts, streamed replies, history trimmed to fit. With
+//! tools on, replies are decoded under the tools' grammar and their tail (a tool call) is
+//! kept apart from the spoken text.
 
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -19,6 +21,7 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc as tmpsc;
 
 use crate::config::LlmConfig;
+use crate::tools::{self, ToolCall, Tools};
 
 /// One message of a conversation.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -63,6 +66,8 @@ pub enum LlmEvent {
 struct Job {
     messages: Vec<ChatMessage>,
     max_tokens: u32,
+    /// GBNF the reply is decoded under (the tools' grammar).
+    grammar: Option<String>,
     cancel: Arc<AtomicBool>,
     out: tmpsc::UnboundedSender<LlmEvent>,
 }
@@ -73,6 +78,9 @@ pub struct Llm {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     workers: Vec<std::thread::JoinHandle<()>>,
     cfg: LlmConfig,
+    shared: Arc<Shared>,
+    /// The tools replies may call (None: plain replies, only the `<hangup>` marker).
+    tools: Option<Tools>,
 }
 
 impl Drop for Llm {
@@ -92,6 +100,9 @@ pub struct ReplyStream {
     pub events: tmpsc::UnboundedReceiver<LlmEvent>,
     cancel: Arc<AtomicBool>,
     pending: String,
+    /// The reply's tail once it has begun: a tool call or the hangup marker, never spoken.
+    tail: Option<String>,
+    tools: Option<Tools>,
     done: bool,
     started: Instant,
     first_text: Option<std::time::Duration>,
@@ -160,7 +171,19 @@ impl Llm {
             jobs: Mutex::new(Some(tx)),
             workers: handles,
             cfg: cfg.clone(),
+            shared,
+            tools: None,
         })
+    }
+
+    /// Lets replies call `tools` (None: none): their grammar is checked here, once.
+    pub fn with_tools(mut self, tools: Option<Tools>) -> Result<Self> {
+        if let Some(t) = &tools {
+            LlamaSampler::grammar(&self.shared.model, &t.grammar(), "root")
+                .map_err(|e| anyhow!("the tools' grammar does not load: {e}"))?;
+        }
+        self.tools = tools;
+        Ok(self)
     }
 
     /// Starts generating a reply to `messages` (system prompt first).
@@ -170,6 +193,7 @@ impl Llm {
         let job = Job {
             messages,
             max_tokens: self.cfg.max_reply_tokens,
+            grammar: self.tools.as_ref().map(Tools::grammar),
             cancel: cancel.clone(),
             out,
         };
@@ -184,17 +208,47 @@ impl Llm {
             events,
             cancel,
             pending: String::new(),
+            tail: None,
+            tools: self.tools.clone(),
             done: false,
             started: Instant::now(),
             first_text: None,
         })
     }
 
-    /// The system message from the configuration.
+    /// What every call's prompt starts with: the system message, then the tools' examples
+    /// as earlier exchanges.
+    pub fn prompt_head(&self) -> Vec<ChatMessage> {
+        let mut head = vec![self.system_message()];
+        for [caller, assistant] in self.tools.iter().flat_map(|t| &t.examples) {
+            head.push(ChatMessage {
+                role: Role::User,
+                content: caller.clone(),
+            });
+            head.push(ChatMessage {
+                role: Role::Assistant,
+                content: assistant.clone(),
+            });
+        }
+        head
+    }
+
+    /// The system message from the configuration, with the tools' description when
+    /// replies may call tools (in the chat template's own words when it knows tool calls).
     pub fn system_message(&self) -> ChatMessage {
+        let mut content = self.cfg.system_prompt.clone();
+        if let Some(t) = &self.tools {
+            let hermes = self
+                .shared
+                .template
+                .to_str()
+                .is_ok_and(|t| t.contains(tools::CALL_OPEN));
+            content.push_str("\n\n");
+            content.push_str(&t.describe(hermes));
+        }
         ChatMessage {
             role: Role::System,
-            content: self.cfg.system_prompt.clone(),
+            content,
         }
     }
 
@@ -216,9 +270,12 @@ impl ReplyStream {
     /// is written, without waiting for the end of its sentence.
     pub async fn next_piece(&mut self, clause_words: usize) -> Result<Option<String>> {
         loop {
-            let sentence = crate::sentences::ends(&self.pending).first().copied();
+            // What may be spoken: not a tail that is still being written.
+            let speakable =
+                &self.pending[..self.pending.len() - tools::partial_tail(&self.pending)];
+            let sentence = crate::sentences::ends(speakable).first().copied();
             let clause = (clause_words > 0)
-                .then(|| crate::sentences::first_long_clause(&self.pending, clause_words))
+                .then(|| crate::sentences::first_long_clause(speakable, clause_words))
                 .flatten();
             if let Some(end) = [sentence, clause].into_iter().flatten().min() {
                 let rest = self.pending.split_off(end);
@@ -226,18 +283,66 @@ impl ReplyStream {
                 return Ok(Some(sentence.trim().to_string()));
             }
             if self.done {
-                let last = std::mem::take(&mut self.pending);
+                let mut last = std::mem::take(&mut self.pending);
+                last.truncate(last.len() - tools::partial_tail(&last));
                 return Ok((!last.trim().is_empty()).then(|| last.trim().to_string()));
             }
-            match self.events.recv().await {
-                Some(LlmEvent::Text(t)) => {
-                    self.first_text
-                        .get_or_insert_with(|| self.started.elapsed());
-                    self.pending.push_str(&t);
+            self.receive().await?;
+        }
+    }
+
+    /// Takes in the next event: text goes to what is spoken until a tail begins, then to
+    /// the tail.
+    async fn receive(&mut self) -> Result<()> {
+        match self.events.recv().await {
+            Some(LlmEvent::Text(t)) => {
+                self.first_text
+                    .get_or_insert_with(|| self.started.elapsed());
+                match self.tail.as_mut() {
+                    Some(tail) => tail.push_str(&t),
+                    None => {
+                        self.pending.push_str(&t);
+                        if let Some(i) = tools::tail_start(&self.pending) {
+                            self.tail = Some(self.pending.split_off(i));
+                        }
+                    }
                 }
-                Some(LlmEvent::Done { .. }) => self.done = true,
-                Some(LlmEvent::Error(e)) => return Err(anyhow!(e)),
-                None => return Err(anyhow!("LLM worker stopped mid-reply")),
+            }
+            Some(LlmEvent::Done { .. }) => self.done = true,
+            Some(LlmEvent::Error(e)) => return Err(anyhow!(e)),
+            None => return Err(anyhow!("LLM worker stopped mid-reply")),
+        }
+        Ok(())
+    }
+
+    /// Whether the tail is whole: the marker, or a call with its closing tag.
+    fn tail_complete(&self) -> bool {
+        self.tail
+            .as_deref()
+            .is_some_and(|t| t.starts_with(tools::HANGUP_MARKER) || t.contains(tools::CALL_CLOSE))
+    }
+
+    /// Lets the generation run to its end without speaking more of it, and returns the
+    /// tool the reply called, if any. Without tools only the hangup marker counts; an
+    /// unusable call is logged and ignored.
+    pub async fn finish(&mut self) -> Result<Option<ToolCall>> {
+        // Without tools a reply is not read past what was spoken (as before tools).
+        while !self.done && (self.tools.is_some() || self.tail.is_some()) && !self.tail_complete() {
+            self.receive().await?;
+        }
+        let Some(tail) = &self.tail else {
+            return Ok(None);
+        };
+        let Some(available) = &self.tools else {
+            return Ok(tail
+                .starts_with(tools::HANGUP_MARKER)
+                .then_some(ToolCall::Hangup));
+        };
+        match tools::parse(tail, available) {
+            Ok(call) => Ok(Some(call)),
+            Err(e) => {
+                tracing::warn!("tool call ignored: {e}");
+                Ok(None)
             }
         }
     }
@@ -362,13 +467,16 @@ fn generate_from(
     }
     cached.extend_from_slice(&tokens[keep..]);
 
-    let mut sampler = sampler(&shared.cfg);
+    let mut sampler = sampler(shared, job.grammar.as_deref())?;
     let mut pending: Vec<u8> = Vec::new();
     let mut generated = 0usize;
     let mut logits_idx = batch.n_tokens() - 1;
-    while generated < job.max_tokens as usize && !job.cancel.load(Ordering::Relaxed) {
+    // A tool call that has begun may run past the length limit: it is bounded by the
+    // grammar and must not be cut off.
+    let mut limit = job.max_tokens as usize;
+    while generated < limit && !job.cancel.load(Ordering::Relaxed) {
+        // `sample` also accepts the token (a second accept would break the grammar).
         let token = sampler.sample(ctx, logits_idx);
-        sampler.accept(token);
         if vocab.is_eog(token) {
             break;
         }
@@ -381,6 +489,9 @@ fn generate_from(
         if valid > 0 {
             let text = String::from_utf8_lossy(&pending[..valid]).into_owned();
             pending.drain(..valid);
+            if job.grammar.is_some() && text.contains('<') {
+                limit = limit.max(generated + tools::MAX_CALL_BYTES);
+            }
             if job.out.send(LlmEvent::Text(text)).is_err() {
                 break;
             }
@@ -400,17 +511,27 @@ fn generate_from(
     Ok(())
 }
 
-fn sampler(cfg: &LlmConfig) -> LlamaSampler {
+/// Greedy or sampled per the config; under `grammar` (GBNF), only tokens it allows.
+fn sampler(shared: &Shared, grammar: Option<&str>) -> Result<LlamaSampler> {
+    let cfg = &shared.cfg;
+    let mut chain = Vec::new();
+    if let Some(g) = grammar {
+        chain.push(
+            LlamaSampler::grammar(&shared.model, g, "root")
+                .map_err(|e| anyhow!("grammar does not load: {e}"))?,
+        );
+    }
     if cfg.temperature <= 0.0 {
-        LlamaSampler::greedy()
+        chain.push(LlamaSampler::greedy());
     } else {
-        LlamaSampler::chain_simple([
+        chain.extend([
             LlamaSampler::top_k(40),
             LlamaSampler::top_p(0.95, 1),
             LlamaSampler::temp(cfg.temperature),
             LlamaSampler::dist(cfg.seed),
-        ])
+        ]);
     }
+    Ok(LlamaSampler::chain_simple(chain))
 }
 
 fn render(

@@ -43,7 +43,8 @@ impl Engines {
             stt::Stt::load(&cfg.models.stt, &cfg.stt)
         })?;
         let (llm, llm_secs) = timed("LLM", &cfg.models.llm, || {
-            llm::Llm::load(&cfg.models.llm, &cfg.llm, cfg.llm.workers as usize)
+            llm::Llm::load(&cfg.models.llm, &cfg.llm, cfg.llm.workers as usize)?
+                .with_tools(crate::tools::Tools::from_config(&cfg.tools))
         })?;
         let (tts, tts_secs) = timed("TTS", &cfg.models.voice, || {
             tts::Tts::load(&cfg.models, &cfg.tts)

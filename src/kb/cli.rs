@@ -60,8 +60,8 @@ pub fn ask(cfg: &Config, question: &str) -> Result<()> {
         TurnPrompt::Handoff(text) => text,
         TurnPrompt::Ask(messages) => {
             let rt = tokio::runtime::Builder::new_current_thread().build()?;
-            let (reply, _) = rt.block_on(llm.reply(messages)?.collect(llm.max_sentences()))?;
-            crate::turn::strip_hangup(&reply).0
+            rt.block_on(llm.reply(messages)?.collect(llm.max_sentences()))?
+                .0
         }
     };
     println!("answer: {answer}");

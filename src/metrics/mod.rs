@@ -65,6 +65,7 @@ pub struct Metrics {
     turns: Family<Counter>,
     stages: Family<Histogram>,
     barge_ins: Family<Counter>,
+    tool_calls: Family<Counter>,
     errors: Family<Counter>,
     model_load: Family<Gauge>,
     draining: Family<Gauge>,
@@ -90,6 +91,11 @@ impl Default for Metrics {
                 "voxd_barge_ins_total",
                 "Replies cut short because the caller spoke over voxd.",
                 &[],
+            ),
+            tool_calls: Family::new(
+                "voxd_tool_calls_total",
+                "Tools the assistant called: hangup, transfer, save_lead.",
+                &["tool"],
             ),
             errors: Family::new(
                 "voxd_errors_total",
@@ -142,6 +148,10 @@ impl Metrics {
         self.barge_ins.inc(&[]);
     }
 
+    pub fn tool_called(&self, tool: &str) {
+        self.tool_calls.inc(&[tool]);
+    }
+
     pub fn error(&self, kind: &str) {
         self.errors.inc(&[kind]);
     }
@@ -162,6 +172,7 @@ impl Metrics {
         self.turns.encode(&mut out);
         self.stages.encode(&mut out);
         self.barge_ins.encode(&mut out);
+        self.tool_calls.encode(&mut out);
         self.errors.encode(&mut out);
         self.model_load.encode(&mut out);
         self.draining.encode(&mut out);

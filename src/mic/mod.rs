@@ -330,6 +330,11 @@ impl Screen {
                 }
                 self.listening();
             }
+            Output::Tool(tool) => println!("voxd called the tool {}: {tool:?}", tool.name()),
+            Output::Transfer => {
+                println!("voxd hands the call to the operator (tools.operator_phone)");
+                return Ok(true);
+            }
             Output::Hangup => return Ok(true),
         }
         Ok(false)

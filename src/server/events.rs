@@ -118,11 +118,25 @@ async fn event(
                 ));
             }
         }
+        // How a transfer to the operator went (the scenario dials after voxd's handoff).
+        "Transferred" | "TransferFailed" => state.record("a transfer event", |h| {
+            if h.exists(&req.call_id)? {
+                h.add_event(
+                    &req.call_id,
+                    &req.event,
+                    &Value::Object(req.details.clone()),
+                )?;
+            }
+            Ok(())
+        }),
         other => {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_event",
-                format!("event {other:?} is not one of Connected, Disconnected, Failed"),
+                format!(
+                    "event {other:?} is not one of Connected, Disconnected, Failed, \
+                     Transferred, TransferFailed"
+                ),
             ))
         }
     }

@@ -10,6 +10,7 @@ mod health;
 mod metrics;
 mod place_call;
 pub mod process_audio;
+pub(crate) mod tools;
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;

@@ -35,6 +35,9 @@ pub struct TurnResponse {
     reply_text: String,
     reply_audio_url: String,
     action: Action,
+    /// With `action: "transfer"`: the operator's number to connect the caller to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transfer_to: Option<String>,
     timings_ms: Timings,
 }
 
@@ -75,7 +78,7 @@ pub async fn handle(
 }
 
 async fn answer(
-    state: &AppState,
+    state: &Arc<AppState>,
     req: TurnRequest,
     started: Instant,
 ) -> Result<TurnResponse, ApiError> {
@@ -142,6 +145,11 @@ async fn answer(
         "turn done"
     );
     record(state, &timings);
+    if let Some(tool) = &outcome.tool {
+        super::tools::called(state, &req.call_id, tool);
+    }
+    let transfer_to =
+        (outcome.action == Action::Transfer).then(|| state.cfg.tools.operator_phone.clone());
     Ok(TurnResponse {
         call_id: req.call_id,
         user_text: outcome.user_text,
@@ -149,6 +157,7 @@ async fn answer(
         reply_text: outcome.reply_text,
         reply_audio_url: format!("{}/audio/{id}.wav", state.public_url),
         action: outcome.action,
+        transfer_to,
         timings_ms: timings,
     })
 }

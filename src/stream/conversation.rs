@@ -17,6 +17,8 @@ use crate::config::Config;
 use crate::engines::llm::{ChatMessage, Role};
 use crate::engines::Engines;
 use crate::metrics::Metrics;
+use crate::tools::ToolCall;
+use crate::turn::Action;
 
 /// How a conversation behaves (the `[stream]` and `[calls]` config).
 #[derive(Debug, Clone)]
@@ -86,8 +88,13 @@ pub enum Output {
         latency_ms: Option<f64>,
         interrupted: bool,
     },
+    /// The model called a tool (acted on by the transport: recorded, a lead saved); a
+    /// hangup or transfer follows once the reply has played out.
+    Tool(ToolCall),
     /// The conversation is over: a goodbye was said and has played out.
     Hangup,
+    /// The hand-off words have played out: connect the caller to the operator.
+    Transfer,
 }
 
 /// The reply in progress.
@@ -98,7 +105,8 @@ struct Reply {
     utterance: Vec<i16>,
     turn_end: Instant,
     first_audio: Option<Instant>,
-    done: Option<bool>,
+    /// Set when the reply is complete: what follows it.
+    done: Option<Action>,
 }
 
 /// The state of one conversation.
@@ -121,7 +129,8 @@ pub struct Conversation {
     greeted: bool,
     /// Caller audio of a turn whose reply was abandoned because the caller went on.
     carry_over: Vec<i16>,
-    hangup_pending: bool,
+    /// A hangup or transfer, due once voxd stops talking.
+    ending: Option<Action>,
     out: Vec<Output>,
 }
 
@@ -144,7 +153,7 @@ impl Conversation {
             reply_seq: 0,
             greeted: false,
             carry_over: Vec::new(),
-            hangup_pending: false,
+            ending: None,
             out: Vec::new(),
         };
         (conversation, updates)
@@ -289,7 +298,7 @@ impl Conversation {
                     .push(&samples, &text);
                 self.out.push(Output::Replying(text));
             }
-            ReplyEvent::Done { hangup } => {
+            ReplyEvent::Done { hangup, tool } => {
                 let silent = self
                     .reply
                     .as_ref()
@@ -297,13 +306,17 @@ impl Conversation {
                 if silent {
                     self.reply = None; // nothing intelligible: keep listening
                 } else if let Some(r) = self.reply.as_mut() {
-                    r.done = Some(hangup);
+                    r.done = Some(Action::after(hangup, tool.as_ref()));
+                    if let Some(tool) = tool {
+                        tracing::info!(call_id = self.label, tool = tool.name(), "tool called");
+                        self.out.push(Output::Tool(tool));
+                    }
                 }
             }
             ReplyEvent::Failed(e) => {
                 tracing::error!(call_id = self.label, "reply failed: {e}");
                 if let Some(r) = self.reply.as_mut() {
-                    r.done = Some(false);
+                    r.done = Some(Action::Continue);
                 }
             }
         }
@@ -335,9 +348,11 @@ impl Conversation {
                 self.end_of_reply(now, false);
             }
         }
-        if self.hangup_pending && !self.speaking() {
-            self.hangup_pending = false;
-            self.out.push(Output::Hangup);
+        if self.ending.is_some() && !self.speaking() {
+            match self.ending.take() {
+                Some(Action::Transfer) => self.out.push(Output::Transfer),
+                _ => self.out.push(Output::Hangup),
+            }
         }
         self.take()
     }
@@ -406,8 +421,9 @@ impl Conversation {
                 interrupted,
             });
         }
-        if reply.as_ref().and_then(|r| r.done) == Some(true) && !interrupted {
-            self.hangup_pending = true;
+        let then = reply.as_ref().and_then(|r| r.done);
+        if !interrupted && matches!(then, Some(Action::Hangup | Action::Transfer)) {
+            self.ending = then;
         }
     }
 

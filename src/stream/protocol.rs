@@ -227,6 +227,12 @@ pub fn hangup() -> String {
     json!({"type": "hangup"}).to_string()
 }
 
+/// `{"type":"transfer","to":"+7…"}`: the scenario connects the caller to this number and
+/// stops streaming to voxd.
+pub fn transfer(to: &str) -> String {
+    json!({"type": "transfer", "to": to}).to_string()
+}
+
 /// `{"type":"transcript","role","text","final"}` (+ `latency_ms` for assistant turns).
 pub fn transcript(role: &str, text: &str, latency_ms: Option<f64>) -> String {
     let mut v = json!({"type": "transcript", "role": role, "text": text, "final": true});

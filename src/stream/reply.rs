@@ -14,7 +14,8 @@ use crate::engines::llm::ChatMessage;
 use crate::engines::Engines;
 use crate::metrics::{Metrics, Stage, Transport};
 use crate::prompt::TurnPrompt;
-use crate::turn::{ms, says_goodbye, strip_hangup};
+use crate::tools::ToolCall;
+use crate::turn::{ms, says_goodbye};
 
 /// What a reply task reports to its call, tagged with the reply's number.
 #[derive(Debug)]
@@ -26,9 +27,11 @@ pub enum ReplyEvent {
         samples: Vec<i16>,
         text: String,
     },
-    /// The reply is complete; `hangup` when the call should end after it.
+    /// The reply is complete; `hangup` when the caller said goodbye, `tool` what the model
+    /// called.
     Done {
         hangup: bool,
+        tool: Option<ToolCall>,
     },
     Failed(String),
 }
@@ -68,7 +71,10 @@ async fn produce(job: ReplyJob, send: &impl Fn(ReplyEvent)) -> Result<()> {
             samples: speak(&engines, text, job.out_rate).await?,
             text: text.clone(),
         });
-        send(ReplyEvent::Done { hangup: false });
+        send(ReplyEvent::Done {
+            hangup: false,
+            tool: None,
+        });
         return Ok(());
     }
     let Some((samples, rate)) = &job.utterance else {
@@ -83,11 +89,14 @@ async fn produce(job: ReplyJob, send: &impl Fn(ReplyEvent)) -> Result<()> {
     let mut stages = vec![(Stage::Stt, ms(started))];
     send(ReplyEvent::Heard(heard.clone()));
     if heard.is_empty() {
-        send(ReplyEvent::Done { hangup: false });
+        send(ReplyEvent::Done {
+            hangup: false,
+            tool: None,
+        });
         return Ok(());
     }
     let caller_hangup = says_goodbye(&heard, &job.hangup_phrases);
-    let model_hangup = match crate::prompt::for_turn(
+    let tool = match crate::prompt::for_turn(
         &engines.llm,
         engines.kb.as_ref(),
         &job.history,
@@ -100,7 +109,7 @@ async fn produce(job: ReplyJob, send: &impl Fn(ReplyEvent)) -> Result<()> {
             let samples = speak(&engines, &text, job.out_rate).await?;
             stages.push((Stage::TtsFirstAudio, ms(t)));
             send(ReplyEvent::Speech { samples, text });
-            false
+            None
         }
     };
     if let Some(m) = &job.metrics {
@@ -110,22 +119,22 @@ async fn produce(job: ReplyJob, send: &impl Fn(ReplyEvent)) -> Result<()> {
         }
     }
     send(ReplyEvent::Done {
-        hangup: model_hangup || caller_hangup,
+        hangup: caller_hangup,
+        tool,
     });
     Ok(())
 }
 
 /// Streams the LLM's answer to `messages`, voicing it piece by piece (or whole, in
-/// sequential mode); true when the model asked to hang up.
+/// sequential mode); returns the tool the model called.
 async fn answer(
     job: &ReplyJob,
     messages: Vec<ChatMessage>,
     stages: &mut Vec<(Stage, f64)>,
     send: &impl Fn(ReplyEvent),
-) -> Result<bool> {
+) -> Result<Option<ToolCall>> {
     let llm_started = Instant::now();
     let mut stream = job.engines.llm.reply(messages)?;
-    let mut model_hangup = false;
     let mut sentences = Vec::new();
     let (mut pieces, mut complete) = (0, 0);
     loop {
@@ -135,34 +144,32 @@ async fn answer(
         } else {
             0
         };
-        let Some(text) = stream.next_piece(clause_words).await? else {
+        let Some(piece) = stream.next_piece(clause_words).await? else {
             break;
         };
-        let (piece, marker) = strip_hangup(&text);
-        model_hangup |= marker;
-        if !piece.is_empty() {
-            pieces += 1;
-            if crate::sentences::is_complete(&piece) {
-                complete += 1;
-            }
-            if job.sequential {
-                sentences.push(piece);
-            } else {
-                let t = Instant::now();
-                let samples = speak(&job.engines, &piece, job.out_rate).await?;
-                if pieces == 1 {
-                    stages.push((Stage::TtsFirstAudio, ms(t)));
-                }
-                send(ReplyEvent::Speech {
-                    samples,
-                    text: piece,
-                });
-            }
+        pieces += 1;
+        if crate::sentences::is_complete(&piece) {
+            complete += 1;
         }
-        if marker || (job.max_sentences > 0 && complete >= job.max_sentences) {
+        if job.sequential {
+            sentences.push(piece);
+        } else {
+            let t = Instant::now();
+            let samples = speak(&job.engines, &piece, job.out_rate).await?;
+            if pieces == 1 {
+                stages.push((Stage::TtsFirstAudio, ms(t)));
+            }
+            send(ReplyEvent::Speech {
+                samples,
+                text: piece,
+            });
+        }
+        if job.max_sentences > 0 && complete >= job.max_sentences {
             break;
         }
     }
+    // Past the sentence limit the reply is only read for its tool call.
+    let tool = stream.finish().await?;
     stages.push((Stage::Llm, ms(llm_started)));
     if let Some(first) = stream.first_text() {
         stages.push((Stage::LlmFirstToken, first.as_secs_f64() * 1000.0));
@@ -175,7 +182,7 @@ async fn answer(
         stages.push((Stage::TtsFirstAudio, ms(t)));
         send(ReplyEvent::Speech { samples, text });
     }
-    Ok(model_hangup)
+    Ok(tool)
 }
 
 /// Synthesizes `text` at `rate` as 16-bit samples.

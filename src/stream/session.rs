@@ -54,7 +54,10 @@ impl Ended {
 
     /// Whether the end is a fault (counted in `voxd_errors_total`), not a normal hang-up.
     fn is_error(&self) -> bool {
-        !matches!(self.outcome, "caller_hangup" | "voxd_hangup" | "shutdown")
+        !matches!(
+            self.outcome,
+            "caller_hangup" | "voxd_hangup" | "voxd_transfer" | "shutdown"
+        )
     }
 }
 
@@ -253,6 +256,20 @@ impl Call {
                     let timings = latency_ms.map(|ms| serde_json::json!({ "latency_ms": ms }));
                     self.record_turn("assistant", &text, timings, interrupted);
                     self.send_text(protocol::transcript("assistant", &text, latency_ms))?;
+                }
+                Output::Tool(tool) => {
+                    if let Some(id) = &self.call_id {
+                        crate::server::tools::called(&self.state, id, &tool);
+                    }
+                }
+                Output::Transfer => {
+                    let to = &self.state.cfg.tools.operator_phone;
+                    self.send_text(protocol::transfer(to))?;
+                    let _ = self.send(Message::Close(Some(CloseFrame {
+                        code: 1000,
+                        reason: "call transferred".into(),
+                    })));
+                    return Err(Ended::new("voxd_transfer", format!("transferred to {to}")));
                 }
                 Output::Hangup => {
                     self.send_text(protocol::hangup())?;

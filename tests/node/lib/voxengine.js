@@ -729,6 +729,7 @@ class StandIn {
     this.timers = new Set();
     this.terminated = false;
     this.hangups = 0;
+    this.bridges = [];
     this.unrouted = 0;
     this.ids = 0;
     this.t0 = Date.now();
@@ -931,6 +932,7 @@ class StandIn {
           return new Recorder(s, parameters).api;
         },
         callPSTN: (number, callerid, parameters) => s.callPSTN(number, callerid, parameters),
+        sendMediaBetween: (unit1, unit2) => s.sendMediaBetween(unit1, unit2),
         terminate: () => s.terminate(),
       },
       'VoxEngine',
@@ -1026,6 +1028,18 @@ class StandIn {
       else call.connect();
     }, this.scaled(o.answerAfterMs || o.failAfterMs || 300));
     return call.api;
+  }
+
+  /** VoxEngine.sendMediaBetween(mediaUnit1, mediaUnit2): the two hear each other. */
+  sendMediaBetween(unit1, unit2) {
+    const one = this.unitOf(unit1, 'VoxEngine.sendMediaBetween');
+    const two = this.unitOf(unit2, 'VoxEngine.sendMediaBetween');
+    this.check(one !== two, 'VoxEngine.sendMediaBetween with the same unit twice');
+    for (const u of [one, two]) {
+      this.check(u.kind !== 'call' || u.live(), `VoxEngine.sendMediaBetween with a call in state ${u.callState}`);
+    }
+    this.note('scenario: VoxEngine.sendMediaBetween', { units: [one.callId || one.kind, two.callId || two.kind] });
+    this.bridges.push([one, two]);
   }
 
   terminate() {
