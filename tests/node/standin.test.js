@@ -39,6 +39,9 @@ const cases = [
   ['an unknown encoding name', 'const x = WebSocketAudioEncoding.PCM16_48KHZ;', /WebSocketAudioEncoding\.PCM16_48KHZ/],
   ['a host nobody configured', 'Net.httpRequestAsync("https://evil.example.net/x");', /unexpected host/],
   ['a recorder without require(Modules.Recorder)', 'VoxEngine.createRecorder();', /require\(Modules\.Recorder\)/],
+  ['sendMediaBetween with something that is not a media unit', 'VoxEngine.sendMediaBetween(e.call, "+74950000000");', /VoxEngine\.sendMediaBetween/],
+  ['sendMediaBetween with a call not connected yet', 'VoxEngine.sendMediaBetween(e.call, VoxEngine.callPSTN("+74950000000", "+10000000000"));', /sendMediaBetween with a call in state/],
+  ['the misspelt sendMediaBetweeen', 'VoxEngine.sendMediaBetweeen(e.call, e.call);', /VoxEngine\.sendMediaBetweeen/],
 ];
 
 for (const [name, body, expected] of cases) {
