@@ -464,9 +464,9 @@ impl Config {
             bail!("voximplant.timeout_secs must be positive");
         }
         let tools = &self.tools;
-        if !tools.operator_phone.is_empty() && !crate::tools::phone::is_e164(&tools.operator_phone)
-        {
-            bail!("tools.operator_phone must be an E.164 number like +74951234567");
+        if !tools.operator_phone.is_empty() {
+            crate::outbound::check_phone(&tools.operator_phone)
+                .map_err(|e| anyhow::anyhow!("tools.operator_phone: {e}"))?;
         }
         if !tools.lead_webhook.is_empty() && url::Url::parse(&tools.lead_webhook).is_err() {
             bail!("tools.lead_webhook must be an http(s) URL");

@@ -1,5 +1,5 @@
-//! Phone numbers as callers say them and operators dial them: separators dropped, 7 to 15
-//! digits (E.164's limit), a leading `+` kept.
+//! Phone numbers as callers say them: separators dropped, 7 to 15 digits, a leading `+`
+//! kept (the operator's number is checked as E.164 by [`crate::outbound::check_phone`]).
 
 /// `+7 (999) 123-45-67` → `+79991234567`; None when it is not a plausible number.
 pub fn normalize(raw: &str) -> Option<String> {
@@ -21,13 +21,6 @@ pub fn normalize(raw: &str) -> Option<String> {
         .then(|| format!("{plus}{digits}"))
 }
 
-/// Whether `number` is in E.164 form: `+` and 7 to 15 digits, the first not 0.
-pub fn is_e164(number: &str) -> bool {
-    number.strip_prefix('+').is_some_and(|d| {
-        (7..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,13 +36,5 @@ mod tests {
         assert_eq!(normalize("+1234567890123456"), None);
         assert_eq!(normalize("call me"), None);
         assert_eq!(normalize("++79991234567"), None);
-    }
-
-    #[test]
-    fn e164_check() {
-        assert!(is_e164("+79991234567"));
-        assert!(!is_e164("79991234567"));
-        assert!(!is_e164("+0123456789"));
-        assert!(!is_e164("+7999abc"));
     }
 }
