@@ -99,6 +99,15 @@ pub struct CallRecord {
     pub events: Vec<Value>,
 }
 
+/// A lead as stored, with its id, call and time (Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLead {
+    pub id: i64,
+    pub call_id: String,
+    pub lead: Lead,
+    pub at: i64,
+}
+
 /// The history database. Cheap writes (WAL, one connection behind a mutex).
 pub struct History {
     conn: Mutex<Connection>,
@@ -243,6 +252,31 @@ impl History {
             ],
         )?;
         Ok(conn.last_insert_rowid())
+    }
+
+    /// Leads the webhook has not taken yet (delivery "pending" or "failed"), oldest first:
+    /// what a restart delivers again.
+    pub fn undelivered_leads(&self) -> Result<Vec<StoredLead>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT id, call_id, name, phone, request, at FROM leads
+             WHERE delivery IN ('pending', 'failed') ORDER BY id",
+        )?;
+        let leads = stmt
+            .query_map([], |r| {
+                Ok(StoredLead {
+                    id: r.get(0)?,
+                    call_id: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    lead: Lead {
+                        name: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                        phone: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                        request: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                    },
+                    at: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(leads)
     }
 
     /// Records one webhook try for a lead: delivered, or failed with `error` (`delivery`

@@ -20,7 +20,9 @@ use serde_json::{json, Value};
 use voxd::config::Config;
 use voxd::engines::llm::{ChatMessage, LlmEvent, Role};
 use voxd::engines::Engines;
-use voxd::tools::{self, Tools};
+use voxd::history::History;
+use voxd::metrics::Transport;
+use voxd::tools::{self, Lead, Tools};
 
 const OPERATOR: &str = "+74950000000";
 
@@ -291,4 +293,94 @@ async fn every_constrained_reply_ends_in_a_parseable_tool_call_or_none() {
     }
     // The examples lead the model into calls even past the 6-token limit: they are finished.
     assert!(calls >= 1, "no reply called a tool");
+}
+
+fn lead(name: &str) -> Lead {
+    Lead {
+        name: name.into(),
+        phone: "+79991234567".into(),
+        request: format!("{name} wants a cake"),
+    }
+}
+
+/// Webhook delivery across restarts: leads a previous run stored but the webhook never
+/// took (voxd stopped between tries, or the tries ran out) reach it when voxd starts again;
+/// delivered ones are not sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leads_left_undelivered_reach_the_webhook_when_voxd_starts_again() {
+    let webhook = Webhook::default();
+    let hook_addr = start_webhook(webhook.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    {
+        let h = History::open(&db).unwrap();
+        h.call_started("earlier", Transport::Recording).unwrap();
+        h.add_lead("earlier", &lead("Pending"), "pending").unwrap();
+        let failed = h.add_lead("earlier", &lead("Failed"), "pending").unwrap();
+        h.lead_attempt(failed, Some("the webhook answered 500"), true)
+            .unwrap();
+        let done = h
+            .add_lead("earlier", &lead("Delivered"), "pending")
+            .unwrap();
+        h.lead_attempt(done, None, false).unwrap();
+    }
+    let url = format!("http://{hook_addr}/leads");
+    let db_path = db.to_str().unwrap();
+    let daemon = tokio::task::block_in_place(|| {
+        common::daemon::Daemon::start(&[
+            ("VOXD_HISTORY_DATABASE", db_path),
+            ("VOXD_TOOLS_LEAD_WEBHOOK", &url),
+        ])
+    });
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut states = Vec::new();
+    for _ in 0..600 {
+        let mut stmt = conn
+            .prepare("SELECT name, delivery FROM leads ORDER BY id")
+            .unwrap();
+        states = stmt
+            .query_map([], |r| {
+                Ok(format!(
+                    "{} {}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?
+                ))
+            })
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        if states.iter().all(|s| s.ends_with(" delivered")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        states,
+        [
+            "Pending delivered",
+            "Failed delivered",
+            "Delivered delivered"
+        ],
+        "{}",
+        daemon.logs()
+    );
+    let mut names: Vec<String> = webhook
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            assert_eq!(b["call_id"], "earlier", "{b}");
+            assert!(
+                b["created_at"].as_str().is_some_and(|t| t.len() > 10),
+                "{b}"
+            );
+            b["name"].as_str().unwrap().to_string()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Failed", "Pending"]);
+    assert!(daemon
+        .logs()
+        .contains("delivering the leads a previous run kept"));
 }

@@ -156,6 +156,7 @@ pub async fn serve(cfg: Config, engines: Arc<Engines>) -> Result<()> {
     }
     let state = Arc::new(AppState::new(cfg, engines, bound)?);
     purge_history_daily(&state);
+    tools::redeliver_stored(&state);
     let mut signals = Signals::install().context("cannot install signal handlers")?;
     tracing::info!(%bound, public_url = %state.public_url, "voxd listening");
     crate::notify::notify(&format!("READY=1\nSTATUS=serving on {bound}"));

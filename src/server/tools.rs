@@ -1,7 +1,8 @@
 //! What voxd does when the assistant calls a tool on a live call, whatever its transport:
 //! count it, note it in the call's history events, and for `save_lead` store the lead, then
 //! deliver it to the webhook in the background (retries with doubling waits, each try
-//! recorded). The call never waits for the webhook and never fails because of it.
+//! recorded). The call never waits for the webhook and never fails because of it; leads a
+//! previous run could not deliver are tried again at start-up.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,15 +46,51 @@ fn save_lead(state: &Arc<AppState>, call_id: &str, lead: &Lead) {
     if webhook.is_empty() {
         return;
     }
-    let payload = json!({
+    tokio::spawn(deliver(
+        state.clone(),
+        id,
+        payload(id, call_id, lead, now_ms()),
+    ));
+}
+
+/// Delivers again, in the background, the leads a previous run stored but the webhook has
+/// not taken (voxd stopped between tries, or the tries ran out): called at start-up.
+pub fn redeliver_stored(state: &Arc<AppState>) {
+    let Some(history) = &state.history else {
+        return;
+    };
+    if state.cfg.tools.lead_webhook.is_empty() {
+        return;
+    }
+    let leads = match history.undelivered_leads() {
+        Ok(leads) => leads,
+        Err(e) => {
+            tracing::error!("cannot read the undelivered leads: {e:#}");
+            return;
+        }
+    };
+    if !leads.is_empty() {
+        tracing::info!(
+            leads = leads.len(),
+            "delivering the leads a previous run kept"
+        );
+    }
+    for stored in leads {
+        let body = payload(Some(stored.id), &stored.call_id, &stored.lead, stored.at);
+        tokio::spawn(deliver(state.clone(), Some(stored.id), body));
+    }
+}
+
+/// The webhook's JSON for a lead taken at `at` (Unix ms).
+fn payload(id: Option<i64>, call_id: &str, lead: &Lead, at: i64) -> Value {
+    json!({
         "lead_id": id,
         "call_id": call_id,
         "name": lead.name,
         "phone": lead.phone,
         "request": lead.request,
-        "created_at": to_rfc3339(now_ms()),
-    });
-    tokio::spawn(deliver(state.clone(), id, payload));
+        "created_at": to_rfc3339(at),
+    })
 }
 
 /// POSTs the lead until the webhook answers 2xx or the tries run out.
