@@ -155,6 +155,7 @@ pub struct VoximplantConfig {
     pub account_id: u64,
     pub api_key: String,
     pub timeout_secs: f64,
+    pub pending_timeout_secs: u64,
 }
 
 impl Default for VoximplantConfig {
@@ -166,6 +167,7 @@ impl Default for VoximplantConfig {
             account_id: 0,
             api_key: String::new(),
             timeout_secs: 10.0,
+            pending_timeout_secs: 900,
         }
     }
 }
@@ -183,6 +185,7 @@ impl std::fmt::Debug for VoximplantConfig {
                 &if self.api_key.is_empty() { "" } else { "(set)" },
             )
             .field("timeout_secs", &self.timeout_secs)
+            .field("pending_timeout_secs", &self.pending_timeout_secs)
             .finish()
     }
 }

@@ -362,6 +362,23 @@ impl History {
         Ok(calls)
     }
 
+    /// Fails the outbound calls still pending after `secs` (the scenario never reported:
+    /// Voximplant did not run it, or it died before its first event), with the outcome
+    /// `no_report`; returns their ids.
+    pub fn expire_pending(&self, secs: u64) -> Result<Vec<String>> {
+        let now = now_ms();
+        let cutoff = now - i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "UPDATE calls SET status = 'failed', outcome = 'no_report', ended_at = ?2
+             WHERE status = 'pending' AND created_at < ?1 RETURNING id",
+        )?;
+        let ids = stmt
+            .query_map(params![cutoff, now], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(ids)
+    }
+
     /// Deletes calls (with their turns and events) created more than `days` ago; returns how
     /// many. `days` = 0 keeps everything.
     pub fn purge(&self, days: u32) -> Result<usize> {
@@ -596,6 +613,30 @@ mod tests {
             format!("{err:#}").contains("newer than this voxd"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn outbound_calls_without_a_report_expire_as_failed() {
+        let (_d, h) = open();
+        h.call_placed("silent", "+79001112233", None).unwrap();
+        h.call_placed("fresh", "+79001112234", None).unwrap();
+        h.call_placed("answered", "+79001112235", None).unwrap();
+        h.call_started("answered", Transport::Stream).unwrap();
+        h.lock()
+            .execute(
+                "UPDATE calls SET created_at = ?1 WHERE id IN ('silent', 'answered')",
+                params![now_ms() - 3_600_000],
+            )
+            .unwrap();
+        assert_eq!(h.expire_pending(600).unwrap(), ["silent"]);
+        let c = h.call("silent").unwrap().unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.outcome.as_deref()),
+            ("failed", Some("no_report"))
+        );
+        assert_eq!(h.call("fresh").unwrap().unwrap().status, "pending");
+        assert_eq!(h.call("answered").unwrap().unwrap().status, "active");
+        assert!(h.expire_pending(600).unwrap().is_empty());
     }
 
     #[test]

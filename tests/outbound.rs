@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -434,6 +435,43 @@ async fn an_api_key_goes_in_the_form_fields() {
     );
     assert_eq!(req.field("api_key"), Some(API_KEY));
     assert_eq!(req.authorization, None);
+}
+
+/// A call whose scenario never reports (Voximplant did not run it, or it died) does not stay
+/// pending for ever: after `voximplant.pending_timeout_secs` it is failed with `no_report`,
+/// while an answered call is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_scenario_never_reports_expires_as_failed() {
+    let (api_url, _seen) = start_standin(Answer::Started).await;
+    let voxd = start_voxd(|cfg| {
+        cfg.voximplant.api_url = api_url;
+        cfg.voximplant.rule_id = RULE_ID;
+        cfg.voximplant.account_id = ACCOUNT_ID;
+        cfg.voximplant.api_key = API_KEY.into();
+        cfg.voximplant.pending_timeout_secs = 1;
+    })
+    .await;
+    let (status, silent) = voxd.place(json!({"phone": "+79001112233"})).await;
+    assert_eq!(status, 201, "{silent}");
+    let (status, answered) = voxd.place(json!({"phone": "+79001112234"})).await;
+    assert_eq!(status, 201, "{answered}");
+    let (silent, answered) = (
+        silent["call_id"].as_str().unwrap(),
+        answered["call_id"].as_str().unwrap(),
+    );
+    assert_eq!(voxd.event(answered, "Connected", json!({})).await, 200);
+    let mut call = Value::Null;
+    for _ in 0..200 {
+        call = voxd.call(silent).await;
+        if call["status"] != "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(call["status"], "failed", "{call}");
+    assert_eq!(call["outcome"], "no_report", "{call}");
+    assert!(call["ended_at"].is_string(), "{call}");
+    assert_eq!(voxd.call(answered).await["status"], "active");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -155,8 +155,7 @@ pub async fn serve(cfg: Config, engines: Arc<Engines>) -> Result<()> {
         tracing::warn!("server.token is empty: the API is open to anyone who can reach {bound}");
     }
     let state = Arc::new(AppState::new(cfg, engines, bound)?);
-    purge_history_daily(&state);
-    tools::redeliver_stored(&state);
+    start_background(&state);
     let mut signals = Signals::install().context("cannot install signal handlers")?;
     tracing::info!(%bound, public_url = %state.public_url, "voxd listening");
     crate::notify::notify(&format!("READY=1\nSTATUS=serving on {bound}"));
@@ -181,6 +180,42 @@ pub async fn serve(cfg: Config, engines: Arc<Engines>) -> Result<()> {
     drain::run(&state, &mut signals, server).await;
     tracing::info!("voxd stopped");
     Ok(())
+}
+
+/// The daemon's background work on the history: the daily retention purge, the sweep of
+/// outbound calls that never reported, and the delivery of leads a previous run kept.
+pub fn start_background(state: &Arc<AppState>) {
+    purge_history_daily(state);
+    expire_pending_calls(state);
+    tools::redeliver_stored(state);
+}
+
+/// Every so often (a quarter of `voximplant.pending_timeout_secs`, between 1 s and a
+/// minute), fails the outbound calls still pending after that timeout.
+fn expire_pending_calls(state: &Arc<AppState>) {
+    let secs = state.cfg.voximplant.pending_timeout_secs;
+    if state.history.is_none() || secs == 0 {
+        return;
+    }
+    let state = state.clone();
+    let every = Duration::from_secs((secs / 4).clamp(1, 60));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            state.record("the pending-call sweep", |h| {
+                for call_id in h.expire_pending(secs)? {
+                    tracing::warn!(
+                        %call_id,
+                        secs,
+                        "outbound call: the scenario never reported; marked failed (no_report)"
+                    );
+                    state.metrics.call_ended(Transport::Stream, "no_report");
+                }
+                Ok(())
+            });
+        }
+    });
 }
 
 /// Deletes calls past `history.retention_days` now and then once a day.

@@ -136,6 +136,7 @@ pub async fn spawn_api(cfg: Config, engines: Arc<Engines>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = Arc::new(AppState::new(cfg, engines, addr).expect("app state"));
+    voxd::server::start_background(&state);
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
     addr
 }
