@@ -8,6 +8,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -69,8 +70,14 @@ fn tools_config(webhook: &str, shown: &[(&str, &str)]) -> Config {
     cfg.tools.webhook_backoff_ms = 50;
     cfg.tools.webhook_timeout_secs = 5.0;
     cfg.tools.examples = examples(shown);
-    cfg.history.database =
-        std::env::temp_dir().join(format!("voxd-tools-history-{}.db", std::process::id()));
+    // A history of its own: a voxd starting on another test's history would deliver that
+    // test's pending leads again.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    cfg.history.database = std::env::temp_dir().join(format!(
+        "voxd-tools-history-{}-{}.db",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
     cfg
 }
 
