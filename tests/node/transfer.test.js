@@ -4,6 +4,7 @@
 // streaming.js {"type":"transfer"}; each plays voxd's words, dials the operator with
 // VoxEngine.callPSTN and bridges the two with VoxEngine.sendMediaBetween; the call ends when
 // the operator hangs up, and an operator who does not answer gets the caller an apology.
+// outbound.js does the same for the callee of an outbound call.
 'use strict';
 
 const test = require('node:test');
@@ -133,4 +134,41 @@ test('streaming flow: {"type":"transfer"} after the hand-off words → stream cl
   const stored = await storedCall(callId);
   assert.equal(stored.outcome, 'voxd_transfer', JSON.stringify(stored));
   assert.ok(stored.events.some((e) => e.event === 'transfer' && e.to === OPERATOR), JSON.stringify(stored.events));
+});
+
+test('outbound flow: {"type":"transfer"} → the callee is connected to the operator, Transferred reported under voxd\'s call id', async () => {
+  const callId = 'out-transfer-1';
+  const customData = JSON.stringify({ call_id: callId, phone: '+79001112233' });
+  const ask = v.streamedUtterance(ASK, dir, 8000);
+  const s = await runSession({
+    scenario: path.join(v.REPO, 'scenarios', 'outbound.js'),
+    options: { hosts: { [HOST]: daemon.voxd.url }, customData, outbound: { answerAfterMs: 300 } },
+    voxd: daemon.voxd,
+    ms: 120_000,
+    drive: async (s) => {
+      await s.waitFor(() => s.sockets.length === 1 && s.sockets[0].outbound, 30_000, 'the stream to voxd');
+      s.phone.speak(ask);
+      await s.waitFor(() => s.bridges.length === 1, 120_000, 'the callee and the operator bridged');
+      s.calls[1].disconnect('Normal call clearing', 200);
+    },
+  });
+  noErrors(s);
+  // The callee was dialled first, then the operator, after voxd's stream was closed.
+  const order = s.timeline.map((e) => e.what);
+  const dials = s.timeline.filter((e) => e.what === 'scenario: VoxEngine.callPSTN').map((e) => e.number);
+  assert.deepEqual(dials, ['+79001112233', OPERATOR], s.report());
+  const closed = order.indexOf('scenario: call.stopMediaTo(websocket)');
+  assert.ok(closed >= 0 && closed < order.lastIndexOf('scenario: VoxEngine.callPSTN'), s.report());
+  assert.equal(s.sockets[0].state, 'closed');
+  assert.deepEqual(s.bridges[0].map((c) => c === s.calls[0] || c === s.calls[1]), [true, true]);
+  assert.equal(s.hangups, 1, 'the callee was hung up after the operator left');
+  assert.deepEqual(s.phone.says, []);
+
+  const reported = s.requests.filter((r) => new URL(r.url).pathname === '/voximplant/events').map((r) => JSON.parse(r.body));
+  assert.deepEqual(reported.map((e) => [e.event, e.call_id]).slice(0, 2), [['Connected', callId], ['Transferred', callId]], s.report());
+  assert.equal(reported[1].to, OPERATOR);
+  const stored = await storedCall(callId);
+  assert.equal(stored.outcome, 'voxd_transfer', JSON.stringify(stored));
+  assert.ok(stored.events.some((e) => e.event === 'transfer' && e.to === OPERATOR), JSON.stringify(stored.events));
+  assert.ok(stored.events.some((e) => e.event === 'Transferred'), JSON.stringify(stored.events));
 });
