@@ -7,23 +7,13 @@ mod common;
 use std::time::Duration;
 
 use common::daemon::Daemon;
-use common::{encode, harness, post_json, shared_words, Served, TOKEN};
+use common::{encode, get_json, harness, post_json, shared_words, Served, TOKEN};
 use serde_json::{json, Value};
 use voxd::history::History;
 use voxd::stream::caller::{is_type, Caller};
 use voxd::stream::protocol::Encoding;
 
 const QUESTION: &str = "What time do you open tomorrow morning?";
-
-async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, Value) {
-    let resp = common::client()
-        .get(format!("http://{addr}{path}"))
-        .header("Authorization", format!("Bearer {TOKEN}"))
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
-}
 
 fn texts(call: &Value) -> Vec<(String, String)> {
     call["turns"]
@@ -128,7 +118,7 @@ async fn kill_9_mid_call_loses_no_finished_turn_and_a_restart_serves_the_history
 
     // A restarted voxd serves what the killed one stored.
     let d2 = Daemon::start(&env);
-    let (s, list) = get(d2.addr, "/calls?limit=10").await;
+    let (s, list) = get_json(d2.addr, "/calls?limit=10").await;
     assert_eq!(s, 200, "{list}");
     let ids: Vec<&str> = list["calls"]
         .as_array()
@@ -137,7 +127,7 @@ async fn kill_9_mid_call_loses_no_finished_turn_and_a_restart_serves_the_history
         .map(|c| c["call_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["hist-ws", "hist-rec"], "newest first");
-    let (s, call) = get(d2.addr, "/calls/hist-ws").await;
+    let (s, call) = get_json(d2.addr, "/calls/hist-ws").await;
     assert_eq!(s, 200);
     assert_eq!(call["transport"], "stream");
     assert!(
@@ -145,7 +135,7 @@ async fn kill_9_mid_call_loses_no_finished_turn_and_a_restart_serves_the_history
         "{call}"
     );
     assert_eq!(texts(&call)[1].1, said);
-    let (s, only_new) = get(d2.addr, "/calls?since=2999-01-01T00:00:00Z").await;
+    let (s, only_new) = get_json(d2.addr, "/calls?since=2999-01-01T00:00:00Z").await;
     assert_eq!((s, only_new["calls"].as_array().unwrap().len()), (200, 0));
 
     // The scenario's end of the call reaches the history even though the daemon that held the
@@ -157,7 +147,7 @@ async fn kill_9_mid_call_loses_no_finished_turn_and_a_restart_serves_the_history
     )
     .await;
     assert_eq!(s, 200, "{body}");
-    let (_, rec) = get(d2.addr, "/calls/hist-rec").await;
+    let (_, rec) = get_json(d2.addr, "/calls/hist-rec").await;
     assert_eq!(
         (rec["status"].as_str(), rec["outcome"].as_str()),
         (Some("ended"), Some("Normal call clearing"))
@@ -170,7 +160,7 @@ async fn kill_9_mid_call_loses_no_finished_turn_and_a_restart_serves_the_history
         ("/calls?limit=5000", 422, "invalid_request"),
         ("/calls?since=yesterday", 422, "invalid_request"),
     ] {
-        let (s, body) = get(d2.addr, path).await;
+        let (s, body) = get_json(d2.addr, path).await;
         assert_eq!(
             (s, body["error"]["code"].as_str()),
             (status, Some(code)),

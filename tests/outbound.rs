@@ -262,14 +262,9 @@ impl Voxd {
     }
 
     async fn call(&self, call_id: &str) -> Value {
-        let resp = common::client()
-            .get(format!("http://{}/calls/{call_id}", self.addr))
-            .header("Authorization", format!("Bearer {TOKEN}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-        resp.json().await.unwrap()
+        let (status, call) = common::get_json(self.addr, &format!("/calls/{call_id}")).await;
+        assert_eq!(status, 200, "{call}");
+        call
     }
 
     async fn event(&self, call_id: &str, event: &str, details: Value) -> u16 {

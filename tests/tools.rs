@@ -131,15 +131,7 @@ async fn turn(api: SocketAddr, call_id: &str, words: &str) -> Value {
 }
 
 async fn stored_call(api: SocketAddr, call_id: &str) -> Value {
-    common::client()
-        .get(format!("http://{api}/calls/{call_id}"))
-        .header("Authorization", common::auth())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    common::get_json(api, &format!("/calls/{call_id}")).await.1
 }
 
 fn tool_events(call: &Value) -> Vec<String> {

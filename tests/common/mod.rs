@@ -302,18 +302,21 @@ pub async fn post_json(
     (status, resp.json().await.unwrap())
 }
 
-/// `GET /voximplant/calls/{call_id}` on the permissive API instance.
-pub async fn call_info(call_id: &str) -> serde_json::Value {
-    client()
-        .get(format!(
-            "http://{}/voximplant/calls/{call_id}",
-            harness().api
-        ))
+/// GETs `path` on the API at `addr` with the test token; the status and the JSON answer.
+pub async fn get_json(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    let resp = client()
+        .get(format!("http://{addr}{path}"))
         .header("Authorization", auth())
         .send()
         .await
-        .unwrap()
-        .json()
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+/// `GET /voximplant/calls/{call_id}` on the permissive API instance.
+pub async fn call_info(call_id: &str) -> serde_json::Value {
+    get_json(harness().api, &format!("/voximplant/calls/{call_id}"))
         .await
-        .unwrap()
+        .1
 }
