@@ -6,9 +6,31 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::DownloadConfig;
+/// Where and how much voxd may download (`[download]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DownloadConfig {
+    pub max_bytes: u64,
+    pub timeout_secs: f64,
+    pub max_redirects: u32,
+    pub allow_private: bool,
+    pub allowed_networks: Vec<String>,
+}
+
+impl Default for DownloadConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 10 * 1024 * 1024,
+            timeout_secs: 15.0,
+            max_redirects: 5,
+            allow_private: false,
+            allowed_networks: Vec::new(),
+        }
+    }
+}
 
 /// Why a download failed; each maps to a distinct API error.
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 //! timestamp, which journald adds, and start with a `<N>` syslog priority that journald
 //! turns into the entry's level. `json` writes one object per line, spans included.
 
+use crate::config::LogFormat;
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
@@ -22,9 +23,9 @@ pub enum Output {
     Stderr,
 }
 
-/// Installs the global subscriber: `format` is `server.log_format` ("text" or "json");
+/// Installs the global subscriber: `format` is `server.log_format`;
 /// verbosity comes from `RUST_LOG`, else `default_filter`.
-pub fn init(format: &str, default_filter: &str, output: Output) {
+pub fn init(format: LogFormat, default_filter: &str, output: Output) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let (writer, terminal, journal) = match output {
@@ -42,7 +43,7 @@ pub fn init(format: &str, default_filter: &str, output: Output) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
-    if format == "json" {
+    if format == LogFormat::Json {
         builder.json().init();
     } else if journal {
         let plain = tracing_subscriber::fmt::format()

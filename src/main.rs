@@ -1,6 +1,5 @@
 //! The `voxd` command line: serve the API, or use one engine directly from the shell.
 
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -8,12 +7,14 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use voxd::audio::{decode, resample, wav, STT_RATE};
+use voxd::calls::{CallLog, Calls};
 use voxd::config::Config;
-use voxd::engines::llm::{ChatMessage, Llm, Role};
+use voxd::conversation::Assistant;
 use voxd::engines::stt::Stt;
 use voxd::engines::tts::Tts;
 use voxd::engines::Engines;
 use voxd::logging::Output;
+use voxd::transport::mic;
 
 #[derive(Parser)]
 #[command(
@@ -130,9 +131,14 @@ fn run(cli: Cli) -> Result<()> {
         Output::Stderr
     };
     let filter = if quiet { "warn" } else { "voxd=info,warn" };
-    voxd::logging::init(&cfg.server.log_format, filter, output);
+    voxd::logging::init(cfg.server.log_format, filter, output);
+    for warning in &cfg.warnings {
+        tracing::warn!("{warning}");
+    }
     match cli.command {
         Command::Serve => {
+            // A missing knowledge-base index fails at once, before the models load.
+            voxd::kb::KnowledgeBase::load(&cfg.kb)?;
             let engines = Arc::new(Engines::load(&cfg)?);
             runtime()?.block_on(voxd::server::serve(cfg, engines))
         }
@@ -160,18 +166,18 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Chat => chat(&cfg),
-        Command::Check => voxd::check::run(&cfg),
+        Command::Chat => voxd::commands::chat::run(&cfg),
+        Command::Check => voxd::commands::check::run(&cfg),
         Command::Kb { action } => match action {
-            KbAction::Index { paths } => voxd::kb::cli::index(&cfg, &paths),
+            KbAction::Index { paths } => voxd::commands::kb::index(&cfg, &paths),
             KbAction::Search { question, top } => {
-                voxd::kb::cli::search(&cfg, &question, top.map(|n| n as usize))
+                voxd::commands::kb::search(&cfg, &question, top.map(|n| n as usize))
             }
-            KbAction::Ask { question } => voxd::kb::cli::ask(&cfg, &question),
+            KbAction::Ask { question } => voxd::commands::kb::ask(&cfg, &question),
         },
         Command::Mic {
             list_devices: true, ..
-        } => voxd::mic::list_devices(),
+        } => mic::list_devices(),
         Command::Mic {
             input,
             output,
@@ -180,7 +186,7 @@ fn run(cli: Cli) -> Result<()> {
             ..
         } => mic(
             &cfg,
-            voxd::mic::Options {
+            mic::Options {
                 input,
                 output,
                 barge_in,
@@ -208,36 +214,21 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn chat(cfg: &Config) -> Result<()> {
-    let llm = Llm::load(&cfg.models.llm, &cfg.llm, 1)?;
-    let rt = runtime()?;
-    let mut history = vec![llm.system_message()];
-    for line in std::io::stdin().lock().lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            break;
-        }
-        history.push(ChatMessage {
-            role: Role::User,
-            content: line,
-        });
-        let (reply, _) = rt.block_on(llm.reply(history.clone())?.collect(llm.max_sentences()))?;
-        println!("{}", reply.trim());
-        history.push(ChatMessage {
-            role: Role::Assistant,
-            content: reply,
-        });
-    }
-    Ok(())
-}
-
-/// `voxd mic`: the devices first (a problem with them shows at once), then the models.
-fn mic(cfg: &Config, opts: voxd::mic::Options) -> Result<()> {
-    let audio = voxd::mic::Audio::open(&opts)?;
+fn mic(cfg: &Config, opts: mic::Options) -> Result<()> {
+    let audio = mic::Audio::open(&opts)?;
     println!("loading the models…");
-    let engines = Arc::new(Engines::load(cfg)?);
+    let kb = voxd::kb::KnowledgeBase::load(&cfg.kb)?;
+    let engines = Engines::load(cfg)?;
+    let assistant = Arc::new(Assistant::from_engines(&engines, kb, cfg)?);
+    let history = match cfg.history.database.as_os_str().is_empty() {
+        true => None,
+        false => Some(voxd::calls::history::History::open(&cfg.history.database)?),
+    };
+    let log = CallLog::new(history, Default::default(), cfg.tools.clone());
+    let idle = std::time::Duration::from_secs(cfg.calls.idle_timeout_secs);
+    let calls = Arc::new(Calls::new(idle, Arc::new(log)));
     let rt = runtime()?;
-    let result = rt.block_on(voxd::mic::talk(cfg, engines, audio, &opts));
+    let result = rt.block_on(mic::talk(cfg, assistant, calls, audio, &opts));
     // A transcription still running must not hold the exit for long.
     rt.shutdown_timeout(std::time::Duration::from_secs(10));
     result

@@ -4,9 +4,14 @@
 mod common;
 
 use common::{harness, test_config, wer};
+use std::sync::Arc;
 use voxd::audio::{resample, Pcm};
-use voxd::engines::llm::{ChatMessage, Llm, LlmEvent, Role};
+
+use voxd::conversation::reply::{ReplyEvent, ReplyInput, ReplyRequest};
+use voxd::conversation::{Assistant, ReplySettings};
+use voxd::engines::llm::Llm;
 use voxd::engines::stt::Stt;
+use voxd::engines::{ChatMessage, LlmEvent, Role, TextStream};
 
 #[test]
 fn piper_phonemes_keep_punctuation_like_reference_piper() {
@@ -126,7 +131,7 @@ async fn llm_streams_a_bounded_reply_and_fits_long_histories() {
     cfg.llm.max_reply_tokens = 12;
     cfg.llm.context_tokens = 256;
     let llm = Llm::load(&cfg.models.llm, &cfg.llm, 1).unwrap();
-    let mut messages = vec![llm.system_message()];
+    let mut messages = vec![system(&cfg)];
     // A history far longer than the 256-token context: the oldest turns are dropped.
     for i in 0..40 {
         messages.push(ChatMessage {
@@ -142,11 +147,11 @@ async fn llm_streams_a_bounded_reply_and_fits_long_histories() {
         role: Role::User,
         content: "Write a long story about a dragon.".into(),
     });
-    let mut stream = llm.reply(messages).unwrap();
+    let mut stream = llm.reply(messages, None).unwrap();
     let mut pieces = 0;
     let mut text = String::new();
     loop {
-        match stream.events.recv().await.unwrap() {
+        match stream.next().await.unwrap() {
             LlmEvent::Text(t) => {
                 pieces += 1;
                 text.push_str(&t);
@@ -169,23 +174,20 @@ async fn llm_streams_a_bounded_reply_and_fits_long_histories() {
     assert!(pieces > 1, "the reply was not streamed: {text:?}");
 
     // A sentence limit cuts a long reply at a sentence end and stops generating.
-    let story = vec![
-        llm.system_message(),
-        ChatMessage {
-            role: Role::User,
-            content: "Tell me a long story about a dragon and a knight.".into(),
-        },
-    ];
+    let story = "Tell me a long story about a dragon and a knight.";
     let mut unlimited = test_config();
     unlimited.llm.max_reply_tokens = 200;
-    let long_llm = Llm::load(&unlimited.models.llm, &unlimited.llm, 1).unwrap();
-    let (full, _) = long_llm
-        .reply(story.clone())
-        .unwrap()
-        .collect(0)
-        .await
-        .unwrap();
-    let (one, _) = long_llm.reply(story).unwrap().collect(1).await.unwrap();
+    let long_llm = Arc::new(Llm::load(&unlimited.models.llm, &unlimited.llm, 1).unwrap());
+    let full = whole(
+        long_llm
+            .reply(vec![system(&unlimited), user(story)], None)
+            .unwrap(),
+    )
+    .await;
+    let mut settings = ReplySettings::from_config(&unlimited);
+    settings.max_sentences = 1;
+    let one_sentence = Assistant::new(long_llm, &unlimited.llm.system_prompt, None, settings);
+    let one = spoken(&one_sentence, story).await;
     // (The two calls may word the story differently: the second reuses the KV cache.)
     assert!(voxd::sentences::ends(&full).len() >= 2, "{full:?}");
     assert_eq!(
@@ -196,14 +198,8 @@ async fn llm_streams_a_bounded_reply_and_fits_long_histories() {
     assert!(one.trim_end().ends_with(['.', '!', '?', '…']), "{one:?}");
 
     // The next turn of the same conversation reuses the cached prompt prefix.
-    let convo = vec![
-        llm.system_message(),
-        ChatMessage {
-            role: Role::User,
-            content: "Hi there!".into(),
-        },
-    ];
-    let (first, _) = llm.reply(convo.clone()).unwrap().collect(0).await.unwrap();
+    let convo = vec![system(&cfg), user("Hi there!")];
+    let first = whole(llm.reply(convo.clone(), None).unwrap()).await;
     let mut longer = convo;
     longer.push(ChatMessage {
         role: Role::Assistant,
@@ -213,9 +209,9 @@ async fn llm_streams_a_bounded_reply_and_fits_long_histories() {
         role: Role::User,
         content: "How are you?".into(),
     });
-    let mut stream = llm.reply(longer).unwrap();
+    let mut stream = llm.reply(longer, None).unwrap();
     loop {
-        match stream.events.recv().await.unwrap() {
+        match stream.next().await.unwrap() {
             LlmEvent::Done {
                 prompt_tokens,
                 prompt_evaluated,
@@ -263,18 +259,52 @@ async fn two_llm_workers_each_answer_from_their_own_context() {
     cfg.llm.workers = 2;
     cfg.llm.max_reply_tokens = 16;
     let llm = Llm::load(&cfg.models.llm, &cfg.llm, cfg.llm.workers as usize).unwrap();
-    let question = vec![
-        llm.system_message(),
-        ChatMessage {
-            role: Role::User,
-            content: "What is the capital of France?".into(),
-        },
-    ];
+    let question = vec![system(&cfg), user("What is the capital of France?")];
     // Both requests are taken at once, one per worker; greedy decoding from a fresh
     // context gives the same answer in each.
-    let a = llm.reply(question.clone()).unwrap().collect(0);
-    let b = llm.reply(question).unwrap().collect(0);
-    let ((a, _), (b, _)) = tokio::try_join!(a, b).unwrap();
+    let a = whole(llm.reply(question.clone(), None).unwrap());
+    let b = whole(llm.reply(question, None).unwrap());
+    let (a, b) = tokio::join!(a, b);
     assert!(!a.trim().is_empty());
     assert_eq!(a, b);
+}
+
+fn system(cfg: &voxd::config::Config) -> ChatMessage {
+    ChatMessage::new(Role::System, cfg.llm.system_prompt.clone())
+}
+
+fn user(text: &str) -> ChatMessage {
+    ChatMessage::new(Role::User, text)
+}
+
+/// The whole text of a generation.
+async fn whole(mut stream: TextStream) -> String {
+    let mut text = String::new();
+    loop {
+        match stream.next().await.expect("the LLM stopped mid-reply") {
+            LlmEvent::Text(t) => text.push_str(&t),
+            LlmEvent::Done { .. } => return text,
+            LlmEvent::Error(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// What the reply pipeline speaks for typed `words` (no voice: text only).
+async fn spoken(assistant: &Assistant, words: &str) -> String {
+    let request = ReplyRequest {
+        memory: Vec::new(),
+        input: ReplyInput::Words(words.into()),
+        rate: None,
+        clause_first: false,
+    };
+    let mut pieces = Vec::new();
+    assistant
+        .reply(request, &mut |ev| {
+            if let ReplyEvent::Speech { text, .. } = ev {
+                pieces.push(text);
+            }
+        })
+        .await
+        .unwrap();
+    pieces.join(" ")
 }

@@ -9,9 +9,9 @@ use std::time::Duration;
 use common::daemon::Daemon;
 use common::{encode, get_json, harness, post_json, shared_words, Served, TOKEN};
 use serde_json::{json, Value};
-use voxd::history::History;
-use voxd::stream::caller::{is_type, Caller};
-use voxd::stream::protocol::Encoding;
+use voxd::bench::caller::{is_type, Caller};
+use voxd::calls::history::History;
+use voxd::transport::voximplant_ws::protocol::Encoding;
 
 const QUESTION: &str = "What time do you open tomorrow morning?";
 
@@ -89,7 +89,7 @@ async fn kill_9_mid_call_loses_no_finished_turn_and_a_restart_serves_the_history
     // Straight from the file, as a crash left it.
     let history = History::open(&db).unwrap();
     let rec = serde_json::to_value(history.call("hist-rec").unwrap().unwrap()).unwrap();
-    let greeting = common::test_config().stream.greeting;
+    let greeting = common::test_config().conversation.greeting;
     assert_eq!(
         texts(&rec),
         [

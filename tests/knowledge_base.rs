@@ -13,8 +13,8 @@ use std::time::Duration;
 use common::daemon::Daemon;
 use common::{harness, post_json, Served};
 use serde_json::{json, Value};
-use voxd::stream::caller::{is_type, Caller};
-use voxd::stream::protocol::Encoding;
+use voxd::bench::caller::{is_type, Caller};
+use voxd::transport::voximplant_ws::protocol::Encoding;
 
 const FAQ: &str = "# Sunny Bakery\n\n\
     Sunny Bakery is a family bakery. We bake bread, cakes and pastries every morning.\n\n\
@@ -74,7 +74,7 @@ async fn spoken_questions_are_answered_from_the_faq_or_handed_off() {
         ("VOXD_KB_INDEX", index),
         // No greeting: with one in the history, the 135M test model tends to repeat it
         // rather than read the passage (real models do not).
-        ("VOXD_STREAM_GREETING", ""),
+        ("VOXD_CONVERSATION_GREETING", ""),
     ]);
     let cases = [
         ("When do you open?", Some("8")),

@@ -10,8 +10,8 @@ use std::time::Duration;
 use common::daemon::Daemon;
 use common::{harness, post_json, Served};
 use serde_json::{json, Value};
-use voxd::stream::caller::{is_type, Caller};
-use voxd::stream::protocol::Encoding;
+use voxd::bench::caller::{is_type, Caller};
+use voxd::transport::voximplant_ws::protocol::Encoding;
 
 /// The call id a JSON log line is about: its innermost span's, else its own field.
 fn call_id(line: &Value) -> Option<&str> {

@@ -6,13 +6,13 @@ mod common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{auth, client, harness, post_json, Served};
+use common::{auth, client, harness, post_json, wait_until, Served};
 use prometheus_parse::{Scrape, Value};
 use serde_json::{json, Value as Json};
-use voxd::stream::caller::{is_type, Caller};
-use voxd::stream::protocol::Encoding;
+use voxd::bench::caller::{is_type, Caller};
+use voxd::transport::voximplant_ws::protocol::Encoding;
 
 /// Every series of a scrape: `name{k="v",…}` (labels sorted) → value; a histogram's value
 /// is its observation count.
@@ -137,14 +137,20 @@ async fn a_recording_turn_and_a_stream_call_move_the_metrics() {
 
     // The stream call is counted once voxd has seen the socket close.
     let hung_up = "voxd_calls_total{outcome=\"caller_hangup\",transport=\"stream\"}";
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let after = loop {
-        let after = series(h.api).await;
-        if get(&after, hung_up) > get(&before, hung_up) || Instant::now() > deadline {
-            break after;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let after = wait_until(
+        "count of the stream call's hangup in /metrics",
+        Duration::from_secs(30),
+        || async {
+            let after = series(h.api).await;
+            let (was, now) = (get(&before, hung_up), get(&after, hung_up));
+            if now > was {
+                Ok(after)
+            } else {
+                Err(format!("{hung_up} still {now} (was {was})"))
+            }
+        },
+    )
+    .await;
     let mut keys = vec![
         "voxd_turns_total{transport=\"recording\"}".to_string(),
         "voxd_calls_total{outcome=\"disconnected\",transport=\"recording\"}".to_string(),

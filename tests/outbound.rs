@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::{harness, post_json, spawn_api, test_config, TOKEN};
+use common::{harness, post_json, spawn_api, test_config, wait_until, TOKEN};
 use serde_json::{json, Value};
 use voxd::config::Config;
 
@@ -455,14 +455,19 @@ async fn a_call_whose_scenario_never_reports_expires_as_failed() {
         answered["call_id"].as_str().unwrap(),
     );
     assert_eq!(voxd.event(answered, "Connected", json!({})).await, 200);
-    let mut call = Value::Null;
-    for _ in 0..200 {
-        call = voxd.call(silent).await;
-        if call["status"] != "pending" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let call = wait_until(
+        "end of the pending state of the call whose scenario never reports",
+        Duration::from_secs(10),
+        || async {
+            let call = voxd.call(silent).await;
+            if call["status"] != "pending" {
+                Ok(call)
+            } else {
+                Err(call)
+            }
+        },
+    )
+    .await;
     assert_eq!(call["status"], "failed", "{call}");
     assert_eq!(call["outcome"], "no_report", "{call}");
     assert!(call["ended_at"].is_string(), "{call}");
@@ -692,7 +697,7 @@ fn a_broken_key_file_stops_start_up_with_a_clear_error() {
     cfg.voximplant.rule_id = RULE_ID;
     cfg.voximplant.credentials = path.clone();
     let engines = harness().engines.clone();
-    let err = voxd::server::AppState::new(cfg, engines, "127.0.0.1:0".parse().unwrap())
+    let err = voxd::server::AppState::new(cfg, &engines, "127.0.0.1:0".parse().unwrap())
         .err()
         .expect("start-up refused");
     let err = format!("{err:#}");

@@ -136,7 +136,7 @@ async fn event(body: Value) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread")]
 async fn connected_answers_with_the_greeting_in_recording_mode_only() {
     let h = harness();
-    let greeting = common::test_config().stream.greeting;
+    let greeting = common::test_config().conversation.greeting;
     let (status, body) = event(json!({"call_id": "greet-rec", "event": "Connected"})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["greeting_text"], greeting.as_str());

@@ -8,10 +8,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
-use common::{client, harness, post_json, Served};
+use common::{client, harness, post_json, wait_until, Served};
 use serde_json::{json, Value};
-use voxd::stream::caller::{decode_media, is_type, Caller};
-use voxd::stream::protocol::Encoding;
+use voxd::bench::caller::{decode_media, is_type, Caller};
+use voxd::transport::voximplant_ws::protocol::Encoding;
 
 fn assistant(v: &Value) -> bool {
     is_type(v, "transcript") && v["role"] == "assistant"
@@ -77,9 +77,18 @@ async fn sigterm_mid_turn_lets_live_calls_finish_and_refuses_new_ones() {
         })
         .await
         .unwrap();
-    while h.hits("drain-slow.wav") == 0 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        "request for drain-slow.wav at the recording host",
+        Duration::from_secs(30),
+        || async {
+            if h.hits("drain-slow.wav") > 0 {
+                Ok(())
+            } else {
+                Err("not asked for yet")
+            }
+        },
+    )
+    .await;
     assert!(
         !recording.is_finished(),
         "the recording turn is in progress"
@@ -88,17 +97,23 @@ async fn sigterm_mid_turn_lets_live_calls_finish_and_refuses_new_ones() {
 
     // Draining (once voxd has taken the signal): health says so with a 503, new calls of
     // either kind are refused.
-    let health = loop {
-        let resp = client()
-            .get(format!("http://{}/health", d.addr))
-            .send()
-            .await
-            .unwrap();
-        if resp.status() != 200 {
-            break resp;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let health = wait_until(
+        "/health other than 200 after SIGTERM",
+        Duration::from_secs(10),
+        || async {
+            let resp = client()
+                .get(format!("http://{addr}/health"))
+                .send()
+                .await
+                .unwrap();
+            if resp.status() != 200 {
+                Ok(resp)
+            } else {
+                Err("/health still answers 200")
+            }
+        },
+    )
+    .await;
     assert_eq!(health.status(), 503);
     let health: Value = health.json().await.unwrap();
     assert_eq!(health["status"], "draining");
@@ -156,9 +171,15 @@ async fn the_grace_period_ends_calls_that_go_on() {
     let mut caller = greeted_caller(&d, "grace-ws").await;
     d.signal("TERM");
     // The caller stays on the line; voxd closes the stream when the grace period is over.
+    // (Not `wait_until`: the caller streams silence meanwhile, which needs it mutably.)
     let deadline = Instant::now() + Duration::from_secs(60);
-    while caller.closed().is_none() && Instant::now() < deadline {
+    while caller.closed().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "voxd did not close the stream within 60 s of SIGTERM (grace period 2 s)"
+        );
         if caller.silence(100).await.is_err() {
+            // voxd hung up; the caller's reader records the close code in a moment.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -6,10 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{harness, shared_words};
+use common::{harness, shared_words, wait_until};
 use serde_json::Value;
-use voxd::stream::caller::{decode_media, is_event, is_type, Caller};
-use voxd::stream::protocol::Encoding;
+use voxd::bench::caller::{decode_media, is_event, is_type, Caller};
+use voxd::transport::voximplant_ws::protocol::Encoding;
 
 const QUESTION: &str = "Hello, can you tell me what time you open on Saturday?";
 
@@ -208,18 +208,27 @@ async fn barge_in_stops_the_reply_and_a_click_does_not() {
         delay <= Duration::from_millis(500),
         "clear came {delay:?} after the interruption started"
     );
-    c.silence(1500).await.unwrap();
+    // The caller falls silent and gets a new reply to the interruption: wait for its first
+    // media frame, so that what comes between the clear and it is always there to check.
+    let next = c
+        .wait_for(
+            cleared + 1,
+            "media of the reply to the interruption",
+            Duration::from_secs(40),
+            |v| is_event(v, "media"),
+        )
+        .await
+        .unwrap();
     let msgs = c.messages();
-    let after: Vec<&Value> = msgs[cleared + 1..].iter().map(|m| &m.json).collect();
+    let between: Vec<&Value> = msgs[cleared + 1..next].iter().map(|m| &m.json).collect();
     // Anything after the clear belongs to a new reply: its own start must come first.
-    if let Some(m) = after.iter().position(|v| is_event(v, "media")) {
-        assert!(
-            after[..m].iter().any(|v| is_event(v, "start")),
-            "media of the interrupted reply after clear"
-        );
-    }
-    // What was heard of the cut reply is reported, and the history keeps only that.
-    let cut = after
+    assert!(
+        between.iter().any(|v| is_event(v, "start")),
+        "media of the interrupted reply after clear: {between:?}"
+    );
+    // What was heard of the cut reply is reported (before the new reply plays), and the
+    // history keeps only that.
+    let cut = between
         .iter()
         .find(|v| is_type(v, "transcript") && v["role"] == "assistant")
         .expect("transcript of the cut reply");
@@ -263,8 +272,13 @@ async fn bad_streams_end_or_are_ignored_cleanly() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(c.closed(), Some(Some(1003)));
+    let code = wait_until(
+        "close of the stream after an OPUS start",
+        Duration::from_secs(5),
+        || async { c.closed().ok_or("the socket is still open") },
+    )
+    .await;
+    assert_eq!(code, Some(1003));
 
     // A 10 MB frame: the connection is dropped.
     let mut c = Caller::connect(h.api, "?call_id=ws-huge", Some(common::TOKEN))
@@ -277,11 +291,12 @@ async fn bad_streams_end_or_are_ignored_cleanly() {
     let _ = tokio::time::timeout(Duration::from_secs(5), c.send_text(huge))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        c.closed().is_some(),
-        "a 10 MB frame must end the connection"
-    );
+    wait_until(
+        "end of the connection after a 10 MB frame",
+        Duration::from_secs(5),
+        || async { c.closed().ok_or("the socket is still open") },
+    )
+    .await;
 
     // Garbage then a valid start: ignored, and the call still greets.
     let mut c = Caller::connect(h.api, "", Some(common::TOKEN))
@@ -309,11 +324,19 @@ async fn bad_streams_end_or_are_ignored_cleanly() {
     // Socket closed: the call is freed.
     let before = active_calls().await;
     c.close().await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while active_calls().await >= before && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(active_calls().await < before, "the call was not freed");
+    wait_until(
+        "freeing of the call whose socket closed",
+        Duration::from_secs(5),
+        || async {
+            let now = active_calls().await;
+            if now < before {
+                Ok(())
+            } else {
+                Err(format!("active_calls {now}, {before} before the close"))
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,8 +375,13 @@ async fn goodbye_ends_the_call_with_hangup_and_a_clean_close() {
     assert!(msgs[greeted..hangup]
         .iter()
         .any(|m| is_event(&m.json, "stop")));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(c.closed(), Some(Some(1000)));
+    let code = wait_until(
+        "close of the stream after the hangup",
+        Duration::from_secs(5),
+        || async { c.closed().ok_or("the socket is still open") },
+    )
+    .await;
+    assert_eq!(code, Some(1000), "a clean close after the hangup");
     // The call is gone.
     let resp = common::client()
         .get(format!("http://{}/voximplant/calls/ws-bye", h.api))
@@ -398,18 +426,15 @@ async fn reordered_and_lost_frames_are_tolerated() {
         let msg = serde_json::json!({"event": "media", "media": {"chunk": n, "timestamp": (n - 1) * 320, "payload": payload}});
         c.send_text(msg.to_string()).await.unwrap();
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let heard = loop {
-        let found = c
-            .messages()
-            .into_iter()
-            .find(|m| is_type(&m.json, "transcript") && m.json["role"] == "user");
-        if let Some(m) = found {
-            break m.json["text"].as_str().unwrap().to_string();
-        }
-        assert!(Instant::now() < deadline, "no user transcript");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let heard = wait_until("user transcript", Duration::from_secs(20), || async {
+        let msgs = c.messages();
+        let found = msgs
+            .iter()
+            .find(|m| is_type(&m.json, "transcript") && m.json["role"] == "user")
+            .map(|m| m.json["text"].as_str().unwrap().to_string());
+        found.ok_or_else(|| format!("none among {} messages", msgs.len()))
+    })
+    .await;
     assert!(
         common::wer(QUESTION, &heard) <= 0.35,
         "voxd heard {heard:?}"

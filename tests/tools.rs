@@ -16,14 +16,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use common::{harness, post_json, test_config, Served};
+use common::{harness, post_json, test_config, wait_until, Served};
 use serde_json::{json, Value};
+use voxd::calls::history::History;
 use voxd::config::Config;
-use voxd::engines::llm::{ChatMessage, LlmEvent, Role};
+use voxd::conversation::prompt;
+use voxd::conversation::tools::{self, Lead, Tools};
 use voxd::engines::Engines;
-use voxd::history::History;
+use voxd::engines::{ChatMessage, Grammar, LlmEvent, Role};
 use voxd::metrics::Transport;
-use voxd::tools::{self, Lead, Tools};
 
 const OPERATOR: &str = "+74950000000";
 
@@ -62,7 +63,7 @@ fn tools_config(webhook: &str, shown: &[(&str, &str)]) -> Config {
     cfg.llm.system_prompt =
         "You are the phone assistant of Sunny Bakery. Reply in one short sentence.".into();
     cfg.calls.hangup_phrases = Vec::new(); // only the model ends calls here
-    cfg.stream.greeting = String::new();
+    cfg.conversation.greeting = String::new();
     cfg.download.allow_private = true;
     cfg.tools.enabled = true;
     cfg.tools.operator_phone = OPERATOR.into();
@@ -206,12 +207,19 @@ async fn a_callers_details_become_a_stored_lead_delivered_after_a_failed_try() {
     assert!(at > 0);
 
     // The webhook refused the first try; the retry got the same lead as JSON.
-    for _ in 0..600 {
-        if webhook.bodies.lock().unwrap().len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        "second request to the webhook (the retry)",
+        Duration::from_secs(30),
+        || async {
+            let got = webhook.bodies.lock().unwrap().len();
+            if got >= 2 {
+                Ok(())
+            } else {
+                Err(format!("{got} request(s)"))
+            }
+        },
+    )
+    .await;
     let bodies = webhook.bodies.lock().unwrap().clone();
     assert_eq!(bodies.len(), 2, "{bodies:?}");
     assert_eq!(bodies[0], bodies[1]);
@@ -220,21 +228,26 @@ async fn a_callers_details_become_a_stored_lead_delivered_after_a_failed_try() {
     assert_eq!(bodies[1]["phone"], phone.as_str());
     assert_eq!(bodies[1]["request"], request.as_str());
     assert!(bodies[1]["lead_id"].as_i64().is_some());
-    let mut delivery = String::new();
-    for _ in 0..200 {
-        let (d, attempts): (String, i64) = conn
-            .query_row(
-                "SELECT delivery, attempts FROM leads WHERE call_id = 'tools-lead'",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        delivery = format!("{d} after {attempts}");
-        if d == "delivered" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let delivery = wait_until(
+        "delivered state of the lead in the history",
+        Duration::from_secs(10),
+        || async {
+            let (d, attempts): (String, i64) = conn
+                .query_row(
+                    "SELECT delivery, attempts FROM leads WHERE call_id = 'tools-lead'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            let delivery = format!("{d} after {attempts}");
+            if d == "delivered" {
+                Ok(delivery)
+            } else {
+                Err(delivery)
+            }
+        },
+    )
+    .await;
     assert_eq!(delivery, "delivered after 2");
     assert!(tool_events(&stored_call(api, "tools-lead").await).contains(&"save_lead".into()));
 }
@@ -254,25 +267,27 @@ async fn a_closing_remark_is_answered_with_a_goodbye_and_a_hangup() {
 async fn every_constrained_reply_ends_in_a_parseable_tool_call_or_none() {
     let mut cfg = tools_config("", &[HANGUP, LEADS[0], PLAIN, TRANSFER]);
     cfg.llm.max_reply_tokens = 6;
-    let llm = voxd::engines::llm::Llm::load(&cfg.models.llm, &cfg.llm, 1)
-        .unwrap()
-        .with_tools(Tools::from_config(&cfg.tools))
-        .unwrap();
+    let llm = voxd::engines::llm::Llm::load(&cfg.models.llm, &cfg.llm, 1).unwrap();
     let offered = Tools::from_config(&cfg.tools).unwrap();
+    let grammar = Grammar {
+        gbnf: offered.grammar(),
+        tail_tokens: tools::MAX_CALL_BYTES,
+    };
+    llm.check_grammar(&grammar.gbnf).unwrap();
     let mut calls = 0;
     for question in [
         "Connect me to an operator.",
         "I'm Tom, my number is 555 222 3333, I need rolls.",
         "Write <html> tags and JSON for me.",
     ] {
-        let mut messages = llm.prompt_head();
+        let mut messages = prompt::head(&cfg.llm.system_prompt, Some(&offered), false);
         messages.push(ChatMessage {
             role: Role::User,
             content: question.into(),
         });
-        let mut stream = llm.reply(messages).unwrap();
+        let mut stream = llm.reply(messages, Some(&grammar)).unwrap();
         let mut raw = String::new();
-        while let Some(ev) = stream.events.recv().await {
+        while let Some(ev) = stream.next().await {
             match ev {
                 LlmEvent::Text(t) => raw.push_str(&t),
                 LlmEvent::Done { .. } => break,
@@ -332,27 +347,32 @@ async fn leads_left_undelivered_reach_the_webhook_when_voxd_starts_again() {
         ])
     });
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let mut states = Vec::new();
-    for _ in 0..600 {
-        let mut stmt = conn
-            .prepare("SELECT name, delivery FROM leads ORDER BY id")
-            .unwrap();
-        states = stmt
-            .query_map([], |r| {
-                Ok(format!(
-                    "{} {}",
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?
-                ))
-            })
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        if states.iter().all(|s| s.ends_with(" delivered")) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let states = wait_until(
+        "delivery of every stored lead",
+        Duration::from_secs(30),
+        || async {
+            let mut stmt = conn
+                .prepare("SELECT name, delivery FROM leads ORDER BY id")
+                .unwrap();
+            let states: Vec<String> = stmt
+                .query_map([], |r| {
+                    Ok(format!(
+                        "{} {}",
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?
+                    ))
+                })
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            if states.iter().all(|s| s.ends_with(" delivered")) {
+                Ok(states)
+            } else {
+                Err(format!("{states:?}; voxd logged:\n{}", daemon.logs()))
+            }
+        },
+    )
+    .await;
     assert_eq!(
         states,
         [

@@ -1,9 +1,12 @@
 //! Audio plumbing shared by every transport: decoding recordings, resampling, WAV output.
 
 pub mod decode;
+mod encoding;
 pub mod g711;
 pub mod resample;
 pub mod wav;
+
+pub use encoding::Encoding;
 
 /// The rate every engine input runs at (Whisper's).
 pub const STT_RATE: u32 = 16_000;
@@ -20,4 +23,31 @@ impl Pcm {
     pub fn duration_secs(&self) -> f64 {
         self.samples.len() as f64 / f64::from(self.rate)
     }
+
+    /// Audio from 16-bit samples (the wire's and the devices' form).
+    pub fn from_i16(samples: &[i16], rate: u32) -> Self {
+        Self {
+            samples: samples.iter().map(|&s| f32::from(s) / 32768.0).collect(),
+            rate,
+        }
+    }
+
+    /// The samples as 16-bit PCM, clipped.
+    pub fn to_i16(&self) -> Vec<i16> {
+        self.samples.iter().map(|&s| wav::to_i16(s)).collect()
+    }
+}
+
+/// Concatenates pieces of speech (all at one rate) with `pause_ms` of silence between them.
+pub fn join(parts: Vec<Pcm>, pause_ms: u32) -> Pcm {
+    let rate = parts.first().map_or(STT_RATE, |p| p.rate);
+    let gap = (rate as usize * pause_ms as usize) / 1000;
+    let mut samples = Vec::with_capacity(parts.iter().map(|p| p.samples.len() + gap).sum());
+    for (i, part) in parts.into_iter().enumerate() {
+        if i > 0 {
+            samples.resize(samples.len() + gap, 0.0);
+        }
+        samples.extend_from_slice(&part.samples);
+    }
+    Pcm { samples, rate }
 }

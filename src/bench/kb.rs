@@ -8,9 +8,10 @@ use anyhow::{bail, Result};
 
 use super::{median, percentile};
 use crate::config::Config;
-use crate::engines::llm::{Llm, LlmEvent};
+use crate::conversation::prompt::{self, TurnPrompt};
+use crate::engines::llm::Llm;
+use crate::engines::LlmEvent;
 use crate::kb::{build, KnowledgeBase};
-use crate::prompt::TurnPrompt;
 
 /// Branches of the made-up company; each gets a handbook page in both languages.
 const CITIES: &[(&str, &str)] = &[
@@ -107,9 +108,9 @@ fn llm_cost(cfg: &Config, kb: &KnowledgeBase, runs: usize) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
     let first_word = |messages| -> Result<(f64, f64)> {
         let t = Instant::now();
-        let mut stream = llm.reply(messages)?;
+        let mut stream = llm.reply(messages, None)?;
         let mut first = None;
-        while let Some(ev) = rt.block_on(stream.events.recv()) {
+        while let Some(ev) = rt.block_on(stream.next()) {
             match ev {
                 LlmEvent::Text(_) => {
                     first.get_or_insert_with(|| t.elapsed().as_secs_f64() * 1000.0);
@@ -125,6 +126,7 @@ fn llm_cost(cfg: &Config, kb: &KnowledgeBase, runs: usize) -> Result<()> {
         }
         bail!("the LLM stopped without finishing")
     };
+    let head = prompt::head(&cfg.llm.system_prompt, None, false);
     let (mut plain, mut with_kb) = (Vec::new(), Vec::new());
     let questions = QUESTIONS
         .iter()
@@ -134,9 +136,7 @@ fn llm_cost(cfg: &Config, kb: &KnowledgeBase, runs: usize) -> Result<()> {
         // system message, as in a call's first turn.
         let heard = format!("{q} ({i})");
         for (kb, out) in [(None, &mut plain), (Some(kb), &mut with_kb)] {
-            if let TurnPrompt::Ask(messages) =
-                crate::prompt::for_turn(&llm, kb, &[], &heard, false)?
-            {
+            if let TurnPrompt::Ask(messages) = prompt::for_turn(&head, kb, &[], &heard, false)? {
                 out.push(first_word(messages)?);
             }
         }

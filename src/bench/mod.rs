@@ -1,7 +1,9 @@
 //! `voxd bench`: latency measurements through the real API on loopback, with the
 //! configured models. `turn` measures the recording-URL turn, `stream` real-time calls,
-//! `kb` the knowledge base's search and prompt cost.
+//! `kb` the knowledge base's search and prompt cost. [`caller`] is the media-stream client
+//! they (and the tests) call voxd with.
 
+pub mod caller;
 mod kb;
 mod stream;
 mod turn;
@@ -39,7 +41,7 @@ async fn load_engines(cfg: &mut Config) -> Result<Arc<Engines>> {
 async fn spawn_api(cfg: Config, engines: Arc<Engines>) -> Result<SocketAddr> {
     let api = TcpListener::bind("127.0.0.1:0").await?;
     let addr = api.local_addr()?;
-    let state = Arc::new(AppState::new(cfg, engines, addr)?);
+    let state = Arc::new(AppState::new(cfg, &engines, addr)?);
     tokio::spawn(async move { axum::serve(api, router(state)).await });
     Ok(addr)
 }

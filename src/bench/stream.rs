@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 use serde_json::Value;
 
+use super::caller::{is_event, Caller};
+use crate::audio::Encoding;
 use crate::audio::Pcm;
-use crate::config::Config;
+use crate::config::{Config, Pipeline};
 use crate::engines::Engines;
-use crate::stream::caller::{is_event, Caller};
-use crate::stream::protocol::Encoding;
 
 const QUESTIONS: [&str; 4] = [
     "Hello, what time do you open on Saturday?",
@@ -26,7 +26,7 @@ const QUESTIONS: [&str; 4] = [
 /// Runs `turns` turns with each pipeline and prints p50/p95 tables.
 pub async fn run(mut cfg: Config, turns: usize) -> Result<()> {
     let turns = turns.max(1);
-    cfg.stream.greeting.clear();
+    cfg.conversation.greeting.clear();
     cfg.server.token.clear();
     let engines = super::load_engines(&mut cfg).await?;
     let mut questions = Vec::new();
@@ -38,15 +38,15 @@ pub async fn run(mut cfg: Config, turns: usize) -> Result<()> {
         questions.len(),
         questions.iter().map(Pcm::duration_secs).fold(f64::MAX, f64::min),
         questions.iter().map(Pcm::duration_secs).fold(0.0, f64::max),
-        cfg.stream.end_of_turn_ms);
+        cfg.conversation.end_of_turn_ms);
     let mut results = Vec::new();
-    for pipeline in ["streaming", "sequential"] {
+    for (pipeline, name) in [
+        (Pipeline::Streaming, "streaming"),
+        (Pipeline::Sequential, "sequential"),
+    ] {
         let mut c = cfg.clone();
-        c.stream.pipeline = pipeline.into();
-        results.push((
-            pipeline,
-            measure(c, engines.clone(), &questions, turns).await?,
-        ));
+        c.conversation.pipeline = pipeline;
+        results.push((name, measure(c, engines.clone(), &questions, turns).await?));
     }
     println!(
         "\n| pipeline | voice-to-voice p50 | p95 | processing p50 | p95 |\n|---|---|---|---|---|"

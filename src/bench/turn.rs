@@ -12,8 +12,9 @@ use tokio::net::TcpListener;
 
 use crate::audio::{resample, wav, Pcm, STT_RATE};
 use crate::config::Config;
-use crate::engines::llm::{ChatMessage, LlmEvent, Role};
+use crate::conversation::prompt;
 use crate::engines::Engines;
+use crate::engines::{ChatMessage, LlmEvent, Role};
 
 /// A typical reply, for the voice's own figure.
 const REPLY: &str = "We open at nine in the morning. Is there anything else I can help you with?";
@@ -43,7 +44,7 @@ pub async fn run(mut cfg: Config, runs: usize) -> Result<()> {
     let spoken = tokio::task::spawn_blocking(move || e.tts.synthesize(UTTERANCE)).await??;
     let spoken = resample::to_rate(spoken, 8000)?;
     println!("utterance: {:.2} s, {UTTERANCE:?}", spoken.duration_secs());
-    engine_figures(&engines, &spoken, runs).await?;
+    engine_figures(&engines, cfg.llm.system_prompt.clone(), &spoken, runs).await?;
     let bytes = wav::encode(&spoken)?;
 
     let files = TcpListener::bind("127.0.0.1:0").await?;
@@ -100,7 +101,12 @@ pub async fn run(mut cfg: Config, runs: usize) -> Result<()> {
 }
 
 /// Each engine on its own: Whisper and Piper real-time factors, LLM tokens per second.
-async fn engine_figures(engines: &Arc<Engines>, spoken: &Pcm, runs: usize) -> Result<()> {
+async fn engine_figures(
+    engines: &Arc<Engines>,
+    system_prompt: String,
+    spoken: &Pcm,
+    runs: usize,
+) -> Result<()> {
     let e = engines.clone();
     let audio = resample::to_rate(spoken.clone(), STT_RATE)?;
     let (stt_ms, tts_ms, tts_secs) = tokio::task::spawn_blocking(move || -> Result<_> {
@@ -122,17 +128,15 @@ async fn engine_figures(engines: &Arc<Engines>, spoken: &Pcm, runs: usize) -> Re
     let mut prompt_ms = Vec::new();
     for i in 0..runs {
         // A different question each time, so no run reuses the previous prompt's cache.
-        let messages = vec![
-            engines.llm.system_message(),
-            ChatMessage {
-                role: Role::User,
-                content: format!("Question {i}: {UTTERANCE}"),
-            },
-        ];
-        let mut stream = engines.llm.reply(messages)?;
+        let mut messages = prompt::head(&system_prompt, None, false);
+        messages.push(ChatMessage::new(
+            Role::User,
+            format!("Question {i}: {UTTERANCE}"),
+        ));
+        let mut stream = engines.llm.reply(messages, None)?;
         let t = Instant::now();
         let mut first = None;
-        while let Some(ev) = stream.events.recv().await {
+        while let Some(ev) = stream.next().await {
             match ev {
                 LlmEvent::Text(_) => {
                     first.get_or_insert_with(Instant::now);

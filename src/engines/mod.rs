@@ -1,4 +1,7 @@
-//! The three engines, loaded once at startup and shared by every call.
+//! The three engines behind narrow interfaces: speech → text ([`SpeechToText`]), messages →
+//! a text stream ([`TextGenerator`]), text → speech ([`TextToSpeech`]). The real ones
+//! (Whisper, llama.cpp, Piper) are loaded once at start-up ([`Engines::load`]) and shared by
+//! every call; the conversation layer sees only the traits, so it runs on fakes in tests.
 
 pub mod llm;
 pub mod phonemize;
@@ -11,16 +14,58 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::audio::{resample, Pcm, STT_RATE};
+use crate::audio::Pcm;
 use crate::config::Config;
+pub use llm::{ChatMessage, Grammar, LlmEvent, Role, TextStream};
+pub use stt::Transcript;
 
-/// Whisper, the LLM and the Piper voice, with what `/health` reports about them, and the
-/// knowledge base the replies draw on (when `kb.enabled`).
+/// Speech to text. Blocking: callers run it off the async runtime.
+pub trait SpeechToText: Send + Sync {
+    /// Transcribes mono audio at 16 kHz ([`crate::audio::STT_RATE`]).
+    fn transcribe(&self, samples: &[f32]) -> Result<Transcript>;
+}
+
+/// Chat messages to a stream of reply text.
+pub trait TextGenerator: Send + Sync {
+    /// Starts a reply to `messages` (system message first), under `grammar` if given.
+    fn reply(&self, messages: Vec<ChatMessage>, grammar: Option<&Grammar>) -> Result<TextStream>;
+    /// Whether the model's chat template mentions `marker` (it knows that tool-call form).
+    fn template_mentions(&self, marker: &str) -> bool;
+}
+
+/// Text to speech. Blocking: callers run it off the async runtime.
+pub trait TextToSpeech: Send + Sync {
+    /// Speech for `text` at the voice's rate.
+    fn synthesize(&self, text: &str) -> Result<Pcm>;
+}
+
+impl SpeechToText for stt::Stt {
+    fn transcribe(&self, samples: &[f32]) -> Result<Transcript> {
+        stt::Stt::transcribe(self, samples)
+    }
+}
+
+impl TextGenerator for llm::Llm {
+    fn reply(&self, messages: Vec<ChatMessage>, grammar: Option<&Grammar>) -> Result<TextStream> {
+        llm::Llm::reply(self, messages, grammar)
+    }
+    fn template_mentions(&self, marker: &str) -> bool {
+        llm::Llm::template_mentions(self, marker)
+    }
+}
+
+impl TextToSpeech for tts::Tts {
+    fn synthesize(&self, text: &str) -> Result<Pcm> {
+        tts::Tts::synthesize(self, text)
+    }
+}
+
+/// Whisper, the LLM and the Piper voice, with what `/health` and `/metrics` report about
+/// them.
 pub struct Engines {
-    pub stt: stt::Stt,
-    pub llm: llm::Llm,
-    pub tts: tts::Tts,
-    pub kb: Option<crate::kb::KnowledgeBase>,
+    pub stt: Arc<stt::Stt>,
+    pub llm: Arc<llm::Llm>,
+    pub tts: Arc<tts::Tts>,
     pub names: ModelNames,
     /// Seconds each engine took to load, by engine name (`/metrics`).
     pub load_secs: [(&'static str, f64); 3],
@@ -35,16 +80,13 @@ pub struct ModelNames {
 }
 
 impl Engines {
-    /// Loads all three engines (a few seconds) and the knowledge base (first: a missing
-    /// index fails at once); logs each load time.
+    /// Loads all three engines (a few seconds); logs each load time.
     pub fn load(cfg: &Config) -> Result<Self> {
-        let kb = crate::kb::KnowledgeBase::load(&cfg.kb)?;
         let (stt, stt_secs) = timed("STT", &cfg.models.stt, || {
             stt::Stt::load(&cfg.models.stt, &cfg.stt)
         })?;
         let (llm, llm_secs) = timed("LLM", &cfg.models.llm, || {
-            llm::Llm::load(&cfg.models.llm, &cfg.llm, cfg.llm.workers as usize)?
-                .with_tools(crate::tools::Tools::from_config(&cfg.tools))
+            llm::Llm::load(&cfg.models.llm, &cfg.llm, cfg.llm.workers as usize)
         })?;
         let (tts, tts_secs) = timed("TTS", &cfg.models.voice, || {
             tts::Tts::load(&cfg.models, &cfg.tts)
@@ -55,10 +97,9 @@ impl Engines {
             tts: file_name(&cfg.models.voice),
         };
         Ok(Self {
-            stt,
-            llm,
-            tts,
-            kb,
+            stt: Arc::new(stt),
+            llm: Arc::new(llm),
+            tts: Arc::new(tts),
             names,
             load_secs: [("stt", stt_secs), ("llm", llm_secs), ("tts", tts_secs)],
         })
@@ -72,20 +113,6 @@ fn timed<T>(what: &str, model: &Path, load: impl FnOnce() -> Result<T>) -> Resul
     let secs = t.elapsed().as_secs_f64();
     tracing::info!(model = %model.display(), ms = (secs * 1000.0) as u64, "{what} loaded");
     Ok((engine, secs))
-}
-
-/// Transcribes audio at any rate off the async runtime (resampling to Whisper's 16 kHz),
-/// logging in the caller's span.
-pub async fn transcribe(engines: &Arc<Engines>, audio: Pcm) -> Result<stt::Transcript> {
-    let e = engines.clone();
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || {
-        span.in_scope(|| {
-            let pcm = resample::to_rate(audio, STT_RATE)?;
-            e.stt.transcribe(&pcm.samples)
-        })
-    })
-    .await?
 }
 
 fn file_name(p: &Path) -> String {

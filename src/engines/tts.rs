@@ -89,23 +89,7 @@ impl Tts {
                 rate: self.rate,
             });
         }
-        Ok(self.join(parts))
-    }
-
-    /// Concatenates pieces of speech (at the voice's rate) with the sentence pause between.
-    pub fn join(&self, parts: Vec<Pcm>) -> Pcm {
-        let gap = (self.rate as usize * self.cfg.sentence_silence_ms as usize) / 1000;
-        let mut samples = Vec::with_capacity(parts.iter().map(|p| p.samples.len() + gap).sum());
-        for (i, part) in parts.into_iter().enumerate() {
-            if i > 0 {
-                samples.resize(samples.len() + gap, 0.0);
-            }
-            samples.extend_from_slice(&part.samples);
-        }
-        Pcm {
-            samples,
-            rate: self.rate,
-        }
+        Ok(crate::audio::join(parts, self.cfg.sentence_silence_ms))
     }
 }
 

@@ -1,10 +1,9 @@
 //! The company's knowledge base: passages of its documents in a local BM25 index
 //! (tantivy) that `voxd kb index` builds, and the search the daemon runs on each caller
-//! turn to put the best passages into the prompt ([`crate::prompt`]).
+//! turn to put the best passages into the prompt ([`crate::conversation::prompt`]).
 
 pub mod analyzer;
 pub mod build;
-pub mod cli;
 pub mod passages;
 
 use std::path::Path;

@@ -3,6 +3,8 @@
 
 pub mod registry;
 
+use serde::Serialize;
+
 use registry::{Counter, Family, Gauge, Histogram};
 
 /// Bucket bounds of the latency histograms, in seconds.
@@ -17,6 +19,8 @@ pub enum Transport {
     Recording,
     /// The real-time media stream over WebSocket.
     Stream,
+    /// `voxd mic`: the machine's microphone and speaker.
+    Mic,
 }
 
 impl Transport {
@@ -24,8 +28,25 @@ impl Transport {
         match self {
             Transport::Recording => "recording",
             Transport::Stream => "stream",
+            Transport::Mic => "mic",
         }
     }
+}
+
+/// Stage durations of a turn in milliseconds (0: the stage did not run). The pipeline
+/// fills `stt` to `tts`; the recording flow adds `download`, `decode` and `total`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timings {
+    pub download: f64,
+    pub decode: f64,
+    pub stt: f64,
+    pub llm: f64,
+    pub llm_first_token: f64,
+    /// Synthesis of the reply's first piece, from when its text was complete.
+    pub tts_first_audio: f64,
+    /// Synthesis still running once the LLM's text was complete.
+    pub tts: f64,
+    pub total: f64,
 }
 
 /// A stage of answering a turn: the `stage` label of `voxd_stage_seconds`.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::service_account::ServiceAccount;
-use crate::config::VoximplantConfig;
+use super::VoximplantConfig;
 
 /// Wait suggested after a 429 that names no Retry-After, in seconds.
 const DEFAULT_RETRY_AFTER_SECS: u64 = 5;

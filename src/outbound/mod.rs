@@ -5,10 +5,60 @@
 pub mod management_api;
 pub mod service_account;
 
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
 pub use management_api::{ManagementApi, StartError, Started};
 
 /// The most bytes VoxEngine.customData() holds (Voximplant's limit).
 pub const MAX_CUSTOM_DATA_BYTES: usize = 200;
+
+/// Voximplant's Management API, which `POST /calls` uses to start `scenarios/outbound.js`
+/// (`[voximplant]`).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoximplantConfig {
+    pub api_url: String,
+    pub rule_id: u64,
+    pub credentials: PathBuf,
+    pub account_id: u64,
+    pub api_key: String,
+    pub timeout_secs: f64,
+    pub pending_timeout_secs: u64,
+}
+
+impl Default for VoximplantConfig {
+    fn default() -> Self {
+        Self {
+            api_url: "https://api.voximplant.com/platform_api".into(),
+            rule_id: 0,
+            credentials: PathBuf::new(),
+            account_id: 0,
+            api_key: String::new(),
+            timeout_secs: 10.0,
+            pending_timeout_secs: 900,
+        }
+    }
+}
+
+/// Without the API key: configurations are printed in error messages and logs.
+impl std::fmt::Debug for VoximplantConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VoximplantConfig")
+            .field("api_url", &self.api_url)
+            .field("rule_id", &self.rule_id)
+            .field("credentials", &self.credentials)
+            .field("account_id", &self.account_id)
+            .field(
+                "api_key",
+                &if self.api_key.is_empty() { "" } else { "(set)" },
+            )
+            .field("timeout_secs", &self.timeout_secs)
+            .field("pending_timeout_secs", &self.pending_timeout_secs)
+            .finish()
+    }
+}
 
 /// Checks an E.164 number: "+", then 8 to 15 digits, the first of them not 0. The error
 /// says what is wrong with it.

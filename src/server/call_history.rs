@@ -9,9 +9,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::ApiError;
 use super::AppState;
-use crate::history::History;
+use crate::calls::history::History;
+use crate::http::error::ApiError;
 
 const MAX_LIMIT: u32 = 1000;
 
@@ -22,7 +22,7 @@ pub struct ListQuery {
 }
 
 fn history(state: &AppState) -> Result<&History, ApiError> {
-    state.history.as_ref().ok_or_else(|| {
+    state.calls.log().history().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "history_disabled",

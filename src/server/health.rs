@@ -22,7 +22,7 @@ pub async fn handle(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
         "version": env!("CARGO_PKG_VERSION"),
         "active_calls": state.calls.active(),
         "uptime_secs": state.started.elapsed().as_secs(),
-        "models": state.engines.names,
+        "models": state.models,
     });
     (status, Json(body))
 }

@@ -7,9 +7,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 
-use super::auth;
-use super::error::ApiError;
 use super::AppState;
+use crate::http::auth;
+use crate::http::error::ApiError;
 
 pub async fn handle(
     State(state): State<Arc<AppState>>,
@@ -18,7 +18,7 @@ pub async fn handle(
     if state.cfg.metrics.require_token {
         auth::check(&state.cfg.server.token, auth::bearer(&headers))?;
     }
-    let text = state.metrics.render(
+    let text = state.metrics().render(
         &state.calls.active_by_transport(),
         state.drain.is_draining(),
     );

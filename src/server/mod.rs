@@ -1,16 +1,11 @@
-//! The HTTP API (axum): routes, shared state, serving until a signal, then draining.
+//! The daemon's HTTP server (axum): the shared state, the routes (the Voximplant transports'
+//! endpoints plus the admin API: health, metrics, history, outbound calls), serving until a
+//! signal, then draining, and the history's background work.
 
-pub mod audio_store;
-pub mod auth;
 mod call_history;
-pub mod drain;
-pub mod error;
-mod events;
 mod health;
 mod metrics;
 mod place_call;
-pub mod process_audio;
-pub(crate) mod tools;
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -18,42 +13,85 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use axum::extract::FromRef;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::calls::{CallSession, Calls};
+use crate::calls::history::History;
+use crate::calls::{tool_effects, CallLog, Calls};
 use crate::config::Config;
-use crate::engines::Engines;
-use crate::history::History;
+use crate::conversation::{Assistant, Settings};
+use crate::engines::{Engines, ModelNames};
+use crate::http::drain::{self, Drain, Signals};
+use crate::http::{auth, error, error::ApiError};
+use crate::kb::KnowledgeBase;
 use crate::metrics::{Metrics, Transport};
 use crate::outbound::ManagementApi;
-use audio_store::AudioStore;
-use drain::{Drain, Signals};
-use error::ApiError;
+use crate::transport::voximplant_http::audio_store::AudioStore;
+use crate::transport::voximplant_http::{self, RecordingContext};
+use crate::transport::voximplant_ws::{self, StreamContext};
 
-/// Everything a request handler can reach.
+/// Everything a request handler can reach; each transport takes only its own context.
 pub struct AppState {
     pub cfg: Config,
-    pub engines: Arc<Engines>,
-    pub calls: Calls,
-    pub audio: AudioStore,
-    pub public_url: String,
+    pub models: ModelNames,
+    pub calls: Arc<Calls>,
     pub started: Instant,
-    pub metrics: Arc<Metrics>,
     pub drain: Drain,
-    /// The greeting for recording-mode calls, synthesized on first use.
-    pub greeting_wav: tokio::sync::OnceCell<Vec<u8>>,
-    /// The call history database (None when `history.database` is empty).
-    pub history: Option<History>,
+    pub recording: Arc<RecordingContext>,
+    pub stream: Arc<StreamContext>,
     /// Voximplant's Management API for outbound calls (None until `[voximplant]` is set).
     pub outbound: Option<ManagementApi>,
 }
 
+/// The router's state: the whole state for the server's own handlers, each transport's
+/// context for its handlers.
+#[derive(Clone)]
+struct Shared(Arc<AppState>);
+
+impl FromRef<Shared> for Arc<AppState> {
+    fn from_ref(shared: &Shared) -> Self {
+        shared.0.clone()
+    }
+}
+
+impl FromRef<Shared> for Arc<RecordingContext> {
+    fn from_ref(shared: &Shared) -> Self {
+        shared.0.recording.clone()
+    }
+}
+
+impl FromRef<Shared> for Arc<StreamContext> {
+    fn from_ref(shared: &Shared) -> Self {
+        shared.0.stream.clone()
+    }
+}
+
 impl AppState {
-    /// The state, with the call history opened (and migrated).
-    pub fn new(cfg: Config, engines: Arc<Engines>, bound: SocketAddr) -> Result<Self> {
+    /// The state of a voxd on `engines`, with the knowledge base it configures.
+    pub fn new(cfg: Config, engines: &Engines, bound: SocketAddr) -> Result<Self> {
+        let kb = KnowledgeBase::load(&cfg.kb)?;
+        let assistant = Arc::new(Assistant::from_engines(engines, kb, &cfg)?);
+        Self::with_assistant(
+            cfg,
+            assistant,
+            engines.names.clone(),
+            engines.load_secs,
+            bound,
+        )
+    }
+
+    /// The state, with the call history opened (and migrated); `load_secs` are the
+    /// engines' load times for the metrics.
+    pub fn with_assistant(
+        cfg: Config,
+        assistant: Arc<Assistant>,
+        models: ModelNames,
+        load_secs: [(&'static str, f64); 3],
+        bound: SocketAddr,
+    ) -> Result<Self> {
         let history = if cfg.history.database.as_os_str().is_empty() {
             None
         } else {
@@ -64,67 +102,88 @@ impl AppState {
             tracing::info!("outbound calls: Voximplant {}", api.describe());
         }
         let metrics = Arc::new(Metrics::default());
-        for (engine, secs) in engines.load_secs {
+        for (engine, secs) in load_secs {
             metrics.model_loaded(engine, secs);
         }
-        Ok(Self {
-            history,
-            outbound,
-            public_url: cfg.public_url(bound),
-            calls: Calls::new(
-                Duration::from_secs(cfg.calls.idle_timeout_secs),
-                metrics.clone(),
-            ),
-            metrics,
-            drain: Drain::default(),
+        let log = Arc::new(CallLog::new(history, metrics, cfg.tools.clone()));
+        let calls = Arc::new(Calls::new(
+            Duration::from_secs(cfg.calls.idle_timeout_secs),
+            log,
+        ));
+        let drain = Drain::default();
+        let reply_rate = cfg.tts.reply_sample_rate;
+        let recording = Arc::new(RecordingContext {
+            assistant: assistant.clone(),
+            calls: calls.clone(),
+            drain: drain.clone(),
             audio: AudioStore::new(Duration::from_secs(cfg.calls.reply_audio_ttl_secs)),
-            engines,
+            public_url: cfg.public_url(bound),
+            download: cfg.download.clone(),
+            max_audio_secs: cfg.calls.max_audio_secs,
+            reply_rate: (reply_rate > 0).then_some(reply_rate),
+            greeting: cfg.conversation.greeting.clone(),
+            operator_phone: cfg.tools.operator_phone.clone(),
+            greeting_wav: tokio::sync::OnceCell::new(),
+        });
+        let stream = Arc::new(StreamContext {
+            assistant,
+            settings: Settings::from_config(&cfg),
+            calls: calls.clone(),
+            drain: drain.clone(),
+            token: cfg.server.token.clone(),
+            output: cfg.voximplant_stream.encoding.0,
+            operator_phone: cfg.tools.operator_phone.clone(),
+            max_frame_bytes: cfg.voximplant_stream.max_frame_bytes as usize,
+        });
+        Ok(Self {
+            outbound,
+            models,
+            calls,
+            drain,
+            recording,
+            stream,
             cfg,
             started: Instant::now(),
-            greeting_wav: tokio::sync::OnceCell::new(),
         })
     }
 
-    /// The call's live session, created if it is new, with the call recorded as started in
-    /// the history: every transport opens its calls here.
-    pub fn open_call(
-        &self,
-        call_id: &str,
-        transport: Transport,
-    ) -> Arc<tokio::sync::Mutex<CallSession>> {
-        let session = self.calls.session(call_id, transport);
-        self.record("the call start", |h| h.call_started(call_id, transport));
-        session
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.calls.log().metrics
     }
 
-    /// Writes to the call history, if there is one. A failed write is logged and the call
-    /// goes on: the caller must not be dropped because a disk is full.
-    pub fn record(&self, what: &str, write: impl FnOnce(&History) -> Result<()>) {
-        if let Some(h) = &self.history {
-            if let Err(e) = write(h) {
-                tracing::error!("call history: cannot record {what}: {e:#}");
-            }
-        }
+    /// The base URL reply audio links point at.
+    pub fn public_url(&self) -> &str {
+        &self.recording.public_url
     }
 }
 
 /// The router with every endpoint.
 pub fn router(state: Arc<AppState>) -> Router {
+    let token: Arc<str> = state.cfg.server.token.as_str().into();
     let protected = Router::new()
-        .route("/voximplant/process_audio", post(process_audio::handle))
-        .route("/voximplant/events", post(events::handle))
-        .route("/voximplant/calls/{call_id}", get(events::show))
+        .route(
+            "/voximplant/process_audio",
+            post(voximplant_http::process_audio::handle),
+        )
+        .route("/voximplant/events", post(voximplant_http::events::handle))
+        .route(
+            "/voximplant/calls/{call_id}",
+            get(voximplant_http::events::show),
+        )
         .route("/calls", get(call_history::list).post(place_call::handle))
         .route("/calls/{call_id}", get(call_history::show))
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            token,
             auth::require_token,
         ));
     Router::new()
         .route("/health", get(health::handle))
         .route("/metrics", get(metrics::handle))
-        .route("/audio/{file}", get(process_audio::serve_audio))
-        .route("/voximplant/stream", get(crate::stream::handle))
+        .route(
+            "/audio/{file}",
+            get(voximplant_http::process_audio::serve_audio),
+        )
+        .route("/voximplant/stream", get(voximplant_ws::handle))
         .merge(protected)
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
@@ -137,14 +196,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             )
         })
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics().clone(),
             error::count,
         ))
-        .with_state(state)
+        .with_state(Shared(state))
 }
 
-/// Binds the configured address, loads nothing (engines come in), serves until SIGTERM or
-/// SIGINT, then drains (see [`drain`]).
+/// Binds the configured address, serves `engines` until SIGTERM or SIGINT, then drains
+/// (see [`drain`]).
 pub async fn serve(cfg: Config, engines: Arc<Engines>) -> Result<()> {
     let addr = cfg.bind_addr()?;
     let listener = TcpListener::bind(addr)
@@ -154,10 +213,10 @@ pub async fn serve(cfg: Config, engines: Arc<Engines>) -> Result<()> {
     if cfg.server.token.is_empty() {
         tracing::warn!("server.token is empty: the API is open to anyone who can reach {bound}");
     }
-    let state = Arc::new(AppState::new(cfg, engines, bound)?);
+    let state = Arc::new(AppState::new(cfg, &engines, bound)?);
     start_background(&state);
     let mut signals = Signals::install().context("cannot install signal handlers")?;
-    tracing::info!(%bound, public_url = %state.public_url, "voxd listening");
+    tracing::info!(%bound, public_url = %state.public_url(), "voxd listening");
     crate::notify::notify(&format!("READY=1\nSTATUS=serving on {bound}"));
     if let Some(every) = crate::notify::watchdog_interval() {
         tokio::spawn(async move {
@@ -177,7 +236,8 @@ pub async fn serve(cfg: Config, engines: Arc<Engines>) -> Result<()> {
         result = &mut server => return Ok(result??),
         sig = signals.recv() => tracing::info!("{sig}: shutting down"),
     }
-    drain::run(&state, &mut signals, server).await;
+    let grace = Duration::from_secs(state.cfg.server.drain_grace_secs);
+    drain::run(&state.drain, &state.calls, grace, &mut signals, server).await;
     tracing::info!("voxd stopped");
     Ok(())
 }
@@ -187,30 +247,30 @@ pub async fn serve(cfg: Config, engines: Arc<Engines>) -> Result<()> {
 pub fn start_background(state: &Arc<AppState>) {
     purge_history_daily(state);
     expire_pending_calls(state);
-    tools::redeliver_stored(state);
+    tool_effects::redeliver_stored(state.calls.log());
 }
 
 /// Every so often (a quarter of `voximplant.pending_timeout_secs`, between 1 s and a
 /// minute), fails the outbound calls still pending after that timeout.
 fn expire_pending_calls(state: &Arc<AppState>) {
     let secs = state.cfg.voximplant.pending_timeout_secs;
-    if state.history.is_none() || secs == 0 {
+    let log = state.calls.log().clone();
+    if log.history().is_none() || secs == 0 {
         return;
     }
-    let state = state.clone();
     let every = Duration::from_secs((secs / 4).clamp(1, 60));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            state.record("the pending-call sweep", |h| {
+            log.record("the pending-call sweep", |h| {
                 for call_id in h.expire_pending(secs)? {
                     tracing::warn!(
                         %call_id,
                         secs,
                         "outbound call: the scenario never reported; marked failed (no_report)"
                     );
-                    state.metrics.call_ended(Transport::Stream, "no_report");
+                    log.metrics.call_ended(Transport::Stream, "no_report");
                 }
                 Ok(())
             });
@@ -221,15 +281,15 @@ fn expire_pending_calls(state: &Arc<AppState>) {
 /// Deletes calls past `history.retention_days` now and then once a day.
 fn purge_history_daily(state: &Arc<AppState>) {
     let days = state.cfg.history.retention_days;
-    if state.history.is_none() || days == 0 {
+    let log = state.calls.log().clone();
+    if log.history().is_none() || days == 0 {
         return;
     }
-    let state = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(86_400));
         loop {
             tick.tick().await;
-            state.record("the retention purge", |h| {
+            log.record("the retention purge", |h| {
                 let n = h.purge(days)?;
                 tracing::info!(calls = n, days, "call history purged");
                 Ok(())

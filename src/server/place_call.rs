@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tracing::Instrument;
 
-use super::error::ApiError;
 use super::AppState;
-use crate::history::{now_ms, to_rfc3339};
+use crate::calls::history::{now_ms, to_rfc3339};
+use crate::http::error::ApiError;
 use crate::outbound::{self, management_api, StartError};
 
 /// The largest `context` accepted, in bytes of compact JSON.
@@ -62,7 +62,7 @@ async fn place(
     let context = check_context(req.context)?;
     let call_id = outbound::new_call_id();
     let custom_data = outbound::custom_data(&call_id, &req.phone).map_err(ApiError::internal)?;
-    let created_at = match &state.history {
+    let created_at = match state.calls.log().history() {
         Some(h) => h
             .call_placed(&call_id, &req.phone, context.as_ref())
             .map_err(|e| ApiError::internal(format!("call history: {e:#}")))?,
@@ -85,7 +85,7 @@ async fn place(
                     "outbound call: scenario started"
                 );
                 let details = serde_json::to_value(&started).unwrap_or_default();
-                state.record("the scenario start", |h| {
+                state.calls.log().record("the scenario start", |h| {
                     h.add_event(&call_id, "ScenarioStarted", &details)
                 });
                 Ok(json!({
@@ -97,7 +97,7 @@ async fn place(
             }
             Err(e) => {
                 let reason = format!("{}: {}", e.code, e.message);
-                state.record("the failed start", |h| {
+                state.calls.log().record("the failed start", |h| {
                     h.add_event(
                         &call_id,
                         "ScenarioFailed",

@@ -45,12 +45,32 @@ impl Daemon {
             .envs(more_env(&out))
             .arg("serve")
             .stdout(Stdio::from(out));
-        let child = cmd.spawn().unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(120)))
-            .unwrap();
+        let mut child = cmd.spawn().unwrap();
+        // READY=1 (its status names the address) within two minutes in all, however many
+        // other notifications come first.
+        let within = Duration::from_secs(120);
+        let deadline = Instant::now() + within;
         let mut buf = [0u8; 4096];
         let addr = loop {
-            let n = sock.recv(&mut buf).expect("READY=1 from voxd serve");
+            let left = deadline.saturating_duration_since(Instant::now());
+            let got = if left.is_zero() {
+                // (A zero read timeout is refused: the time is simply up.)
+                Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
+            } else {
+                sock.set_read_timeout(Some(left)).unwrap();
+                sock.recv(&mut buf)
+            };
+            let n = match got {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "no READY=1 from voxd serve within {within:?} ({e}); it logged:\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+            };
             let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
             if let Some(addr) = msg.split("serving on ").nth(1) {
                 break addr.trim().parse().unwrap();

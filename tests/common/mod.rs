@@ -6,11 +6,13 @@
 pub mod daemon;
 
 use std::collections::HashMap;
+use std::fmt::Display;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -135,7 +137,7 @@ fn start() -> Harness {
 pub async fn spawn_api(cfg: Config, engines: Arc<Engines>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = Arc::new(AppState::new(cfg, engines, addr).expect("app state"));
+    let state = Arc::new(AppState::new(cfg, &engines, addr).expect("app state"));
     voxd::server::start_background(&state);
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
     addr
@@ -273,6 +275,33 @@ pub fn shared_words(a: &str, b: &str) -> Vec<String> {
         .into_iter()
         .filter(|w| w.len() >= 3 && bw.contains(w))
         .collect()
+}
+
+/// How often [`wait_until`] looks again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Waits for something to happen instead of sleeping: runs `check` every 50 ms until it
+/// gives `Ok`, and returns what it gave; an `Err` says what `check` saw instead. When
+/// `timeout` passes first, the test fails naming `what` it waited for (a noun, as in
+/// `Caller::wait_for`: "no {what} within …") and showing the last `Err`.
+pub async fn wait_until<T, E, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    E: Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        let seen = match check().await {
+            Ok(done) => return done,
+            Err(seen) => seen,
+        };
+        assert!(
+            Instant::now() < deadline,
+            "no {what} within {timeout:?}; last seen: {seen}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 /// A client with the test token.

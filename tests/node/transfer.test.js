@@ -20,7 +20,7 @@ const ASK = 'Please connect me to an operator.';
 
 const daemon = sharedVoxd({
   VOXD_DOWNLOAD_ALLOWED_NETWORKS: '["127.0.0.1/32"]',
-  VOXD_STREAM_GREETING: '',
+  VOXD_CONVERSATION_GREETING: '',
   VOXD_LLM_SYSTEM_PROMPT: 'You are the phone assistant of Sunny Bakery. Reply in one short sentence.',
   VOXD_TOOLS_ENABLED: 'true',
   VOXD_TOOLS_OPERATOR_PHONE: OPERATOR,

@@ -1,0 +1,227 @@
+//! The history against a real SQLite file.
+
+use super::schema::MIGRATIONS;
+use super::*;
+use serde_json::json;
+
+fn open() -> (tempfile::TempDir, History) {
+    let dir = tempfile::tempdir().unwrap();
+    let h = History::open(&dir.path().join("sub/history.db")).unwrap();
+    (dir, h)
+}
+
+#[test]
+fn a_call_keeps_its_turns_and_events_in_order() {
+    let (_d, h) = open();
+    h.call_started("c1", Transport::Stream).unwrap();
+    h.add_event("c1", "Connected", &json!({"mode": "stream"}))
+        .unwrap();
+    h.add_turn("c1", "user", "hello", None, false).unwrap();
+    h.add_turn(
+        "c1",
+        "assistant",
+        "hi there",
+        Some(&json!({"total": 5.0})),
+        true,
+    )
+    .unwrap();
+    h.call_ended("c1", "ended", "assistant_hangup").unwrap();
+    h.call_ended("c1", "failed", "later end is ignored")
+        .unwrap();
+    let c = h.call("c1").unwrap().unwrap();
+    assert_eq!(c.transport, "stream");
+    assert_eq!(
+        (c.status.as_str(), c.outcome.as_deref()),
+        ("ended", Some("assistant_hangup"))
+    );
+    let texts: Vec<_> = c
+        .turns
+        .iter()
+        .map(|t| (t.role.as_str(), t.text.as_str()))
+        .collect();
+    assert_eq!(texts, [("user", "hello"), ("assistant", "hi there")]);
+    assert!(c.turns[1].barged_in && !c.turns[0].barged_in);
+    assert_eq!(c.turns[1].timings, Some(json!({"total": 5.0})));
+    assert_eq!(c.events[0]["event"], "Connected");
+    assert_eq!(c.events[0]["mode"], "stream");
+    assert!(h.call("nope").unwrap().is_none());
+}
+
+#[test]
+fn a_lead_is_stored_and_its_delivery_tracked() {
+    let (_d, h) = open();
+    h.call_started("c1", Transport::Recording).unwrap();
+    let lead = Lead {
+        name: "Ann".into(),
+        phone: "+15551234567".into(),
+        request: "a cake".into(),
+    };
+    let id = h.add_lead("c1", &lead, "pending").unwrap();
+    h.lead_attempt(id, Some("503"), false).unwrap();
+    let row = |h: &History| -> (String, String, i64, Option<String>, bool) {
+        h.lock()
+            .query_row(
+                "SELECT phone, delivery, attempts, last_error, delivered_at IS NOT NULL
+                 FROM leads WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap()
+    };
+    assert_eq!(
+        row(&h),
+        (
+            "+15551234567".into(),
+            "pending".into(),
+            1,
+            Some("503".into()),
+            false
+        )
+    );
+    h.lead_attempt(id, None, false).unwrap();
+    assert_eq!(
+        row(&h),
+        ("+15551234567".into(), "delivered".into(), 2, None, true)
+    );
+    let other = h.add_lead("c1", &lead, "pending").unwrap();
+    h.lead_attempt(other, Some("timeout"), true).unwrap();
+    let failed: String = h
+        .lock()
+        .query_row(
+            "SELECT delivery FROM leads WHERE id = ?1",
+            params![other],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(failed, "failed");
+}
+
+#[test]
+fn a_placed_call_stays_outbound_through_its_events() {
+    let (_d, h) = open();
+    let at = h
+        .call_placed("o1", "+79001112233", Some(&json!({"order": 42})))
+        .unwrap();
+    let c = h.call("o1").unwrap().unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.direction.as_str()),
+        ("pending", "outbound")
+    );
+    assert_eq!((c.created_at, c.started_at), (at, None));
+    assert_eq!(c.phone.as_deref(), Some("+79001112233"));
+    assert_eq!(c.context, Some(json!({"order": 42})));
+    h.call_started("o1", Transport::Stream).unwrap();
+    let c = h.call("o1").unwrap().unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.direction.as_str()),
+        ("active", "outbound")
+    );
+    assert!(c.started_at.is_some());
+    h.call_ended("o1", "failed", "486 Busy Here").unwrap();
+    let c = h.call("o1").unwrap().unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.outcome.as_deref()),
+        ("failed", Some("486 Busy Here"))
+    );
+    assert!(h.call_placed("o1", "+79001112233", None).is_err());
+}
+
+#[test]
+fn list_is_newest_first_and_bounded() {
+    let (_d, h) = open();
+    for id in ["a", "b", "c"] {
+        h.call_started(id, Transport::Recording).unwrap();
+    }
+    let ids: Vec<_> = h
+        .list(2, 0)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.call_id)
+        .collect();
+    assert_eq!(ids, ["c", "b"]);
+    assert!(h.list(10, now_ms() + 60_000).unwrap().is_empty());
+}
+
+#[test]
+fn reopening_keeps_data_and_does_not_migrate_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    History::open(&path)
+        .unwrap()
+        .call_started("x", Transport::Recording)
+        .unwrap();
+    let h = History::open(&path).unwrap();
+    assert!(h.call("x").unwrap().is_some());
+    let v: usize = h
+        .lock()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, MIGRATIONS.len());
+    let mode: String = h
+        .lock()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let err = History::open(&path).err().unwrap();
+    assert!(
+        format!("{err:#}").contains("newer than this voxd"),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn outbound_calls_without_a_report_expire_as_failed() {
+    let (_d, h) = open();
+    h.call_placed("silent", "+79001112233", None).unwrap();
+    h.call_placed("fresh", "+79001112234", None).unwrap();
+    h.call_placed("answered", "+79001112235", None).unwrap();
+    h.call_started("answered", Transport::Stream).unwrap();
+    h.lock()
+        .execute(
+            "UPDATE calls SET created_at = ?1 WHERE id IN ('silent', 'answered')",
+            params![now_ms() - 3_600_000],
+        )
+        .unwrap();
+    assert_eq!(h.expire_pending(600).unwrap(), ["silent"]);
+    let c = h.call("silent").unwrap().unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.outcome.as_deref()),
+        ("failed", Some("no_report"))
+    );
+    assert_eq!(h.call("fresh").unwrap().unwrap().status, "pending");
+    assert_eq!(h.call("answered").unwrap().unwrap().status, "active");
+    assert!(h.expire_pending(600).unwrap().is_empty());
+}
+
+#[test]
+fn purge_removes_old_calls_with_their_turns() {
+    let (_d, h) = open();
+    h.call_started("old", Transport::Recording).unwrap();
+    h.add_turn("old", "user", "hi", None, false).unwrap();
+    h.call_started("new", Transport::Recording).unwrap();
+    h.lock()
+        .execute(
+            "UPDATE calls SET created_at = ?1 WHERE id = 'old'",
+            params![now_ms() - 40 * 86_400_000],
+        )
+        .unwrap();
+    assert_eq!(h.purge(0).unwrap(), 0);
+    assert_eq!(h.purge(30).unwrap(), 1);
+    assert!(h.call("old").unwrap().is_none());
+    assert!(h.call("new").unwrap().is_some());
+    let orphans: i64 = h
+        .lock()
+        .query_row("SELECT COUNT(*) FROM turns", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(orphans, 0);
+}

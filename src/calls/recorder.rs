@@ -1,0 +1,175 @@
+//! One call's recorder: the one writer of everything a call leaves behind. Its memory (the
+//! chat context the next reply sees), its history rows (turns, tool calls, the end), its
+//! metrics (answered turns, stage times, barge-ins, reply latency). Every transport and the
+//! conversation write through it; short locks, never skipped when busy.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use super::{tool_effects, CallId, CallLog, ToolCall};
+use crate::engines::{ChatMessage, Role};
+use crate::metrics::{Stage, Timings, Transport};
+
+/// What a call has gathered so far.
+#[derive(Debug, Default)]
+struct Gathered {
+    memory: Vec<ChatMessage>,
+    turns: u32,
+    /// Real-time replies: end of the caller's turn → first reply audio sent, in ms.
+    reply_latencies_ms: Vec<f64>,
+}
+
+/// A live call's recorder.
+pub struct CallRecorder {
+    id: CallId,
+    transport: Transport,
+    log: Arc<CallLog>,
+    started: Instant,
+    gathered: Mutex<Gathered>,
+    /// Held for the length of a recording-mode turn, so a call's turns run in order.
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl CallRecorder {
+    /// A recorder for a call that starts now (the registry records the start).
+    pub(super) fn new(id: CallId, transport: Transport, log: Arc<CallLog>) -> Self {
+        Self {
+            id,
+            transport,
+            log,
+            started: Instant::now(),
+            gathered: Mutex::default(),
+            turn: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn id(&self) -> &CallId {
+        &self.id
+    }
+
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    fn gathered(&self) -> std::sync::MutexGuard<'_, Gathered> {
+        self.gathered.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The conversation so far, for the next reply's prompt.
+    pub fn memory(&self) -> Vec<ChatMessage> {
+        self.gathered().memory.clone()
+    }
+
+    /// Answered turns so far.
+    pub fn turns(&self) -> u32 {
+        self.gathered().turns
+    }
+
+    /// Waits for the call's previous turn to finish; the turn runs while the guard lives.
+    pub async fn turn_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.turn.lock().await
+    }
+
+    /// The caller's words, stored at once: a crash from here on loses no turn.
+    pub fn heard(&self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        self.log.record("the caller's turn", |h| {
+            h.add_turn(self.id.as_str(), "user", text, None, false)
+        });
+    }
+
+    /// An exchange is over: voxd `said` this (as far as the caller heard it; `interrupted`
+    /// when the caller cut in) in answer to `heard` (None: to no turn, the greeting; empty:
+    /// nothing intelligible, which the memory does not keep). The memory gets what was
+    /// really heard and said; the history gets voxd's words with `timings`.
+    pub fn answered(
+        &self,
+        heard: Option<&str>,
+        said: &str,
+        timings: Option<Value>,
+        interrupted: bool,
+    ) {
+        {
+            let mut g = self.gathered();
+            if heard != Some("") {
+                if let Some(heard) = heard {
+                    g.memory.push(ChatMessage::new(Role::User, heard));
+                    g.turns += 1;
+                }
+                if !said.is_empty() {
+                    g.memory.push(ChatMessage::new(Role::Assistant, said));
+                }
+            }
+        }
+        if !said.is_empty() {
+            self.log.record("voxd's turn", |h| {
+                h.add_turn(
+                    self.id.as_str(),
+                    "assistant",
+                    said,
+                    timings.as_ref(),
+                    interrupted,
+                )
+            });
+        }
+    }
+
+    /// A turn was answered in these stage times (the metrics).
+    pub fn replied(&self, t: &Timings) {
+        let m = &self.log.metrics;
+        m.turn_answered(self.transport);
+        for (stage, took) in [
+            (Stage::Download, t.download),
+            (Stage::Decode, t.decode),
+            (Stage::Stt, t.stt),
+            (Stage::LlmFirstToken, t.llm_first_token),
+            (Stage::Llm, t.llm),
+            (Stage::TtsFirstAudio, t.tts_first_audio),
+            (Stage::TurnTotal, t.total),
+        ] {
+            if took > 0.0 {
+                m.stage_ms(self.transport, stage, took);
+            }
+        }
+    }
+
+    /// A real-time reply's first audio went out `ms` after the caller's turn ended.
+    pub fn reply_latency(&self, ms: f64) {
+        self.gathered().reply_latencies_ms.push(ms);
+        let m = &self.log.metrics;
+        m.stage_ms(self.transport, Stage::EndOfTurnToFirstAudio, ms);
+    }
+
+    /// The caller interrupted voxd.
+    pub fn barge_in(&self) {
+        self.log.metrics.barge_in();
+    }
+
+    /// The assistant called `tool`: count it, note it, act on it (a lead is stored).
+    pub fn tool_called(&self, tool: &ToolCall) {
+        tool_effects::called(&self.log, self.id.as_str(), tool);
+    }
+
+    /// Records how the call ended in the history (`status`: ended or failed).
+    pub fn ended(&self, status: &str, outcome: &str) {
+        self.log.record("the call end", |h| {
+            h.call_ended(self.id.as_str(), status, outcome)
+        });
+    }
+
+    /// The live call as `GET /voximplant/calls/{call_id}` shows it.
+    pub fn snapshot(&self) -> Value {
+        let g = self.gathered();
+        json!({
+            "call_id": self.id.as_str(),
+            "turns": g.turns,
+            "duration_secs": self.started.elapsed().as_secs_f64(),
+            "history": g.memory,
+            "reply_latencies_ms": g.reply_latencies_ms,
+        })
+    }
+}

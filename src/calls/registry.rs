@@ -1,0 +1,154 @@
+//! The live calls, keyed by call id: opened on first contact by any transport (and recorded
+//! as started in the history), ended by a Disconnected/Failed event, the end of a media
+//! stream, or after idling too long. Each end is counted in the metrics by its outcome.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{CallId, CallLog, CallRecorder};
+use crate::metrics::Transport;
+
+struct Entry {
+    call: Arc<CallRecorder>,
+    last_active: Instant,
+}
+
+/// The table of live calls.
+pub struct Calls {
+    table: Mutex<HashMap<CallId, Entry>>,
+    idle_timeout: Duration,
+    log: Arc<CallLog>,
+}
+
+impl Calls {
+    pub fn new(idle_timeout: Duration, log: Arc<CallLog>) -> Self {
+        Self {
+            table: Mutex::new(HashMap::new()),
+            idle_timeout,
+            log,
+        }
+    }
+
+    /// Where the calls' facts are written.
+    pub fn log(&self) -> &Arc<CallLog> {
+        &self.log
+    }
+
+    /// The call's recorder, the call opened (reached over `transport`) if it is new; the
+    /// history notes the call as live either way.
+    pub fn open(&self, id: &CallId, transport: Transport) -> Arc<CallRecorder> {
+        let call = {
+            let mut table = self.lock();
+            let now = Instant::now();
+            let entry = table.entry(id.clone()).or_insert_with(|| {
+                tracing::info!(call_id = %id, transport = transport.as_str(), "call started");
+                Entry {
+                    call: Arc::new(CallRecorder::new(id.clone(), transport, self.log.clone())),
+                    last_active: now,
+                }
+            });
+            entry.last_active = now;
+            entry.call.clone()
+        };
+        self.log
+            .record("the call start", |h| h.call_started(id.as_str(), transport));
+        call
+    }
+
+    /// The call's recorder if it is live (does not open one).
+    pub fn find(&self, id: &CallId) -> Option<Arc<CallRecorder>> {
+        self.lock().get(id).map(|e| e.call.clone())
+    }
+
+    /// Ends a call (`outcome` says how, for the metrics); false when no such call is live.
+    pub fn end(&self, id: &CallId, outcome: &str) -> bool {
+        let removed = self.lock().remove(id);
+        if let Some(e) = &removed {
+            let turns = e.call.turns();
+            tracing::info!(call_id = %id, turns, outcome, "call ended");
+            self.log.metrics.call_ended(e.call.transport(), outcome);
+        }
+        removed.is_some()
+    }
+
+    /// Live calls, after dropping those idle past the timeout.
+    pub fn active(&self) -> usize {
+        self.expire(Instant::now()).len()
+    }
+
+    /// Live calls of the server's transports (after expiry).
+    pub fn active_by_transport(&self) -> [(Transport, usize); 2] {
+        let table = self.expire(Instant::now());
+        [Transport::Recording, Transport::Stream].map(|t| {
+            (
+                t,
+                table.values().filter(|e| e.call.transport() == t).count(),
+            )
+        })
+    }
+
+    /// The table, after dropping the calls idle past the timeout at `now`.
+    fn expire(&self, now: Instant) -> std::sync::MutexGuard<'_, HashMap<CallId, Entry>> {
+        let mut table = self.lock();
+        let timeout = self.idle_timeout;
+        table.retain(|id, e| {
+            let keep = now.saturating_duration_since(e.last_active) < timeout;
+            if !keep {
+                tracing::info!(call_id = %id, "call expired after idling");
+                self.log.metrics.call_ended(e.call.transport(), "expired");
+            }
+            keep
+        });
+        table
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CallId, Entry>> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+
+    #[test]
+    fn lifecycle_and_expiry() {
+        let metrics = Arc::new(Metrics::default());
+        let log = Arc::new(CallLog::new(None, metrics.clone(), Default::default()));
+        let calls = Calls::new(Duration::from_secs(900), log);
+        let (a, b) = (CallId::parse("a").unwrap(), CallId::parse("b").unwrap());
+        let first = calls.open(&a, Transport::Recording);
+        assert!(Arc::ptr_eq(&first, &calls.open(&a, Transport::Recording)));
+        calls.open(&b, Transport::Stream);
+        assert_eq!(calls.active(), 2);
+        assert_eq!(
+            calls.active_by_transport(),
+            [(Transport::Recording, 1), (Transport::Stream, 1)]
+        );
+        assert!(calls.end(&a, "disconnected"));
+        assert!(!calls.end(&a, "disconnected"));
+        assert_eq!(
+            calls
+                .expire(Instant::now() + Duration::from_secs(899))
+                .len(),
+            1
+        );
+        assert_eq!(
+            calls
+                .expire(Instant::now() + Duration::from_secs(901))
+                .len(),
+            0
+        );
+        assert_eq!(calls.active(), 0);
+        let text = metrics.render(&calls.active_by_transport(), false);
+        for line in [
+            "voxd_calls_total{transport=\"recording\",outcome=\"disconnected\"} 1",
+            "voxd_calls_total{transport=\"stream\",outcome=\"expired\"} 1",
+            "voxd_calls_active{transport=\"stream\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in {text}");
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! What voxd does when the assistant calls a tool on a live call, whatever its transport:
+//! count it, note it in the call's history events, and for `save_lead` store the lead, then
+//! deliver it to the webhook in the background (retries with doubling waits, each try
+//! recorded). The call never waits for the webhook and never fails because of it; leads a
+//! previous run could not deliver are tried again at start-up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::history::{now_ms, to_rfc3339};
+use super::CallLog;
+use super::{Lead, ToolCall};
+
+/// Acts on `tool`, called by the assistant on the call `call_id`.
+pub fn called(state: &Arc<CallLog>, call_id: &str, tool: &ToolCall) {
+    state.metrics.tool_called(tool.name());
+    let details = match tool {
+        ToolCall::Hangup => json!({}),
+        ToolCall::Transfer => json!({ "to": state.tools.operator_phone }),
+        ToolCall::SaveLead(lead) => json!(lead),
+    };
+    state.record("a tool call", |h| {
+        h.add_event(call_id, tool.name(), &details)
+    });
+    if let ToolCall::SaveLead(lead) = tool {
+        save_lead(state, call_id, lead);
+    }
+}
+
+/// Stores the lead first (so it is never lost), then starts its delivery.
+fn save_lead(state: &Arc<CallLog>, call_id: &str, lead: &Lead) {
+    let webhook = &state.tools.lead_webhook;
+    let delivery = if webhook.is_empty() {
+        "none"
+    } else {
+        "pending"
+    };
+    let mut id = None;
+    state.record("a lead", |h| {
+        id = Some(h.add_lead(call_id, lead, delivery)?);
+        Ok(())
+    });
+    tracing::info!(lead_id = id, name = %lead.name, phone = %lead.phone, request = %lead.request, "lead saved");
+    if webhook.is_empty() {
+        return;
+    }
+    tokio::spawn(deliver(
+        state.clone(),
+        id,
+        payload(id, call_id, lead, now_ms()),
+    ));
+}
+
+/// Delivers again, in the background, the leads a previous run stored but the webhook has
+/// not taken (voxd stopped between tries, or the tries ran out): called at start-up.
+pub fn redeliver_stored(state: &Arc<CallLog>) {
+    let Some(history) = state.history() else {
+        return;
+    };
+    if state.tools.lead_webhook.is_empty() {
+        return;
+    }
+    let leads = match history.undelivered_leads() {
+        Ok(leads) => leads,
+        Err(e) => {
+            tracing::error!("cannot read the undelivered leads: {e:#}");
+            return;
+        }
+    };
+    if !leads.is_empty() {
+        tracing::info!(
+            leads = leads.len(),
+            "delivering the leads a previous run kept"
+        );
+    }
+    for stored in leads {
+        let body = payload(Some(stored.id), &stored.call_id, &stored.lead, stored.at);
+        tokio::spawn(deliver(state.clone(), Some(stored.id), body));
+    }
+}
+
+/// The webhook's JSON for a lead taken at `at` (Unix ms).
+fn payload(id: Option<i64>, call_id: &str, lead: &Lead, at: i64) -> Value {
+    json!({
+        "lead_id": id,
+        "call_id": call_id,
+        "name": lead.name,
+        "phone": lead.phone,
+        "request": lead.request,
+        "created_at": to_rfc3339(at),
+    })
+}
+
+/// POSTs the lead until the webhook answers 2xx or the tries run out.
+async fn deliver(state: Arc<CallLog>, id: Option<i64>, payload: Value) {
+    let cfg = &state.tools;
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs_f64(cfg.webhook_timeout_secs))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(lead_id = id, "lead webhook: cannot make a client: {e}");
+            return;
+        }
+    };
+    let mut wait = Duration::from_millis(cfg.webhook_backoff_ms);
+    for attempt in 1..=cfg.webhook_attempts {
+        let result = post(&client, &cfg.lead_webhook, &payload).await;
+        let last = attempt == cfg.webhook_attempts;
+        if let Some(id) = id {
+            state.record("a lead delivery", |h| {
+                h.lead_attempt(id, result.as_ref().err().map(String::as_str), last)
+            });
+        }
+        match result {
+            Ok(()) => {
+                tracing::info!(lead_id = id, attempt, "lead delivered to the webhook");
+                return;
+            }
+            Err(e) if last => {
+                tracing::error!(lead_id = id, attempt, "lead not delivered, giving up: {e}");
+                state.metrics.error("lead_webhook");
+            }
+            Err(e) => {
+                tracing::warn!(
+                    lead_id = id,
+                    attempt,
+                    retry_in_ms = wait.as_millis() as u64,
+                    "lead webhook failed: {e}"
+                );
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        }
+    }
+}
+
+async fn post(client: &reqwest::Client, url: &str, payload: &Value) -> Result<(), String> {
+    let resp = client
+        .post(url)
+        .json(payload)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("the webhook answered {}", resp.status()))
+    }
+}

@@ -1,0 +1,276 @@
+//! `voxd check`: for each engine, whether its files are present and match the `SHA256SUMS`
+//! beside them, whether it loads, and which language it serves.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::config::Config;
+use crate::engines::llm::Llm;
+use crate::engines::stt::Stt;
+use crate::engines::tts::{voice_config_path, Tts};
+
+/// What the checksum of one file says.
+#[derive(Debug, PartialEq)]
+pub enum Checksum {
+    /// Matches its line in this `SHA256SUMS`.
+    Verified(PathBuf),
+    /// No `SHA256SUMS` beside it, or the file is not listed there.
+    NotPinned,
+    /// Differs from its line in this `SHA256SUMS`.
+    Mismatch {
+        sums: PathBuf,
+        expected: String,
+        actual: String,
+    },
+}
+
+/// Checks `file` against the `SHA256SUMS` in its directory (the format of `sha256sum`).
+pub fn checksum(file: &Path) -> Result<Checksum> {
+    let sums = file.with_file_name("SHA256SUMS");
+    let Ok(text) = std::fs::read_to_string(&sums) else {
+        return Ok(Checksum::NotPinned);
+    };
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let expected = text.lines().find_map(|line| {
+        let (hash, listed) = line.split_once(char::is_whitespace)?;
+        (listed.trim_start().trim_start_matches('*') == name).then(|| hash.to_ascii_lowercase())
+    });
+    let Some(expected) = expected else {
+        return Ok(Checksum::NotPinned);
+    };
+    let actual = sha256_hex(file)?;
+    Ok(if actual == expected {
+        Checksum::Verified(sums)
+    } else {
+        Checksum::Mismatch {
+            sums,
+            expected,
+            actual,
+        }
+    })
+}
+
+fn sha256_hex(file: &Path) -> Result<String> {
+    let mut f =
+        std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+    }
+    Ok(ctx
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// The language a model-set manifest declares for this file: `manifest.toml` beside it (as
+/// scripts/download-models leaves it) or one directory up (`models/` in the repository).
+pub fn declared_language(file: &Path) -> Option<String> {
+    let name = file.file_name()?.to_str()?;
+    let dir = file.parent()?;
+    [dir.join("manifest.toml"), dir.join("../manifest.toml")]
+        .iter()
+        .filter_map(|m| std::fs::read_to_string(m).ok())
+        .filter_map(|text| text.parse::<toml::Table>().ok())
+        .find_map(|manifest| {
+            let sets = manifest.get("sets")?.as_table()?;
+            sets.values()
+                .filter_map(|set| set.get("files")?.as_array())
+                .flatten()
+                .find(|f| f.get("name").and_then(|n| n.as_str()) == Some(name))?
+                .get("language")?
+                .as_str()
+                .map(String::from)
+        })
+}
+
+/// The locale a Piper voice config names (`language.code`, e.g. `ru_RU`).
+fn voice_locale(voice: &Path) -> Option<String> {
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(voice_config_path(voice)).ok()?).ok()?;
+    json["language"]["code"].as_str().map(String::from)
+}
+
+/// One line per file: size and checksum. Err for a missing file or a mismatch.
+fn inspect(file: &Path) -> Result<String> {
+    let meta = std::fs::metadata(file).map_err(|_| anyhow!("MISSING"))?;
+    let size = match meta.len() {
+        n if n < 1_000_000 => format!("present, {n} bytes"),
+        n => format!("present, {:.1} MB", n as f64 / 1e6),
+    };
+    match checksum(file)? {
+        Checksum::Verified(sums) => Ok(format!("{size}, sha256 ok ({})", sums.display())),
+        Checksum::NotPinned => Ok(format!(
+            "{size}, sha256 not pinned (no line for it in a SHA256SUMS beside it)"
+        )),
+        Checksum::Mismatch {
+            sums,
+            expected,
+            actual,
+        } => bail!(
+            "{size}, sha256 MISMATCH: {actual}, {} says {expected}: the file is damaged or not \
+             the pinned one; download it again (scripts/download-models)",
+            sums.display()
+        ),
+    }
+}
+
+/// A loaded engine: the detail after "ok" and the language it serves.
+struct Loaded {
+    detail: String,
+    language: String,
+}
+
+/// Inspects the files, loads the engine unless a file fails its checksum, prints the report.
+/// Returns whether everything passed.
+fn engine(name: &str, files: &[&Path], load: impl FnOnce() -> Result<Loaded>) -> bool {
+    let mut lines = Vec::new();
+    let mut corrupt = false;
+    for file in files {
+        match inspect(file) {
+            Ok(s) => lines.push(format!("  {}: {s}", file.display())),
+            Err(e) => {
+                corrupt |= file.exists();
+                lines.push(format!("  {}: {e:#}", file.display()));
+            }
+        }
+    }
+    let loaded = if corrupt {
+        Err(anyhow!("not loaded: a file failed its checksum"))
+    } else {
+        load()
+    };
+    let ok = match &loaded {
+        Ok(l) => {
+            println!("{name}: ok ({})", l.detail);
+            lines.push(format!("  language: {}", l.language));
+            true
+        }
+        Err(e) => {
+            println!("{name}: FAILED: {e:#}");
+            false
+        }
+    };
+    lines.iter().for_each(|l| println!("{l}"));
+    ok
+}
+
+/// Runs the whole check; an error when anything failed.
+pub fn run(cfg: &Config) -> Result<()> {
+    println!(
+        "config: ok (bind {}, token {})",
+        cfg.server.bind,
+        if cfg.server.token.is_empty() {
+            "not set"
+        } else {
+            "set"
+        }
+    );
+    for warning in &cfg.warnings {
+        println!("config: warning: {warning}");
+    }
+    let m = &cfg.models;
+    let mut failed = 0;
+    let stt_ok = engine("stt", &[&m.stt], || {
+        let stt = Stt::load(&m.stt, &cfg.stt)?;
+        let langs = if stt.multilingual() {
+            "multilingual"
+        } else {
+            "English only"
+        };
+        Ok(Loaded {
+            detail: format!("{}, {langs}", m.stt.display()),
+            language: format!("{langs} (stt.language = \"{}\")", cfg.stt.language),
+        })
+    });
+    let llm_ok = engine("llm", &[&m.llm], || {
+        Llm::load(&m.llm, &cfg.llm, 1)?;
+        Ok(Loaded {
+            detail: m.llm.display().to_string(),
+            language: declared_language(&m.llm).map_or_else(
+                || "any (the model declares none; no manifest.toml entry for it)".into(),
+                |l| format!("{l} (manifest.toml)"),
+            ),
+        })
+    });
+    let voice_json = voice_config_path(&m.voice);
+    let tts_ok = engine("tts", &[&m.voice, &voice_json, &m.onnxruntime], || {
+        let tts = Tts::load(m, &cfg.tts)?;
+        let pcm = tts.synthesize("Test.")?;
+        Ok(Loaded {
+            detail: format!(
+                "{}, voice language {}, {} Hz, {:.2} s test phrase",
+                m.voice.display(),
+                tts.language(),
+                tts.rate(),
+                pcm.duration_secs()
+            ),
+            language: format!(
+                "{} (espeak-ng voice {})",
+                voice_locale(&m.voice).unwrap_or_else(|| "not named in the voice config".into()),
+                tts.language()
+            ),
+        })
+    });
+    for ok in [stt_ok, llm_ok, tts_ok] {
+        failed += usize::from(!ok);
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} engine(s) failed the check; fix the paths in the config, or fetch the \
+             models again (scripts/download-models, scripts/fetch-test-models for the test set)"
+        );
+    }
+    println!("all engines load");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_reads_sha256sum_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("model.bin");
+        std::fs::write(&file, b"abc").unwrap();
+        assert_eq!(checksum(&file).unwrap(), Checksum::NotPinned);
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let sums = dir.path().join("SHA256SUMS");
+        std::fs::write(&sums, format!("{abc}  other.bin\n")).unwrap();
+        assert_eq!(checksum(&file).unwrap(), Checksum::NotPinned);
+        std::fs::write(&sums, format!("{abc} *model.bin\n")).unwrap();
+        assert_eq!(checksum(&file).unwrap(), Checksum::Verified(sums.clone()));
+        std::fs::write(&file, b"abd").unwrap();
+        assert!(matches!(
+            checksum(&file).unwrap(),
+            Checksum::Mismatch { expected, .. } if expected == abc
+        ));
+    }
+
+    #[test]
+    fn declared_language_comes_from_a_manifest_beside_or_above() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = dir.path().join("ru");
+        std::fs::create_dir(&set).unwrap();
+        let manifest = "[[sets.ru.files]]\nname = \"q.gguf\"\nlanguage = \"ru, en\"\n";
+        std::fs::write(dir.path().join("manifest.toml"), manifest).unwrap();
+        assert_eq!(
+            declared_language(&set.join("q.gguf")).as_deref(),
+            Some("ru, en")
+        );
+        assert_eq!(declared_language(&set.join("other.gguf")), None);
+    }
+}

@@ -1,0 +1,151 @@
+//! How conversations behave (`[conversation]`: greeting, turn detection, barge-in, the
+//! reply pipeline) and how Voximplant's media stream carries them (`[voximplant_stream]`:
+//! encoding, playout lead, frame size). Both replace the old `[stream]` section, whose keys
+//! still work for one release ([`legacy`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::audio::Encoding;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConversationConfig {
+    pub greeting: String,
+    pub vad_mode: u8,
+    pub min_speech_ms: u32,
+    pub end_of_turn_ms: u32,
+    pub barge_in: bool,
+    pub barge_in_min_ms: u32,
+    pub max_turn_secs: u32,
+    pub pipeline: Pipeline,
+    pub first_clause_words: u32,
+}
+
+impl Default for ConversationConfig {
+    fn default() -> Self {
+        Self {
+            greeting: "Hello! How can I help you?".into(),
+            vad_mode: 3,
+            min_speech_ms: 200,
+            end_of_turn_ms: 500,
+            barge_in: true,
+            barge_in_min_ms: 300,
+            max_turn_secs: 30,
+            pipeline: Pipeline::Streaming,
+            first_clause_words: 4,
+        }
+    }
+}
+
+/// How a real-time reply is voiced (`conversation.pipeline`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pipeline {
+    /// Piece by piece while the LLM writes (the default).
+    #[default]
+    Streaming,
+    /// The whole reply at once, after the LLM (for comparison).
+    Sequential,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoximplantStreamConfig {
+    pub encoding: StreamEncoding,
+    pub lead_ms: u32,
+    pub max_frame_bytes: u32,
+}
+
+impl Default for VoximplantStreamConfig {
+    fn default() -> Self {
+        Self {
+            encoding: StreamEncoding::default(),
+            lead_ms: 600,
+            max_frame_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// The encoding voxd speaks in on the media stream: none (`""`, the default) answers in the
+/// caller's encoding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StreamEncoding(pub Option<Encoding>);
+
+impl TryFrom<String> for StreamEncoding {
+    type Error = String;
+    fn try_from(name: String) -> Result<Self, String> {
+        if name.is_empty() {
+            return Ok(Self(None));
+        }
+        Encoding::parse(&name)
+            .map(|e| Self(Some(e)))
+            .ok_or_else(|| {
+                format!(
+                    "{name:?} is not an encoding: empty (the caller's), PCM8, PCM16, ULAW or ALAW"
+                )
+            })
+    }
+}
+
+impl From<StreamEncoding> for String {
+    fn from(e: StreamEncoding) -> String {
+        e.0.map_or_else(String::new, |e| e.wire_name().to_string())
+    }
+}
+
+/// The old `[stream]` section: each of its keys and the section that took it over.
+pub mod legacy {
+    /// `[stream]` key → its new section.
+    pub const MOVED: [(&str, &str); 12] = [
+        ("greeting", "conversation"),
+        ("vad_mode", "conversation"),
+        ("min_speech_ms", "conversation"),
+        ("end_of_turn_ms", "conversation"),
+        ("barge_in", "conversation"),
+        ("barge_in_min_ms", "conversation"),
+        ("max_turn_secs", "conversation"),
+        ("pipeline", "conversation"),
+        ("first_clause_words", "conversation"),
+        ("encoding", "voximplant_stream"),
+        ("lead_ms", "voximplant_stream"),
+        ("max_frame_bytes", "voximplant_stream"),
+    ];
+
+    /// Moves the keys of a `[stream]` section in `table` to their new sections (a key
+    /// already set there wins) and returns a warning for each, naming the new key.
+    pub fn migrate(table: &mut toml::Table) -> Result<Vec<String>, String> {
+        let Some(old) = table.remove("stream") else {
+            return Ok(Vec::new());
+        };
+        let old = match old {
+            toml::Value::Table(t) => t,
+            _ => return Err("config section [stream] is not a table".into()),
+        };
+        let mut warnings = Vec::new();
+        for (key, value) in old {
+            let section = MOVED
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, s)| *s)
+                .ok_or_else(|| format!("unknown key stream.{key}"))?;
+            let new = table
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let Some(new) = new.as_table_mut() else {
+                return Err(format!("config section [{section}] is not a table"));
+            };
+            let kept = if new.contains_key(&key) {
+                " (ignored: it is set there too)"
+            } else {
+                new.insert(key.clone(), value);
+                ""
+            };
+            warnings.push(format!(
+                "config: stream.{key} is deprecated and will be removed in the next release; \
+                 use {section}.{key}{kept}"
+            ));
+        }
+        Ok(warnings)
+    }
+}

@@ -1,0 +1,109 @@
+//! The engines' sections: `[models]` (which files), `[stt]`, `[llm]`, `[tts]`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    pub stt: PathBuf,
+    pub llm: PathBuf,
+    pub voice: PathBuf,
+    pub onnxruntime: PathBuf,
+    pub espeak_data: PathBuf,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        let dir = PathBuf::from("models/test");
+        Self {
+            stt: dir.join("ggml-tiny.en.bin"),
+            llm: dir.join("SmolLM2-135M-Instruct.Q4_1.gguf"),
+            voice: dir.join("en_US-joe-medium.onnx"),
+            onnxruntime: dir.join("libonnxruntime.so.1.24.4"),
+            espeak_data: PathBuf::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SttConfig {
+    pub language: String,
+    pub threads: u32,
+    pub beam_size: u32,
+    pub temperature_fallback: bool,
+    pub fit_audio_context: bool,
+    pub use_gpu: bool,
+}
+
+impl Default for SttConfig {
+    fn default() -> Self {
+        Self {
+            language: "auto".into(),
+            threads: 2,
+            beam_size: 1,
+            temperature_fallback: false,
+            fit_audio_context: true,
+            use_gpu: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    pub system_prompt: String,
+    pub max_reply_tokens: u32,
+    pub max_sentences: u32,
+    pub context_tokens: u32,
+    pub threads: u32,
+    pub temperature: f32,
+    pub seed: u32,
+    pub gpu_layers: u32,
+    pub workers: u32,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            system_prompt: "You are a friendly phone assistant for a small company. \
+                Answer in one or two short sentences, in the caller's language. \
+                When the caller says goodbye, say goodbye and end your reply with <hangup>."
+                .into(),
+            max_reply_tokens: 64,
+            max_sentences: 2,
+            context_tokens: 2048,
+            threads: 2,
+            temperature: 0.0,
+            seed: 42,
+            gpu_layers: 0,
+            workers: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TtsConfig {
+    pub threads: u32,
+    pub speaker: i64,
+    pub length_scale: f32,
+    pub sentence_silence_ms: u32,
+    pub reply_sample_rate: u32,
+    pub deterministic: bool,
+}
+
+impl Default for TtsConfig {
+    fn default() -> Self {
+        Self {
+            threads: 2,
+            speaker: 0,
+            length_scale: 1.0,
+            sentence_silence_ms: 200,
+            reply_sample_rate: 0,
+            deterministic: false,
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Configuration: the TOML file, its defaults (the test model set), `VOXD_SECTION_KEY`
+//! environment overrides ([`env`]) and the old `[stream]` keys ([`conversation::legacy`]).
+//! One module per group of sections; every key is documented in `voxd.example.toml`.
+
+mod conversation;
+mod engines;
+mod env;
+mod service;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+pub use crate::download::DownloadConfig;
+pub use crate::outbound::VoximplantConfig;
+pub use conversation::{ConversationConfig, Pipeline, StreamEncoding, VoximplantStreamConfig};
+pub use engines::{LlmConfig, ModelsConfig, SttConfig, TtsConfig};
+pub use service::{
+    CallsConfig, HistoryConfig, KbConfig, LogFormat, MetricsConfig, ServerConfig, ToolsConfig,
+};
+
+/// The whole configuration, one struct per TOML section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub models: ModelsConfig,
+    pub stt: SttConfig,
+    pub llm: LlmConfig,
+    pub tts: TtsConfig,
+    pub download: DownloadConfig,
+    pub calls: CallsConfig,
+    pub conversation: ConversationConfig,
+    pub voximplant_stream: VoximplantStreamConfig,
+    pub metrics: MetricsConfig,
+    pub history: HistoryConfig,
+    pub kb: KbConfig,
+    pub voximplant: VoximplantConfig,
+    pub tools: ToolsConfig,
+    /// What loading found to warn about (old keys), for the log and `voxd check`.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Loads the file (if any), applies `VOXD_*` overrides, resolves relative model paths
+    /// against the config file's directory, and validates.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let (text, base) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config file {}", p.display()))?,
+                p.parent().map(Path::to_path_buf).unwrap_or_default(),
+            ),
+            None => (String::new(), PathBuf::new()),
+        };
+        let mut value: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("config file {} is not valid TOML", display(path)))?;
+        env::apply_env_overrides(&mut value, std::env::vars())?;
+        let warnings = conversation::legacy::migrate(&mut value).map_err(anyhow::Error::msg)?;
+        let mut cfg: Config = toml::Value::Table(value).try_into().with_context(|| {
+            format!("config file {} has an invalid key or value", display(path))
+        })?;
+        cfg.warnings = warnings;
+        cfg.resolve_paths(&base);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let m = &mut self.models;
+        for p in [
+            &mut m.stt,
+            &mut m.llm,
+            &mut m.voice,
+            &mut m.onnxruntime,
+            &mut m.espeak_data,
+            &mut self.history.database,
+            &mut self.kb.index,
+            &mut self.voximplant.credentials,
+        ] {
+            if !p.as_os_str().is_empty() && p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
+
+    /// The socket address to listen on.
+    pub fn bind_addr(&self) -> Result<SocketAddr> {
+        self.server.bind.parse().with_context(|| {
+            format!(
+                "server.bind '{}' is not an address like 127.0.0.1:8080",
+                self.server.bind
+            )
+        })
+    }
+
+    /// The base URL the reply audio links point at (what Voximplant fetches).
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        if self.server.public_url.is_empty() {
+            format!("http://{bound}")
+        } else {
+            self.server.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let addr = self.bind_addr()?;
+        if !addr.ip().is_loopback() && self.server.token.is_empty() {
+            bail!(
+                "server.bind is {addr}, reachable from the network, but server.token is empty: \
+                 set a token (or VOXD_SERVER_TOKEN) before serving on a public address"
+            );
+        }
+        if self.download.max_bytes == 0 || self.download.timeout_secs <= 0.0 {
+            bail!("download.max_bytes and download.timeout_secs must be positive");
+        }
+        for net in &self.download.allowed_networks {
+            crate::download::Network::parse(net).with_context(|| {
+                format!("download.allowed_networks: {net:?} is not a network like 10.0.0.0/8")
+            })?;
+        }
+        if self.conversation.vad_mode > 3 {
+            bail!("conversation.vad_mode must be 0..3");
+        }
+        if self.voximplant_stream.lead_ms < 20 {
+            bail!("voximplant_stream.lead_ms must be at least 20");
+        }
+        if self.llm.max_reply_tokens == 0 || self.llm.context_tokens < 256 {
+            bail!("llm.max_reply_tokens must be > 0 and llm.context_tokens >= 256");
+        }
+        if self.kb.top_k == 0 {
+            bail!("kb.top_k must be at least 1");
+        }
+        if self.llm.workers == 0 {
+            bail!("llm.workers must be at least 1");
+        }
+        if self.voximplant.timeout_secs <= 0.0 {
+            bail!("voximplant.timeout_secs must be positive");
+        }
+        let tools = &self.tools;
+        if !tools.operator_phone.is_empty() {
+            crate::outbound::check_phone(&tools.operator_phone)
+                .map_err(|e| anyhow::anyhow!("tools.operator_phone: {e}"))?;
+        }
+        if !tools.lead_webhook.is_empty() && url::Url::parse(&tools.lead_webhook).is_err() {
+            bail!("tools.lead_webhook must be an http(s) URL");
+        }
+        if tools.webhook_attempts == 0 || tools.webhook_timeout_secs <= 0.0 {
+            bail!("tools.webhook_attempts and tools.webhook_timeout_secs must be positive");
+        }
+        Ok(())
+    }
+}
+
+fn display(path: Option<&Path>) -> String {
+    path.map_or_else(|| "(built-in defaults)".into(), |p| p.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::Encoding;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn env_overrides_typed_and_string_values() {
+        let mut t = toml::Table::new();
+        env::apply_env_overrides(
+            &mut t,
+            vars(&[
+                ("VOXD_SERVER_PUBLIC_URL", "http://example.org"),
+                ("VOXD_DOWNLOAD_MAX_BYTES", "1234"),
+                ("VOXD_DOWNLOAD_ALLOW_PRIVATE", "true"),
+                ("VOXD_SERVER_TOKEN", "12345"),
+                ("VOXD_VOXIMPLANT_RULE_ID", "678"),
+                ("VOXD_UNKNOWN_THING", "x"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        let cfg: Config = toml::Value::Table(t).try_into().unwrap();
+        assert_eq!(cfg.server.public_url, "http://example.org");
+        assert_eq!(cfg.download.max_bytes, 1234);
+        assert!(cfg.download.allow_private);
+        assert_eq!(cfg.server.token, "12345");
+        assert_eq!(cfg.voximplant.rule_id, 678);
+    }
+
+    #[test]
+    fn public_bind_without_token_is_refused() {
+        let mut cfg = Config::default();
+        cfg.server.bind = "0.0.0.0:8080".into();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("server.token"), "{err}");
+        cfg.server.token = "secret".into();
+        cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn example_file_documents_every_key_with_its_default() {
+        let text = include_str!("../../voxd.example.toml");
+        let example: toml::Table = toml::from_str(text).unwrap();
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        assert_eq!(example, defaults);
+    }
+
+    #[test]
+    fn old_stream_keys_move_to_their_sections_with_a_warning() {
+        let mut t: toml::Table = toml::from_str(
+            "[stream]\ngreeting = \"Hi\"\nencoding = \"ULAW\"\nlead_ms = 300\n\
+             [voximplant_stream]\nlead_ms = 400",
+        )
+        .unwrap();
+        env::apply_env_overrides(&mut t, vars(&[("VOXD_STREAM_BARGE_IN", "false")])).unwrap();
+        let warnings = conversation::legacy::migrate(&mut t).unwrap();
+        let cfg: Config = toml::Value::Table(t).try_into().unwrap();
+        assert_eq!(cfg.conversation.greeting, "Hi");
+        assert!(!cfg.conversation.barge_in);
+        assert_eq!(
+            cfg.voximplant_stream.encoding,
+            StreamEncoding(Some(Encoding::Ulaw))
+        );
+        assert_eq!(cfg.voximplant_stream.lead_ms, 400, "the new key wins");
+        assert_eq!(warnings.len(), 4, "{warnings:?}");
+        for new in [
+            "conversation.greeting",
+            "conversation.barge_in",
+            "voximplant_stream.encoding",
+        ] {
+            assert!(
+                warnings.iter().any(|w| w.contains(new)),
+                "{new}: {warnings:?}"
+            );
+        }
+        assert!(warnings
+            .iter()
+            .any(|w| w.contains("lead_ms") && w.contains("ignored")));
+        let mut bad: toml::Table = toml::from_str("[stream]\nnope = 1").unwrap();
+        assert!(conversation::legacy::migrate(&mut bad).is_err());
+    }
+
+    #[test]
+    fn closed_sets_are_enums() {
+        let t: toml::Table = toml::from_str(
+            "[conversation]\npipeline = \"sequential\"\n[server]\nlog_format = \"json\"",
+        )
+        .unwrap();
+        let cfg: Config = toml::Value::Table(t).try_into().unwrap();
+        assert_eq!(cfg.conversation.pipeline, Pipeline::Sequential);
+        assert_eq!(cfg.server.log_format, LogFormat::Json);
+        for bad in [
+            "[conversation]\npipeline = \"fast\"",
+            "[server]\nlog_format = \"xml\"",
+            "[voximplant_stream]\nencoding = \"OPUS\"",
+        ] {
+            let t: toml::Table = toml::from_str(bad).unwrap();
+            assert!(toml::Value::Table(t).try_into::<Config>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let t: toml::Table = toml::from_str("[server]\nbnd = \"x\"").unwrap();
+        assert!(toml::Value::Table(t).try_into::<Config>().is_err());
+    }
+}

@@ -1,0 +1,147 @@
+//! The service's sections: `[server]`, `[calls]`, `[metrics]`, `[history]`, `[kb]` and
+//! `[tools]` (`[download]` and `[voximplant]` live with their modules).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// How the log is written (`server.log_format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Lines for people (and the journal).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: String,
+    pub public_url: String,
+    pub token: String,
+    pub log_format: LogFormat,
+    pub drain_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+            token: String::new(),
+            log_format: LogFormat::Text,
+            drain_grace_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsConfig {
+    pub reply_audio_ttl_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub max_audio_secs: f64,
+    pub reprompt_text: String,
+    pub hangup_phrases: Vec<String>,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            reply_audio_ttl_secs: 600,
+            idle_timeout_secs: 900,
+            max_audio_secs: 120.0,
+            reprompt_text: "Sorry, I didn't catch that. Could you say it again?".into(),
+            hangup_phrases: ["goodbye", "bye bye", "до свидания", "всего доброго"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub require_token: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            require_token: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryConfig {
+    pub database: PathBuf,
+    pub retention_days: u32,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            database: "data/voxd.db".into(),
+            retention_days: 90,
+        }
+    }
+}
+
+/// The knowledge base (`voxd kb`, [`crate::kb`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KbConfig {
+    pub enabled: bool,
+    pub index: PathBuf,
+    pub top_k: u32,
+    pub min_score: f32,
+    pub instruction: String,
+    pub handoff: String,
+}
+
+impl Default for KbConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            index: "data/kb".into(),
+            top_k: 3,
+            min_score: 0.0,
+            instruction: "Answer the question using only these facts from the company's \
+                documents. If they do not answer it, say: \"{handoff}\""
+                .into(),
+            handoff: "I don't know that, shall I connect you to a colleague?".into(),
+        }
+    }
+}
+
+/// The assistant's tools ([`crate::conversation::tools`]): hang up, transfer, save a lead.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolsConfig {
+    pub enabled: bool,
+    pub operator_phone: String,
+    pub lead_webhook: String,
+    pub webhook_attempts: u32,
+    pub webhook_backoff_ms: u64,
+    pub webhook_timeout_secs: f64,
+    pub examples: Vec<[String; 2]>,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            operator_phone: String::new(),
+            lead_webhook: String::new(),
+            webhook_attempts: 5,
+            webhook_backoff_ms: 1000,
+            webhook_timeout_secs: 10.0,
+            examples: Vec::new(),
+        }
+    }
+}

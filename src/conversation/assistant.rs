@@ -1,0 +1,168 @@
+//! The assistant every conversation talks to: the engines behind their traits, the
+//! knowledge base, the tools, the prompt head and the reply settings, built once and
+//! shared by every call and mode. [`super::reply`] is what it does with them.
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, Result};
+
+use super::prompt;
+use super::tools::{self, Tools};
+use crate::audio::{resample, Pcm, STT_RATE};
+use crate::config::Config;
+use crate::engines::{
+    ChatMessage, Engines, Grammar, SpeechToText, TextGenerator, TextToSpeech, Transcript,
+};
+use crate::kb::KnowledgeBase;
+
+/// How replies are made (from `[llm]`, `[conversation]`, `[calls]` and `[tts]`).
+#[derive(Debug, Clone)]
+pub struct ReplySettings {
+    /// Most sentences a reply speaks (0: no limit).
+    pub max_sentences: usize,
+    /// The first piece may be a clause of this many words (0: whole sentences only).
+    pub first_clause_words: usize,
+    /// Voice the whole reply at once instead of piece by piece (for comparison).
+    pub sequential: bool,
+    /// Caller's words that end the call after voxd's reply.
+    pub hangup_phrases: Vec<String>,
+    /// Said in the recording flow when nothing intelligible was heard.
+    pub reprompt_text: String,
+    /// Silence between the pieces of a reply joined into one recording.
+    pub sentence_pause_ms: u32,
+}
+
+impl ReplySettings {
+    pub fn from_config(cfg: &Config) -> Self {
+        Self {
+            max_sentences: cfg.llm.max_sentences as usize,
+            first_clause_words: cfg.conversation.first_clause_words as usize,
+            sequential: cfg.conversation.pipeline == crate::config::Pipeline::Sequential,
+            hangup_phrases: cfg.calls.hangup_phrases.clone(),
+            reprompt_text: cfg.calls.reprompt_text.clone(),
+            sentence_pause_ms: cfg.tts.sentence_silence_ms,
+        }
+    }
+}
+
+/// The engines, knowledge and settings a reply draws on.
+pub struct Assistant {
+    stt: Option<Arc<dyn SpeechToText>>,
+    llm: Arc<dyn TextGenerator>,
+    tts: Option<Arc<dyn TextToSpeech>>,
+    pub(super) kb: Option<KnowledgeBase>,
+    pub(super) tools: Option<Tools>,
+    pub(super) grammar: Option<Grammar>,
+    /// What every prompt starts with: the system message and the tools' examples.
+    pub(super) head: Vec<ChatMessage>,
+    pub settings: ReplySettings,
+}
+
+impl Assistant {
+    /// An assistant that only writes text (`voxd chat`, `voxd kb ask`): no STT, no voice.
+    pub fn new(
+        llm: Arc<dyn TextGenerator>,
+        system_prompt: &str,
+        tools: Option<Tools>,
+        settings: ReplySettings,
+    ) -> Self {
+        let hermes = llm.template_mentions(tools::CALL_OPEN);
+        let head = prompt::head(system_prompt, tools.as_ref(), hermes);
+        let grammar = tools.as_ref().map(|t| Grammar {
+            gbnf: t.grammar(),
+            tail_tokens: tools::MAX_CALL_BYTES,
+        });
+        Self {
+            stt: None,
+            llm,
+            tts: None,
+            kb: None,
+            tools,
+            grammar,
+            head,
+            settings,
+        }
+    }
+
+    /// Adds ears and a voice.
+    pub fn with_speech(mut self, stt: Arc<dyn SpeechToText>, tts: Arc<dyn TextToSpeech>) -> Self {
+        self.stt = Some(stt);
+        self.tts = Some(tts);
+        self
+    }
+
+    /// Adds the knowledge base the replies draw on.
+    pub fn with_kb(mut self, kb: Option<KnowledgeBase>) -> Self {
+        self.kb = kb;
+        self
+    }
+
+    /// The assistant of a call-serving voxd: the loaded engines, the configured tools
+    /// (their grammar checked against the model here, once) and `kb`.
+    pub fn from_engines(
+        engines: &Engines,
+        kb: Option<KnowledgeBase>,
+        cfg: &Config,
+    ) -> Result<Self> {
+        let tools = Tools::from_config(&cfg.tools);
+        if let Some(t) = &tools {
+            engines
+                .llm
+                .check_grammar(&t.grammar())
+                .map_err(|e| anyhow!("the tools' grammar does not load: {e}"))?;
+        }
+        Ok(Self::new(
+            engines.llm.clone(),
+            &cfg.llm.system_prompt,
+            tools,
+            ReplySettings::from_config(cfg),
+        )
+        .with_speech(engines.stt.clone(), engines.tts.clone())
+        .with_kb(kb))
+    }
+
+    /// The system message (with the tools' description when tools are on).
+    pub fn system_message(&self) -> &ChatMessage {
+        &self.head[0]
+    }
+
+    pub(super) fn llm(&self) -> &dyn TextGenerator {
+        self.llm.as_ref()
+    }
+
+    /// Transcribes audio at any rate off the async runtime (resampled to 16 kHz).
+    pub async fn transcribe(&self, audio: Pcm) -> Result<Transcript> {
+        let stt = self
+            .stt
+            .clone()
+            .ok_or_else(|| anyhow!("this assistant has no speech recognition"))?;
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                let pcm = resample::to_rate(audio, STT_RATE)?;
+                stt.transcribe(&pcm.samples)
+            })
+        })
+        .await?
+    }
+
+    /// Voices `text` off the async runtime, at `rate` (None: the voice's own). Without a
+    /// voice the audio is empty.
+    pub async fn speak(&self, text: &str, rate: Option<u32>) -> Result<Pcm> {
+        let Some(tts) = self.tts.clone() else {
+            return Ok(Pcm {
+                samples: Vec::new(),
+                rate: rate.unwrap_or(STT_RATE),
+            });
+        };
+        let text = text.to_string();
+        tokio::task::spawn_blocking(move || {
+            let pcm = tts.synthesize(&text)?;
+            match rate {
+                Some(r) => resample::to_rate(pcm, r),
+                None => Ok(pcm),
+            }
+        })
+        .await?
+    }
+}

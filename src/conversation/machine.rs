@@ -1,0 +1,370 @@
+//! One conversation as a sans-IO state machine: turn detection on the caller's audio, the
+//! replies (greeting, streamed answers) run as tasks through the reply pipeline, paced
+//! playout, barge-in, and what the call's recorder keeps. Every input carries the time
+//! (`now`), so tests drive it with their own clock.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use super::playout::Playout;
+use super::reply::{Action, ReplyEvent, ReplyInput, ReplyRequest};
+use super::turn_detector::{TurnDetector, TurnEvent};
+use super::{Assistant, Output, Settings};
+use crate::audio::Pcm;
+use crate::calls::CallRecorder;
+
+/// Reply progress, tagged with the reply's number: the transport hands each one back to
+/// [`Conversation::on_reply`].
+pub type ReplyUpdates = mpsc::UnboundedReceiver<(u64, ReplyEvent)>;
+
+/// The reply in progress.
+struct Reply {
+    id: u64,
+    task: JoinHandle<()>,
+    heard: Option<String>,
+    utterance: Vec<i16>,
+    turn_end: Instant,
+    first_audio: Option<Instant>,
+    /// Set when the reply is complete: what follows it.
+    done: Option<Action>,
+}
+
+/// The state of one conversation.
+pub struct Conversation {
+    assistant: Arc<Assistant>,
+    settings: Settings,
+    /// The call being held (set by [`Self::start`]).
+    call: Option<Arc<CallRecorder>>,
+    replies: mpsc::UnboundedSender<(u64, ReplyEvent)>,
+    /// The caller's audio rate while audio flows.
+    in_rate: Option<u32>,
+    out_rate: u32,
+    detector: Option<TurnDetector>,
+    playout: Option<Playout>,
+    /// `AudioStart` was emitted for the reply being played.
+    out_started: bool,
+    reply: Option<Reply>,
+    reply_seq: u64,
+    greeted: bool,
+    /// Caller audio of a turn whose reply was abandoned because the caller went on.
+    carry_over: Vec<i16>,
+    /// A hangup or transfer, due once voxd stops talking.
+    ending: Option<Action>,
+    out: Vec<Output>,
+}
+
+impl Conversation {
+    /// A conversation that has not started; reply progress arrives on the returned channel.
+    pub fn new(assistant: Arc<Assistant>, settings: Settings) -> (Self, ReplyUpdates) {
+        let (replies, updates) = mpsc::unbounded_channel();
+        let conversation = Self {
+            assistant,
+            settings,
+            call: None,
+            replies,
+            in_rate: None,
+            out_rate: 16_000,
+            detector: None,
+            playout: None,
+            out_started: false,
+            reply: None,
+            reply_seq: 0,
+            greeted: false,
+            carry_over: Vec::new(),
+            ending: None,
+            out: Vec::new(),
+        };
+        (conversation, updates)
+    }
+
+    /// The caller's audio of `call` starts flowing at `in_rate` (8 or 16 kHz); voxd speaks
+    /// at `out_rate`. The first start says the greeting.
+    pub fn start(
+        &mut self,
+        call: Arc<CallRecorder>,
+        in_rate: u32,
+        out_rate: u32,
+        now: Instant,
+    ) -> Vec<Output> {
+        self.call = Some(call);
+        self.in_rate = Some(in_rate);
+        self.out_rate = out_rate;
+        self.detector = Some(TurnDetector::new(in_rate, self.settings.turns));
+        if !self.greeted && !self.settings.greeting.is_empty() {
+            self.greeted = true;
+            let text = self.settings.greeting.clone();
+            self.start_reply(Vec::new(), ReplyInput::Fixed(text), now);
+        }
+        self.take()
+    }
+
+    /// The caller's audio stops (it may start again); voxd finishes what it is saying.
+    pub fn stop(&mut self) {
+        self.in_rate = None;
+        self.detector = None;
+    }
+
+    /// Feeds the caller's audio (at the start's `in_rate`).
+    pub fn push_audio(&mut self, samples: &[i16], now: Instant) -> Vec<Output> {
+        let min = if self.speaking(now) {
+            self.settings.barge_in_min_ms
+        } else {
+            self.settings.turns.min_speech_ms as u32
+        };
+        if let Some(detector) = self.detector.as_mut() {
+            detector.set_min_speech_ms(min as usize);
+            for event in detector.push(samples) {
+                self.on_turn_event(event, now);
+            }
+        }
+        self.take()
+    }
+
+    /// Whether voxd is talking (or about to: a reply is queued for playout).
+    pub fn speaking(&self, now: Instant) -> bool {
+        self.playout.as_ref().is_some_and(|p| p.busy(now))
+    }
+
+    fn take(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.out)
+    }
+
+    fn label(&self) -> &str {
+        self.call.as_ref().map_or("-", |c| c.id().as_str())
+    }
+
+    /// What the turn detector noticed (the transport's audio, or a test's own events).
+    pub(super) fn on_turn_event(&mut self, event: TurnEvent, now: Instant) {
+        match event {
+            TurnEvent::SpeechStarted => {
+                if self.speaking(now) {
+                    if self.settings.barge_in {
+                        self.barge_in(now);
+                    }
+                } else if let Some(reply) = self.reply.take() {
+                    // The caller went on before voxd answered: answer the whole thing later.
+                    reply.task.abort();
+                    self.carry_over = reply.utterance;
+                }
+            }
+            TurnEvent::TurnEnded(samples) => {
+                if self.speaking(now) && !self.settings.barge_in {
+                    return;
+                }
+                let mut utterance = std::mem::take(&mut self.carry_over);
+                utterance.extend_from_slice(&samples);
+                let Some(rate) = self.in_rate else { return };
+                let input = ReplyInput::Audio(Pcm::from_i16(&utterance, rate));
+                self.start_reply(utterance, input, now);
+            }
+        }
+    }
+
+    /// Starts a reply task through the pipeline (abandoning the one in progress).
+    fn start_reply(&mut self, utterance: Vec<i16>, input: ReplyInput, now: Instant) {
+        if let Some(old) = self.reply.take() {
+            old.task.abort();
+        }
+        self.reply_seq += 1;
+        let request = ReplyRequest {
+            memory: self.call.as_ref().map(|c| c.memory()).unwrap_or_default(),
+            input,
+            rate: Some(self.out_rate),
+            clause_first: true,
+        };
+        let (assistant, tx, id) = (self.assistant.clone(), self.replies.clone(), self.reply_seq);
+        let task = tokio::spawn(
+            async move {
+                let mut send = |ev| {
+                    let _ = tx.send((id, ev));
+                };
+                if let Err(e) = assistant.reply(request, &mut send).await {
+                    send(ReplyEvent::Failed(format!("{e:#}")));
+                }
+            }
+            .instrument(tracing::Span::current()),
+        );
+        self.reply = Some(Reply {
+            id,
+            task,
+            heard: None,
+            utterance,
+            turn_end: now,
+            first_audio: None,
+            done: None,
+        });
+    }
+
+    /// Takes in the progress of a reply (events of abandoned replies are ignored).
+    pub fn on_reply(&mut self, id: u64, event: ReplyEvent, now: Instant) -> Vec<Output> {
+        if self.reply.as_ref().is_none_or(|r| r.id != id) {
+            return Vec::new();
+        }
+        match event {
+            ReplyEvent::Heard { text, .. } => {
+                if !text.is_empty() {
+                    tracing::info!(call_id = self.label(), %text, "caller said");
+                }
+                if let Some(call) = &self.call {
+                    call.heard(&text);
+                }
+                if let Some(r) = self.reply.as_mut() {
+                    self.out.push(Output::Heard {
+                        text: text.clone(),
+                        after: now.saturating_duration_since(r.turn_end),
+                    });
+                    r.heard = Some(text);
+                }
+            }
+            ReplyEvent::Speech { audio, text } => {
+                let (rate, lead) = (self.out_rate, self.settings.lead);
+                self.playout
+                    .get_or_insert_with(|| Playout::new(rate, lead))
+                    .push(&audio.to_i16(), &text);
+                self.out.push(Output::Replying(text));
+            }
+            ReplyEvent::Done(end) => {
+                let heard = self.reply.as_ref().and_then(|r| r.heard.clone());
+                if heard.as_deref() == Some("") {
+                    self.reply = None; // nothing intelligible: keep listening
+                    return self.take();
+                }
+                if let (Some(call), Some(_)) = (&self.call, &heard) {
+                    call.replied(&end.timings);
+                }
+                if let Some(r) = self.reply.as_mut() {
+                    r.done = Some(end.action());
+                }
+                if let Some(tool) = end.tool {
+                    tracing::info!(call_id = self.label(), tool = tool.name(), "tool called");
+                    if let Some(call) = &self.call {
+                        call.tool_called(&tool);
+                    }
+                    self.out.push(Output::Tool(tool));
+                }
+            }
+            ReplyEvent::Failed(e) => {
+                tracing::error!(call_id = self.label(), "reply failed: {e}");
+                if let Some(r) = self.reply.as_mut() {
+                    r.done = Some(Action::Continue);
+                }
+            }
+        }
+        self.take()
+    }
+
+    /// Moves time on: emits the frames now due, ends a reply that has played out.
+    pub fn tick(&mut self, now: Instant) -> Vec<Output> {
+        if let Some(playout) = self.playout.as_mut() {
+            let mut frames = Vec::new();
+            while let Some(frame) = playout.next_frame(now) {
+                frames.push(frame);
+            }
+            if !frames.is_empty() {
+                if !self.out_started {
+                    self.out_started = true;
+                    self.out.push(Output::AudioStart);
+                }
+                self.out.extend(frames.into_iter().map(Output::Audio));
+                self.note_first_audio(now);
+            }
+            let finished = self.reply.as_ref().is_none_or(|r| r.done.is_some());
+            if finished
+                && self
+                    .playout
+                    .as_ref()
+                    .is_some_and(|p| p.all_sent() && !p.busy(now))
+            {
+                self.end_of_reply(now, false);
+            }
+        }
+        if self.ending.is_some() && !self.speaking(now) {
+            match self.ending.take() {
+                Some(Action::Transfer) => self.out.push(Output::Transfer),
+                _ => self.out.push(Output::Hangup),
+            }
+        }
+        self.take()
+    }
+
+    /// Notes when a reply to the caller (not the greeting) first reached the transport.
+    fn note_first_audio(&mut self, now: Instant) {
+        let Some(r) = self.reply.as_mut().filter(|r| r.first_audio.is_none()) else {
+            return;
+        };
+        r.first_audio = Some(now);
+        if r.utterance.is_empty() {
+            return;
+        }
+        let ms = millis(now.saturating_duration_since(r.turn_end));
+        if let Some(call) = &self.call {
+            call.reply_latency(ms);
+        }
+    }
+
+    /// The reply's audio is all out (or cut): close voxd's speech, keep what was said.
+    fn end_of_reply(&mut self, now: Instant, interrupted: bool) {
+        let Some(playout) = self.playout.take() else {
+            return;
+        };
+        if self.out_started {
+            self.out_started = false;
+            self.out.push(Output::AudioStop);
+        }
+        let said = playout.heard_text(now);
+        let reply = self.reply.take();
+        if let Some(r) = &reply {
+            r.task.abort();
+        }
+        let latency = reply
+            .as_ref()
+            .filter(|r| !r.utterance.is_empty())
+            .and_then(|r| Some(millis(r.first_audio?.saturating_duration_since(r.turn_end))));
+        if let Some(call) = &self.call {
+            let heard = reply.as_ref().and_then(|r| r.heard.as_deref());
+            let timings = latency.map(|ms| serde_json::json!({ "latency_ms": ms }));
+            call.answered(heard, &said, timings, interrupted);
+        }
+        if !said.is_empty() {
+            tracing::info!(call_id = self.label(), text = %said, interrupted, latency_ms = latency.unwrap_or(0.0) as u64, "voxd said");
+            self.out.push(Output::Said {
+                text: said,
+                latency_ms: latency,
+                interrupted,
+            });
+        }
+        let then = reply.as_ref().and_then(|r| r.done);
+        if !interrupted && matches!(then, Some(Action::Hangup | Action::Transfer)) {
+            self.ending = then;
+        }
+    }
+
+    /// The caller spoke over voxd: stop talking now and listen.
+    fn barge_in(&mut self, now: Instant) {
+        tracing::info!(call_id = self.label(), "barge-in");
+        if let Some(call) = &self.call {
+            call.barge_in();
+        }
+        if let Some(p) = self.playout.as_mut() {
+            p.clear();
+        }
+        self.out.push(Output::Clear);
+        self.end_of_reply(now, true);
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+impl Drop for Conversation {
+    fn drop(&mut self) {
+        if let Some(r) = self.reply.take() {
+            r.task.abort();
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! The reply pipeline, the one road from a caller's turn to voxd's speech for every mode
+//! (recording turn, media stream, microphone, `voxd chat`, `voxd kb ask`, the greeting):
+//! transcript → goodbye check → prompt (with knowledge passages) → LLM text →
+//! [`Chunker`] pieces (one sentence limit, the tool call parsed once) → speech. Progress
+//! goes out as [`ReplyEvent`]s in order; the consumer decides what to do with them.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::assistant::Assistant;
+use super::chunker::Chunker;
+use super::prompt::{self, TurnPrompt};
+use super::tools::ToolCall;
+use crate::audio::Pcm;
+use crate::engines::ChatMessage;
+pub use crate::metrics::Timings;
+use crate::sentences;
+
+/// What a reply answers.
+#[derive(Debug, Clone)]
+pub enum ReplyInput {
+    /// The caller's spoken turn, at any rate.
+    Audio(Pcm),
+    /// The caller's words, already text (`voxd chat`, `voxd kb ask`).
+    Words(String),
+    /// Text to say as it is, without the LLM (the greeting, the reprompt).
+    Fixed(String),
+}
+
+/// One reply to make.
+#[derive(Debug, Clone)]
+pub struct ReplyRequest {
+    /// The conversation so far, without a system message.
+    pub memory: Vec<ChatMessage>,
+    pub input: ReplyInput,
+    /// The rate the speech comes at (None: the voice's own).
+    pub rate: Option<u32>,
+    /// The first piece may be a short clause (real-time modes: the caller hears voxd sooner).
+    pub clause_first: bool,
+}
+
+/// What a reply produces, in this order: `Heard` (for a turn), `Speech` pieces, `Done`.
+#[derive(Debug)]
+pub enum ReplyEvent {
+    /// What the caller said (empty: nothing intelligible; the reply ends there).
+    Heard { text: String, language: String },
+    /// A piece of speech and the text it says (empty audio for an assistant without voice).
+    Speech { audio: Pcm, text: String },
+    /// The reply is complete.
+    Done(ReplyEnd),
+    /// The reply failed (sent by whoever runs the pipeline in a task).
+    Failed(String),
+}
+
+/// How a reply ended.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplyEnd {
+    /// The caller said one of `calls.hangup_phrases`.
+    pub goodbye: bool,
+    /// The tool the model called, if any.
+    pub tool: Option<ToolCall>,
+    pub timings: Timings,
+}
+
+impl ReplyEnd {
+    /// What follows the reply.
+    pub fn action(&self) -> Action {
+        Action::after(self.goodbye, self.tool.as_ref())
+    }
+}
+
+/// What the scenario should do after playing the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Continue,
+    Hangup,
+    /// Connect the caller to the operator (`tools.operator_phone`).
+    Transfer,
+}
+
+impl Action {
+    /// What follows a reply: the caller's goodbye or the model's hangup ends the call, a
+    /// transfer hands it over; any other tool (save_lead) lets it go on.
+    pub fn after(caller_goodbye: bool, tool: Option<&ToolCall>) -> Self {
+        match tool {
+            Some(ToolCall::Transfer) => Action::Transfer,
+            Some(ToolCall::Hangup) => Action::Hangup,
+            _ if caller_goodbye => Action::Hangup,
+            _ => Action::Continue,
+        }
+    }
+}
+
+/// Milliseconds since `t`.
+pub fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+impl Assistant {
+    /// Makes the reply, sending its progress to `send` as it happens.
+    pub async fn reply(
+        &self,
+        req: ReplyRequest,
+        send: &mut (impl FnMut(ReplyEvent) + Send),
+    ) -> Result<()> {
+        let mut end = ReplyEnd::default();
+        let ReplyRequest {
+            memory,
+            input,
+            rate,
+            clause_first,
+        } = req;
+        let heard = match input {
+            ReplyInput::Fixed(text) => {
+                self.voice(&text, rate, &mut end.timings, send).await?;
+                send(ReplyEvent::Done(end));
+                return Ok(());
+            }
+            ReplyInput::Words(text) => text,
+            ReplyInput::Audio(audio) => {
+                let t = Instant::now();
+                let transcript = self.transcribe(audio).await?;
+                end.timings.stt = ms(t);
+                send(ReplyEvent::Heard {
+                    text: transcript.text.clone(),
+                    language: transcript.language,
+                });
+                if transcript.text.is_empty() {
+                    send(ReplyEvent::Done(end));
+                    return Ok(());
+                }
+                transcript.text
+            }
+        };
+        end.goodbye = says_goodbye(&heard, &self.settings.hangup_phrases);
+        let turn = prompt::for_turn(&self.head, self.kb.as_ref(), &memory, &heard, end.goodbye)?;
+        match turn {
+            TurnPrompt::Handoff(text) => self.voice(&text, rate, &mut end.timings, send).await?,
+            TurnPrompt::Ask(messages) => {
+                let first_clause = clause_first.then_some(self.settings.first_clause_words);
+                end.tool = self
+                    .answer(messages, rate, first_clause, &mut end.timings, send)
+                    .await?;
+            }
+        }
+        send(ReplyEvent::Done(end));
+        Ok(())
+    }
+
+    /// Voices one piece and sends it; the first piece's synthesis time is noted.
+    async fn voice(
+        &self,
+        text: &str,
+        rate: Option<u32>,
+        timings: &mut Timings,
+        send: &mut impl FnMut(ReplyEvent),
+    ) -> Result<()> {
+        let t = Instant::now();
+        let audio = self.speak(text, rate).await?;
+        if timings.tts_first_audio == 0.0 {
+            timings.tts_first_audio = ms(t);
+        }
+        send(ReplyEvent::Speech {
+            audio,
+            text: text.to_string(),
+        });
+        Ok(())
+    }
+
+    /// Streams the LLM's answer to `messages`, voicing it piece by piece (or whole, in
+    /// sequential mode) up to the sentence limit, the first piece possibly a clause of
+    /// `first_clause` words; returns the tool the model called.
+    async fn answer(
+        &self,
+        messages: Vec<ChatMessage>,
+        rate: Option<u32>,
+        first_clause: Option<usize>,
+        timings: &mut Timings,
+        send: &mut impl FnMut(ReplyEvent),
+    ) -> Result<Option<ToolCall>> {
+        let started = Instant::now();
+        let stream = self.llm().reply(messages, self.grammar.as_ref())?;
+        let mut chunker = Chunker::new(stream, self.tools.clone());
+        let s = &self.settings;
+        let (mut pieces, mut complete, mut held) = (0, 0, Vec::new());
+        loop {
+            let clause_words = match first_clause {
+                Some(words) if pieces == 0 && !s.sequential => words,
+                _ => 0,
+            };
+            let Some(piece) = chunker.next_piece(clause_words).await? else {
+                break;
+            };
+            pieces += 1;
+            complete += usize::from(sentences::is_complete(&piece));
+            if s.sequential {
+                held.push(piece);
+            } else {
+                self.voice(&piece, rate, timings, send).await?;
+            }
+            if s.max_sentences > 0 && complete >= s.max_sentences {
+                break;
+            }
+        }
+        // Past the sentence limit the reply is only read for its tool call.
+        let tool = chunker.finish().await?;
+        timings.llm = ms(started);
+        timings.llm_first_token = chunker
+            .first_text()
+            .map_or(timings.llm, |d| d.as_secs_f64() * 1000.0);
+        drop(chunker);
+        let text_done = Instant::now();
+        if !held.is_empty() {
+            self.voice(&held.join(" "), rate, timings, send).await?;
+        }
+        timings.tts = ms(text_done);
+        Ok(tool)
+    }
+}
+
+/// Whether the caller's words contain one of the configured goodbye phrases.
+pub fn says_goodbye(user_text: &str, phrases: &[String]) -> bool {
+    let lower = user_text.to_lowercase();
+    phrases
+        .iter()
+        .any(|p| !p.is_empty() && lower.contains(&p.to_lowercase()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_action_follows_the_tool_then_the_callers_goodbye() {
+        let lead = ToolCall::SaveLead(super::super::tools::Lead {
+            name: "A".into(),
+            phone: "+15551234567".into(),
+            request: "x".into(),
+        });
+        assert_eq!(Action::after(false, None), Action::Continue);
+        assert_eq!(Action::after(true, None), Action::Hangup);
+        assert_eq!(Action::after(false, Some(&lead)), Action::Continue);
+        assert_eq!(Action::after(true, Some(&lead)), Action::Hangup);
+        assert_eq!(
+            Action::after(true, Some(&ToolCall::Transfer)),
+            Action::Transfer
+        );
+        assert_eq!(
+            Action::after(false, Some(&ToolCall::Hangup)),
+            Action::Hangup
+        );
+    }
+
+    #[test]
+    fn goodbye_phrases_match_case_insensitively() {
+        let p = vec!["goodbye".to_string(), "до свидания".to_string()];
+        assert!(says_goodbye("OK, Goodbye.", &p));
+        assert!(says_goodbye("Спасибо, До свидания", &p));
+        assert!(!says_goodbye("good morning", &p));
+    }
+}

@@ -1,0 +1,446 @@
+//! The conversation and the reply pipeline on fake engines (scripted transcripts and
+//! replies, a voice that makes 10 ms of audio per character) with a test-driven clock:
+//! deterministic and fast, no model involved.
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::recording_turn;
+use super::reply::{Action, ReplyEvent, ReplyInput, ReplyRequest, Timings};
+use super::tools::{ToolCall, Tools};
+use super::turn_detector::{TurnEvent, TurnSettings};
+use super::{Assistant, Conversation, Output, ReplySettings, ReplyUpdates, Settings};
+use crate::audio::Pcm;
+use crate::calls::{CallId, CallLog, CallRecorder, Calls};
+use crate::engines::{
+    ChatMessage, Grammar, LlmEvent, Role, SpeechToText, TextGenerator, TextStream, TextToSpeech,
+    Transcript,
+};
+use crate::metrics::{Metrics, Transport};
+
+const RATE: u32 = 16_000;
+
+/// Hears the scripted words, one utterance after another.
+struct FakeStt(Mutex<VecDeque<String>>);
+
+impl SpeechToText for FakeStt {
+    fn transcribe(&self, _samples: &[f32]) -> Result<Transcript> {
+        let text = self.0.lock().unwrap().pop_front().unwrap_or_default();
+        Ok(Transcript {
+            text,
+            language: "en".into(),
+        })
+    }
+}
+
+/// Writes the scripted reply word by word, and keeps the prompts it was given.
+struct FakeLlm {
+    reply: String,
+    prompts: Mutex<Vec<Vec<ChatMessage>>>,
+}
+
+impl TextGenerator for FakeLlm {
+    fn reply(&self, messages: Vec<ChatMessage>, _grammar: Option<&Grammar>) -> Result<TextStream> {
+        self.prompts.lock().unwrap().push(messages);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let words: Vec<&str> = self.reply.split_inclusive(' ').collect();
+        for w in &words {
+            tx.send(LlmEvent::Text(w.to_string())).unwrap();
+        }
+        tx.send(LlmEvent::Done {
+            prompt_tokens: 10,
+            prompt_evaluated: 10,
+            generated: words.len(),
+        })
+        .unwrap();
+        Ok(TextStream::new(rx, Arc::new(AtomicBool::new(false))))
+    }
+
+    fn template_mentions(&self, _marker: &str) -> bool {
+        false
+    }
+}
+
+/// 10 ms of a quiet tone per character.
+struct FakeTts;
+
+impl TextToSpeech for FakeTts {
+    fn synthesize(&self, text: &str) -> Result<Pcm> {
+        let n = text.chars().count() * RATE as usize / 100;
+        Ok(Pcm {
+            samples: (0..n)
+                .map(|i| if i % 2 == 0 { 0.1 } else { -0.1 })
+                .collect(),
+            rate: RATE,
+        })
+    }
+}
+
+fn reply_settings() -> ReplySettings {
+    ReplySettings {
+        max_sentences: 2,
+        first_clause_words: 0,
+        sequential: false,
+        hangup_phrases: vec!["goodbye".into()],
+        reprompt_text: "Say again?".into(),
+        sentence_pause_ms: 100,
+    }
+}
+
+fn assistant(heard: &[&str], reply: &str, tools: Option<Tools>) -> (Arc<Assistant>, Arc<FakeLlm>) {
+    let llm = Arc::new(FakeLlm {
+        reply: reply.into(),
+        prompts: Mutex::default(),
+    });
+    let stt = Arc::new(FakeStt(Mutex::new(
+        heard.iter().map(|s| s.to_string()).collect(),
+    )));
+    let a = Assistant::new(llm.clone(), "Be brief.", tools, reply_settings())
+        .with_speech(stt, Arc::new(FakeTts));
+    (Arc::new(a), llm)
+}
+
+fn call() -> Arc<CallRecorder> {
+    let log = CallLog::new(None, Arc::new(Metrics::default()), Default::default());
+    let calls = Calls::new(Duration::from_secs(60), Arc::new(log));
+    calls.open(&CallId::parse("test-call").unwrap(), Transport::Stream)
+}
+
+/// A conversation on fake engines, its clock, and everything it has output.
+struct Harness {
+    conversation: Conversation,
+    updates: ReplyUpdates,
+    call: Arc<CallRecorder>,
+    now: Instant,
+    out: Vec<Output>,
+}
+
+impl Harness {
+    fn new(assistant: Arc<Assistant>, greeting: &str) -> Self {
+        let settings = Settings {
+            turns: TurnSettings {
+                vad_mode: 3,
+                min_speech_ms: 200,
+                end_silence_ms: 500,
+                max_turn_ms: 30_000,
+            },
+            greeting: greeting.into(),
+            barge_in: true,
+            barge_in_min_ms: 300,
+            lead: Duration::from_millis(200),
+        };
+        let (mut conversation, updates) = Conversation::new(assistant, settings);
+        let call = call();
+        let now = Instant::now();
+        let out = conversation.start(call.clone(), RATE, RATE, now);
+        Self {
+            conversation,
+            updates,
+            call,
+            now,
+            out,
+        }
+    }
+
+    /// The caller spoke a turn of one second, which ends now.
+    fn caller_turn(&mut self) {
+        let speech = vec![1000i16; RATE as usize];
+        self.conversation
+            .on_turn_event(TurnEvent::TurnEnded(speech), self.now);
+    }
+
+    /// Takes in the reply's progress until it is complete.
+    async fn settle(&mut self) {
+        loop {
+            let (id, ev) = tokio::time::timeout(Duration::from_secs(5), self.updates.recv())
+                .await
+                .expect("no reply progress within 5 s")
+                .expect("the reply channel closed");
+            let last = matches!(ev, ReplyEvent::Done(_) | ReplyEvent::Failed(_));
+            let out = self.conversation.on_reply(id, ev, self.now);
+            self.out.extend(out);
+            if last {
+                return;
+            }
+        }
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now += Duration::from_millis(ms);
+        let out = self.conversation.tick(self.now);
+        self.out.extend(out);
+    }
+
+    /// Lets the clock run until voxd has stopped talking (at most a minute).
+    fn play_out(&mut self) {
+        for _ in 0..6000 {
+            self.advance(10);
+            if !self.conversation.speaking(self.now)
+                && self.out.iter().any(|o| matches!(o, Output::AudioStop))
+            {
+                self.advance(10);
+                return;
+            }
+        }
+        panic!("voxd still talks after a minute: {:?}", self.texts());
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Replying(t) => Some(format!("replying {t}")),
+                Output::Said { text, .. } => Some(format!("said {text}")),
+                Output::Heard { text, .. } => Some(format!("heard {text}")),
+                other if !matches!(other, Output::Audio(_)) => Some(format!("{other:?}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn said(&self) -> Vec<(String, Option<f64>, bool)> {
+        self.out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Said {
+                    text,
+                    latency_ms,
+                    interrupted,
+                } => Some((text.clone(), *latency_ms, *interrupted)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn message(role: Role, text: &str) -> ChatMessage {
+    ChatMessage::new(role, text)
+}
+
+#[tokio::test]
+async fn a_turn_is_answered_piece_by_piece_up_to_the_sentence_limit() {
+    let (a, llm) = assistant(
+        &["When do you open?"],
+        "We open at nine. Parking is free. Anything else?",
+        None,
+    );
+    let mut h = Harness::new(a, "");
+    h.caller_turn();
+    h.advance(120);
+    h.settle().await;
+    h.play_out();
+    assert_eq!(
+        h.texts(),
+        [
+            "heard When do you open?",
+            "replying We open at nine.",
+            "replying Parking is free.",
+            "AudioStart",
+            "AudioStop",
+            "said We open at nine. Parking is free.",
+        ]
+    );
+    let frames = h
+        .out
+        .iter()
+        .filter(|o| matches!(o, Output::Audio(_)))
+        .count();
+    assert_eq!(
+        frames,
+        (16 + 16) * 10 / 20,
+        "every 20 ms frame of both pieces"
+    );
+    let (_, latency, interrupted) = h.said()[0].clone();
+    assert!(!interrupted);
+    assert!(latency.is_some_and(|ms| ms >= 120.0), "{latency:?}");
+    assert_eq!(
+        h.call.memory(),
+        [
+            message(Role::User, "When do you open?"),
+            message(Role::Assistant, "We open at nine. Parking is free.")
+        ]
+    );
+    assert_eq!(h.call.turns(), 1);
+    let prompt = llm.prompts.lock().unwrap()[0].clone();
+    assert_eq!(prompt[0], message(Role::System, "Be brief."));
+    assert_eq!(
+        prompt.last().unwrap(),
+        &message(Role::User, "When do you open?")
+    );
+}
+
+#[tokio::test]
+async fn the_next_turn_sees_the_conversation_so_far() {
+    let (a, llm) = assistant(&["Hi.", "And on Sunday?"], "Yes.", None);
+    let mut h = Harness::new(a, "");
+    for _ in 0..2 {
+        h.caller_turn();
+        h.settle().await;
+        h.play_out();
+    }
+    let prompts = llm.prompts.lock().unwrap();
+    assert_eq!(
+        prompts[1][1..],
+        [
+            message(Role::User, "Hi."),
+            message(Role::Assistant, "Yes."),
+            message(Role::User, "And on Sunday?")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn barge_in_cuts_the_reply_and_memory_keeps_only_what_was_heard() {
+    let (a, _) = assistant(
+        &["Tell me about prices."],
+        "Our basic plan costs ten euros a month and includes everything you need.",
+        None,
+    );
+    let mut h = Harness::new(a, "");
+    h.caller_turn();
+    h.settle().await;
+    // 0.3 s of a 0.72 s sentence has played when the caller cuts in.
+    h.advance(10);
+    h.advance(300);
+    assert!(h.conversation.speaking(h.now));
+    h.conversation
+        .on_turn_event(TurnEvent::SpeechStarted, h.now);
+    h.advance(10);
+    assert!(h.texts().contains(&"Clear".to_string()), "{:?}", h.texts());
+    let said = h.said();
+    assert_eq!(said.len(), 1, "{said:?}");
+    let (text, _, interrupted) = &said[0];
+    assert!(interrupted);
+    assert!(
+        text.starts_with("Our basic plan") && text.ends_with('…'),
+        "{text}"
+    );
+    assert!(!h.conversation.speaking(h.now));
+    assert_eq!(h.call.memory()[1], message(Role::Assistant, text));
+}
+
+#[tokio::test]
+async fn a_goodbye_ends_the_call_once_the_reply_has_played() {
+    let (a, _) = assistant(&["Thanks, goodbye!"], "Goodbye, have a nice day.", None);
+    let mut h = Harness::new(a, "");
+    h.caller_turn();
+    h.settle().await;
+    h.advance(10);
+    assert!(!h.out.contains(&Output::Hangup), "not while voxd talks");
+    h.play_out();
+    h.advance(10);
+    assert_eq!(h.out.iter().filter(|o| **o == Output::Hangup).count(), 1);
+}
+
+#[tokio::test]
+async fn a_tool_call_is_acted_on_and_never_spoken() {
+    let tools = Tools {
+        transfer: true,
+        examples: Vec::new(),
+    };
+    let reply = "Let me connect you. <tool_call>{\"name\": \"transfer\"}</tool_call>";
+    let (a, _) = assistant(&["I want a person."], reply, Some(tools));
+    let mut h = Harness::new(a, "");
+    h.caller_turn();
+    h.settle().await;
+    assert!(h.out.contains(&Output::Tool(ToolCall::Transfer)));
+    h.play_out();
+    h.advance(10);
+    assert!(h.out.contains(&Output::Transfer), "{:?}", h.texts());
+    assert_eq!(h.said()[0].0, "Let me connect you.");
+}
+
+#[tokio::test]
+async fn the_greeting_is_a_fixed_reply_through_the_same_road() {
+    let (a, llm) = assistant(&[], "unused", None);
+    let mut h = Harness::new(a, "Hello! How can I help?");
+    h.settle().await;
+    h.play_out();
+    assert_eq!(
+        h.texts(),
+        [
+            "replying Hello! How can I help?",
+            "AudioStart",
+            "AudioStop",
+            "said Hello! How can I help?"
+        ]
+    );
+    assert_eq!(h.said()[0].1, None, "the greeting answers no turn");
+    assert!(
+        llm.prompts.lock().unwrap().is_empty(),
+        "no LLM for the greeting"
+    );
+    assert_eq!(
+        h.call.memory(),
+        [message(Role::Assistant, "Hello! How can I help?")]
+    );
+}
+
+#[tokio::test]
+async fn nothing_intelligible_gets_no_reply_and_no_memory() {
+    let (a, llm) = assistant(&[""], "unused", None);
+    let mut h = Harness::new(a, "");
+    h.caller_turn();
+    h.settle().await;
+    h.advance(100);
+    assert_eq!(h.texts(), ["heard "]);
+    assert!(llm.prompts.lock().unwrap().is_empty());
+    assert!(h.call.memory().is_empty());
+}
+
+#[tokio::test]
+async fn the_recording_turn_joins_the_pieces_and_reprompts_on_silence() {
+    let (a, _) = assistant(&["Hours?", ""], "We open at nine. Bye now.", None);
+    let audio = Pcm {
+        samples: vec![0.0; RATE as usize],
+        rate: RATE,
+    };
+    let mut timings = Timings::default();
+    let turn = recording_turn::run(&a, Vec::new(), audio.clone(), None, &mut timings)
+        .await
+        .unwrap();
+    assert_eq!(turn.user_text, "Hours?");
+    assert_eq!(turn.reply_text, "We open at nine. Bye now.");
+    assert_eq!(turn.action, Action::Continue);
+    let pieces = (16 + 8) * RATE as usize / 100;
+    let pause = RATE as usize / 10;
+    assert_eq!(turn.reply_audio.samples.len(), pieces + pause);
+    let silent = recording_turn::run(&a, Vec::new(), audio, None, &mut timings)
+        .await
+        .unwrap();
+    assert_eq!(
+        (silent.user_text.as_str(), silent.reply_text.as_str()),
+        ("", "Say again?")
+    );
+}
+
+#[tokio::test]
+async fn typed_words_get_the_tool_call_too() {
+    let reply = "Goodbye! <hangup>";
+    let (a, _) = assistant(&[], reply, None);
+    let request = ReplyRequest {
+        memory: Vec::new(),
+        input: ReplyInput::Words("that's all".into()),
+        rate: None,
+        clause_first: false,
+    };
+    let mut events = Vec::new();
+    a.reply(request, &mut |ev| events.push(ev)).await.unwrap();
+    let spoken: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            ReplyEvent::Speech { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(spoken, ["Goodbye!"]);
+    let Some(ReplyEvent::Done(end)) = events.last() else {
+        panic!("no Done: {events:?}");
+    };
+    assert_eq!(end.tool, Some(ToolCall::Hangup));
+    assert_eq!(end.action(), Action::Hangup);
+}

@@ -1,0 +1,234 @@
+//! The local language model: a GGUF model loaded once, worker threads that each own a
+//! llama.cpp context ([`worker`]), chat-template prompts trimmed to fit, and replies
+//! streamed back as raw text. What the text means (sentences, tool calls, prompts) is the
+//! conversation's business ([`crate::conversation`]), not this engine's.
+
+mod worker;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+
+use anyhow::{anyhow, Context, Result};
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use tokio::sync::mpsc as tmpsc;
+
+use crate::config::LlmConfig;
+pub use worker::fit_prompt;
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// What a generation streams back.
+#[derive(Debug)]
+pub enum LlmEvent {
+    /// A piece of reply text (whole UTF-8 characters).
+    Text(String),
+    /// Generation ended; `prompt_tokens` were fed (after cache reuse: `prompt_evaluated`).
+    Done {
+        prompt_tokens: usize,
+        prompt_evaluated: usize,
+        generated: usize,
+    },
+    Error(String),
+}
+
+/// A GBNF grammar a reply is decoded under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grammar {
+    pub gbnf: String,
+    /// Once the reply has written a `<` (the start of its tail under the grammar: a tool
+    /// call), it may run this many tokens past its length limit, so the tail is never cut.
+    pub tail_tokens: usize,
+}
+
+/// A reply being generated: its text as it comes; dropping it cancels the generation.
+pub struct TextStream {
+    events: tmpsc::UnboundedReceiver<LlmEvent>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl TextStream {
+    /// A stream fed by `events`; `cancel` is set when the stream is dropped.
+    pub fn new(events: tmpsc::UnboundedReceiver<LlmEvent>, cancel: Arc<AtomicBool>) -> Self {
+        Self { events, cancel }
+    }
+
+    /// The next event; None when the generator went away.
+    pub async fn next(&mut self) -> Option<LlmEvent> {
+        self.events.recv().await
+    }
+}
+
+impl Drop for TextStream {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A request handed to a worker.
+struct Job {
+    messages: Vec<crate::engines::llm::ChatMessage>,
+    max_tokens: u32,
+    grammar: Option<Grammar>,
+    cancel: Arc<AtomicBool>,
+    out: tmpsc::UnboundedSender<LlmEvent>,
+}
+
+/// Handle to the model and its worker pool.
+pub struct Llm {
+    /// None once the handle is being dropped.
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    cfg: LlmConfig,
+    shared: Arc<worker::Shared>,
+}
+
+impl Drop for Llm {
+    /// Closes the queue and waits for the workers: a reply whose stream was dropped stops at
+    /// its next token. No thread may be inside llama.cpp when the process tears down (it
+    /// crashed at exit before this).
+    fn drop(&mut self) {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+fn backend() -> Result<&'static LlamaBackend> {
+    static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
+    if let Some(b) = BACKEND.get() {
+        return Ok(b);
+    }
+    llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+    let b = LlamaBackend::init().map_err(|e| anyhow!("cannot initialise llama.cpp: {e}"))?;
+    Ok(BACKEND.get_or_init(|| b))
+}
+
+impl Llm {
+    /// Loads the model and starts `workers` generation threads.
+    pub fn load(path: &Path, cfg: &LlmConfig, workers: usize) -> Result<Self> {
+        if !path.is_file() {
+            return Err(anyhow!(
+                "LLM model {} not found (run scripts/fetch-test-models, or set models.llm)",
+                path.display()
+            ));
+        }
+        let backend = backend()?;
+        let params = LlamaModelParams::default().with_n_gpu_layers(cfg.gpu_layers);
+        let model = LlamaModel::load_from_file(backend, path, &params)
+            .map_err(|e| anyhow!("cannot load LLM {}: {e}", path.display()))?;
+        let template = match model.chat_template(None) {
+            Ok(t) => t,
+            Err(_) => LlamaChatTemplate::new("chatml").context("chat template")?,
+        };
+        let shared = Arc::new(worker::Shared {
+            model,
+            template,
+            cfg: cfg.clone(),
+        });
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
+        let mut handles = Vec::new();
+        for i in 0..workers.max(1) {
+            let shared = shared.clone();
+            let rx = rx.clone();
+            let ready = ready_tx.clone();
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("llm-{i}"))
+                    .spawn(move || worker::run(&shared, &rx, &ready))
+                    .context("cannot start LLM worker")?,
+            );
+        }
+        drop(ready_tx);
+        for _ in 0..workers.max(1) {
+            ready_rx
+                .recv()
+                .context("LLM worker died while starting")??;
+        }
+        Ok(Self {
+            jobs: Mutex::new(Some(tx)),
+            workers: handles,
+            cfg: cfg.clone(),
+            shared,
+        })
+    }
+
+    /// Starts generating a reply to `messages` (system prompt first), under `grammar` when
+    /// one is given.
+    pub fn reply(
+        &self,
+        messages: Vec<ChatMessage>,
+        grammar: Option<&Grammar>,
+    ) -> Result<TextStream> {
+        let (out, events) = tmpsc::unbounded_channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let job = Job {
+            messages,
+            max_tokens: self.cfg.max_reply_tokens,
+            grammar: grammar.cloned(),
+            cancel: cancel.clone(),
+            out,
+        };
+        self.jobs
+            .lock()
+            .map_err(|_| anyhow!("LLM queue poisoned"))?
+            .as_ref()
+            .ok_or_else(|| anyhow!("LLM is shutting down"))?
+            .send(job)
+            .map_err(|_| anyhow!("LLM workers have stopped"))?;
+        Ok(TextStream::new(events, cancel))
+    }
+
+    /// Checks that `gbnf` loads against this model's vocabulary.
+    pub fn check_grammar(&self, gbnf: &str) -> Result<()> {
+        LlamaSampler::grammar(&self.shared.model, gbnf, "root")
+            .map(drop)
+            .map_err(|e| anyhow!("the grammar does not load: {e}"))
+    }
+
+    /// Whether the model's chat template mentions `marker` (e.g. it knows `<tool_call>`).
+    pub fn template_mentions(&self, marker: &str) -> bool {
+        self.shared
+            .template
+            .to_str()
+            .is_ok_and(|t| t.contains(marker))
+    }
+}

@@ -1,0 +1,6 @@
+//! HTTP plumbing shared by the server and the transports that speak HTTP: the JSON error
+//! every endpoint answers with, the bearer-token check, and graceful draining.
+
+pub mod auth;
+pub mod drain;
+pub mod error;

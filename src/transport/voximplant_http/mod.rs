@@ -1,0 +1,44 @@
+//! Voximplant's recording-URL flow over HTTP: `POST /voximplant/process_audio` (one turn on
+//! a recording, [`process_audio`]), `POST /voximplant/events` (the call's lifecycle and the
+//! greeting, [`events`]), `GET /voximplant/calls/{call_id}` and the reply audio the
+//! scenario plays (`GET /audio/{id}.wav`, kept in the [`audio_store`]).
+
+pub mod audio_store;
+pub mod events;
+pub mod process_audio;
+
+use std::sync::Arc;
+
+use audio_store::AudioStore;
+
+use crate::calls::Calls;
+use crate::config::DownloadConfig;
+use crate::conversation::Assistant;
+use crate::http::drain::Drain;
+
+/// What the recording flow needs from the daemon, and nothing more.
+pub struct RecordingContext {
+    pub assistant: Arc<Assistant>,
+    pub calls: Arc<Calls>,
+    pub drain: Drain,
+    pub audio: AudioStore,
+    /// The base URL reply audio links point at.
+    pub public_url: String,
+    pub download: DownloadConfig,
+    pub max_audio_secs: f64,
+    /// The rate reply audio is sent at (None: the voice's own).
+    pub reply_rate: Option<u32>,
+    /// Said when a call connects (empty: none).
+    pub greeting: String,
+    /// The operator a transfer hands the caller to.
+    pub operator_phone: String,
+    /// The greeting's audio, synthesized on first use.
+    pub greeting_wav: tokio::sync::OnceCell<Vec<u8>>,
+}
+
+impl RecordingContext {
+    /// A link to stored reply audio.
+    fn audio_url(&self, wav: Vec<u8>) -> String {
+        format!("{}/audio/{}.wav", self.public_url, self.audio.put(wav))
+    }
+}

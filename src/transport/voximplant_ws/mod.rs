@@ -1,0 +1,77 @@
+//! Voximplant's media stream (`GET /voximplant/stream`): the WebSocket upgrade (token,
+//! call id, draining), the wire [`protocol`], caller audio put in chunk order
+//! ([`sequencer`]) and one [`session`] per socket that carries a [`Conversation`].
+//!
+//! [`Conversation`]: crate::conversation::Conversation
+
+pub mod protocol;
+mod sequencer;
+mod session;
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Deserialize;
+use tracing::Instrument;
+
+use crate::audio::Encoding;
+use crate::calls::{CallId, Calls};
+use crate::conversation::{Assistant, Settings};
+use crate::http::auth;
+use crate::http::drain::Drain;
+use crate::http::error::ApiError;
+
+/// What a media-stream call needs from the daemon, and nothing more.
+pub struct StreamContext {
+    pub assistant: Arc<Assistant>,
+    pub settings: Settings,
+    pub calls: Arc<Calls>,
+    pub drain: Drain,
+    /// The scenario token (empty: none required).
+    pub token: String,
+    /// What voxd speaks in (None: the caller's encoding).
+    pub output: Option<Encoding>,
+    /// The operator a transfer hands the caller to.
+    pub operator_phone: String,
+    /// Largest frame accepted from the scenario.
+    pub max_frame_bytes: usize,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    call_id: Option<String>,
+    token: Option<String>,
+}
+
+/// `GET /voximplant/stream`: checks the token (header or `token` query) and the call id,
+/// refuses new calls while voxd drains, then upgrades.
+pub async fn handle(
+    State(ctx): State<Arc<StreamContext>>,
+    Query(query): Query<StreamQuery>,
+    headers: HeaderMap,
+    ws: axum::extract::WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let given = auth::bearer(&headers).or(query.token.as_deref());
+    auth::check(&ctx.token, given)?;
+    let call_id = query.call_id.as_deref().map(CallId::parse).transpose()?;
+    ctx.drain.admit_new_call()?;
+    let busy = ctx.drain.busy();
+    let span = tracing::info_span!(
+        "call",
+        call_id = tracing::field::Empty,
+        transport = "stream"
+    );
+    if let Some(id) = &call_id {
+        span.record("call_id", id.as_str());
+    }
+    let max = ctx.max_frame_bytes;
+    // VoxEngine's createWebSocket offers the subprotocol "chat" unless the scenario names
+    // another; a client that offers one and gets none back fails the handshake.
+    Ok(ws
+        .protocols(["chat"])
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| session::run(socket, ctx, call_id, busy).instrument(span)))
+}

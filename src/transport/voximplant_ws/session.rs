@@ -1,0 +1,344 @@
+//! One media-stream call: the socket's frames decoded for the [`Conversation`] (through the
+//! shared [`Driver`] loop), what it says sent back as media frames and transcripts, and the
+//! call freed however it ends. The call's logs carry its id (a `call` span).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+
+use super::protocol::{self, Encoding, FrameError, Incoming, Outgoing};
+use super::sequencer::Sequencer;
+use super::StreamContext;
+use crate::calls::{CallId, CallRecorder};
+use crate::conversation::{Conversation, Output};
+use crate::http::drain::Busy;
+use crate::metrics::Transport;
+use crate::transport::driver::{Driver, Step};
+
+/// Frames voxd may queue for a client before deciding it does not read.
+const OUT_QUEUE: usize = 256;
+/// A send that blocks this long means the client stopped reading.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bad frames in a row after which the stream is closed.
+const MAX_BAD_FRAMES: u32 = 100;
+
+/// Why a call on the socket ended: `outcome` labels `voxd_calls_total`, `why` is logged.
+struct Ended {
+    outcome: &'static str,
+    why: String,
+}
+
+impl Ended {
+    fn new(outcome: &'static str, why: impl Into<String>) -> Self {
+        Self {
+            outcome,
+            why: why.into(),
+        }
+    }
+
+    /// Whether the end is a fault (counted in `voxd_errors_total`), not a normal hang-up.
+    fn is_error(&self) -> bool {
+        !matches!(
+            self.outcome,
+            "caller_hangup" | "voxd_hangup" | "voxd_transfer" | "shutdown"
+        )
+    }
+}
+
+pub(super) async fn run(
+    socket: WebSocket,
+    ctx: Arc<StreamContext>,
+    call_id: Option<CallId>,
+    _busy: Busy,
+) {
+    let (mut sink, mut incoming) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(OUT_QUEUE);
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = out_rx.recv().await {
+            let closing = matches!(msg, Message::Close(_));
+            match tokio::time::timeout(SEND_TIMEOUT, sink.send(msg)).await {
+                Ok(Ok(())) if !closing => {}
+                _ => break,
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let (conversation, replies) = Conversation::new(ctx.assistant.clone(), ctx.settings.clone());
+    let mut driver = Driver::new(conversation, replies);
+    let mut stop = ctx.drain.stop_signal();
+    let mut call = Call::new(ctx, call_id, out_tx);
+    let reason = loop {
+        let step = driver
+            .next(async {
+                tokio::select! {
+                    msg = incoming.next() => Some(msg),
+                    _ = stop.wait_for(|stop| *stop) => None,
+                }
+            })
+            .await;
+        let result = match step {
+            Step::Tick(outputs) | Step::Reply(outputs) => call.deliver(outputs),
+            Step::Input(Some(msg)) => match msg {
+                Some(Ok(Message::Text(text))) => call.on_text(&text, &mut driver.conversation),
+                Some(Ok(Message::Binary(b))) => {
+                    tracing::warn!(
+                        bytes = b.len(),
+                        "binary frame ignored (the protocol is JSON text)"
+                    );
+                    Ok(())
+                }
+                Some(Ok(Message::Close(_))) | None => Err(Ended::new(
+                    "caller_hangup",
+                    "the scenario closed the socket",
+                )),
+                Some(Ok(_)) => Ok(()),
+                Some(Err(e)) => Err(Ended::new("socket_error", format!("socket error: {e}"))),
+            },
+            Step::Input(None) => {
+                call.close(1001, "voxd is shutting down");
+                Err(Ended::new(
+                    "shutdown",
+                    "voxd is shutting down (grace period over)",
+                ))
+            }
+        };
+        if let Err(reason) = result {
+            break reason;
+        }
+    };
+    call.finish(&reason);
+    drop(driver);
+    // The writer sends what is queued (a close frame last) and ends.
+    drop(call);
+    // Keep reading until the client answers the close: dropping a socket with unread data
+    // makes the kernel reset the connection, which destroys what was just sent (the `hangup`
+    // message, say) before the client has read it.
+    let drain = async {
+        while let Some(Ok(msg)) = incoming.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+    let _ = writer.await;
+}
+
+/// The state of one call on the socket.
+struct Call {
+    ctx: Arc<StreamContext>,
+    /// The call, once its id is known (from the URL, or from `start`).
+    recorder: Option<Arc<CallRecorder>>,
+    out: mpsc::Sender<Message>,
+    /// The caller's encoding, once `start` came.
+    input: Option<Encoding>,
+    output: Encoding,
+    tag: Option<String>,
+    sequencer: Sequencer,
+    frames: Outgoing,
+    bad_frames: u32,
+}
+
+impl Call {
+    fn new(ctx: Arc<StreamContext>, call_id: Option<CallId>, out: mpsc::Sender<Message>) -> Self {
+        let recorder = call_id.map(|id| ctx.calls.open(&id, Transport::Stream));
+        Self {
+            ctx,
+            recorder,
+            out,
+            input: None,
+            output: Encoding::Pcm16,
+            tag: None,
+            sequencer: Sequencer::default(),
+            frames: Outgoing::default(),
+            bad_frames: 0,
+        }
+    }
+
+    /// Queues a frame for the client; a client that does not read ends the call.
+    fn send(&self, msg: Message) -> Result<(), Ended> {
+        self.out.try_send(msg).map_err(|_| {
+            Ended::new(
+                "client_not_reading",
+                "the client does not read what voxd sends",
+            )
+        })
+    }
+
+    fn send_text(&self, text: String) -> Result<(), Ended> {
+        self.send(Message::Text(text.into()))
+    }
+
+    /// Queues a close frame (what follows it is not sent).
+    fn close(&self, code: u16, reason: &str) {
+        let _ = self.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.to_string().into(),
+        })));
+    }
+
+    /// Sends what the conversation says, in the scenario's protocol.
+    fn deliver(&mut self, outputs: Vec<Output>) -> Result<(), Ended> {
+        for output in outputs {
+            match output {
+                Output::Heard { text, .. } if !text.is_empty() => {
+                    self.send_text(protocol::transcript("user", &text, None))?;
+                }
+                Output::Heard { .. } | Output::Replying(_) | Output::Tool(_) => {}
+                Output::AudioStart => {
+                    let start = self.frames.start(self.output, self.tag.as_deref());
+                    self.send_text(start)?;
+                }
+                Output::Audio(frame) => {
+                    let media = self.frames.media(self.output, &frame);
+                    self.send_text(media)?;
+                }
+                Output::AudioStop => {
+                    let stop = self.frames.stop();
+                    self.send_text(stop)?;
+                }
+                Output::Clear => self.send_text(protocol::clear())?,
+                Output::Said {
+                    text, latency_ms, ..
+                } => {
+                    self.send_text(protocol::transcript("assistant", &text, latency_ms))?;
+                }
+                Output::Transfer => {
+                    let to = self.ctx.operator_phone.clone();
+                    self.send_text(protocol::transfer(&to))?;
+                    self.close(1000, "call transferred");
+                    return Err(Ended::new("voxd_transfer", format!("transferred to {to}")));
+                }
+                Output::Hangup => {
+                    self.send_text(protocol::hangup())?;
+                    self.close(1000, "call ended");
+                    return Err(Ended::new("voxd_hangup", "voxd ended the call"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_text(&mut self, text: &str, conversation: &mut Conversation) -> Result<(), Ended> {
+        match protocol::parse(text) {
+            Ok(frame) => {
+                self.bad_frames = 0;
+                self.on_frame(frame, conversation)
+            }
+            Err(FrameError::Fatal(what)) => {
+                tracing::warn!("unsupported media format {what}");
+                self.close(1003, &format!("unsupported encoding {what}"));
+                Err(Ended::new(
+                    "unsupported_encoding",
+                    format!("unsupported encoding {what}"),
+                ))
+            }
+            Err(e) => self.bad_frame(&e.to_string()),
+        }
+    }
+
+    fn bad_frame(&mut self, why: &str) -> Result<(), Ended> {
+        self.bad_frames += 1;
+        tracing::warn!("frame ignored: {why}");
+        if self.bad_frames >= MAX_BAD_FRAMES {
+            self.close(1008, "too many bad frames");
+            return Err(Ended::new(
+                "bad_frames",
+                format!("{MAX_BAD_FRAMES} bad frames in a row"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The call's recorder: the one named in the URL, else the `start` frame's
+    /// `customParameters.call_id`, else a new `ws-…` id.
+    fn recorder(
+        &mut self,
+        custom: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Arc<CallRecorder>, Ended> {
+        if let Some(r) = &self.recorder {
+            return Ok(r.clone());
+        }
+        let id = match custom.get("call_id").and_then(|v| v.as_str()) {
+            Some(id) => CallId::parse(id).map_err(|e| {
+                self.close(1008, "invalid call_id");
+                Ended::new("invalid_call_id", format!("customParameters.call_id: {e}"))
+            })?,
+            None => CallId::random("ws-"),
+        };
+        tracing::Span::current().record("call_id", id.as_str());
+        let recorder = self.ctx.calls.open(&id, Transport::Stream);
+        self.recorder = Some(recorder.clone());
+        Ok(recorder)
+    }
+
+    fn on_frame(&mut self, frame: Incoming, conversation: &mut Conversation) -> Result<(), Ended> {
+        match frame {
+            Incoming::Start {
+                encoding,
+                tag,
+                custom,
+            } => {
+                let recorder = self.recorder(&custom)?;
+                self.input = Some(encoding);
+                self.sequencer.reset();
+                self.output = self.ctx.output.unwrap_or(encoding);
+                self.tag = tag;
+                tracing::info!(encoding = encoding.wire_name(), "media stream started");
+                let outputs = conversation.start(
+                    recorder,
+                    encoding.rate(),
+                    self.output.rate(),
+                    Instant::now(),
+                );
+                self.deliver(outputs)
+            }
+            Incoming::Media {
+                samples_b64, chunk, ..
+            } => {
+                let Some(encoding) = self.input else {
+                    return self.bad_frame("media before start");
+                };
+                let frame = match protocol::payload(&samples_b64, encoding) {
+                    Ok(s) => s,
+                    Err(e) => return self.bad_frame(&e.to_string()),
+                };
+                let Some(lost) = self.sequencer.admit(chunk) else {
+                    tracing::debug!(?chunk, "late media frame dropped");
+                    return Ok(());
+                };
+                let mut samples = vec![0i16; lost as usize * frame.len()];
+                samples.extend_from_slice(&frame);
+                let outputs = conversation.push_audio(&samples, Instant::now());
+                self.deliver(outputs)
+            }
+            Incoming::Stop => {
+                tracing::info!("media stream stopped");
+                self.input = None;
+                self.sequencer.reset();
+                conversation.stop();
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(&mut self, ended: &Ended) {
+        let metrics = &self.ctx.calls.log().metrics;
+        if ended.is_error() {
+            metrics.error(ended.outcome);
+        }
+        let reason = ended.why.as_str();
+        match &self.recorder {
+            Some(call) => {
+                self.ctx.calls.end(call.id(), ended.outcome);
+                let status = if ended.is_error() { "failed" } else { "ended" };
+                call.ended(status, ended.outcome);
+                tracing::info!(reason, "media stream call ended");
+            }
+            None => tracing::info!(reason, "media stream closed before it started"),
+        }
+    }
+}
