@@ -72,7 +72,7 @@ impl Calls {
         removed.is_some()
     }
 
-    /// Live calls, after dropping those idle past the timeout.
+    /// Live calls, after dropping those idle past the timeout (and not held by a transport).
     pub fn active(&self) -> usize {
         self.expire(Instant::now()).len()
     }
@@ -93,7 +93,10 @@ impl Calls {
         let mut table = self.lock();
         let timeout = self.idle_timeout;
         table.retain(|id, e| {
-            let keep = now.saturating_duration_since(e.last_active) < timeout;
+            // A call a transport still holds (an open media stream, a turn in progress) is
+            // live however long since it was opened.
+            let held = Arc::strong_count(&e.call) > 1;
+            let keep = held || now.saturating_duration_since(e.last_active) < timeout;
             if !keep {
                 tracing::info!(call_id = %id, "call expired after idling");
                 self.log.metrics.call_ended(e.call.transport(), "expired");
@@ -121,7 +124,8 @@ mod tests {
         let (a, b) = (CallId::parse("a").unwrap(), CallId::parse("b").unwrap());
         let first = calls.open(&a, Transport::Recording);
         assert!(Arc::ptr_eq(&first, &calls.open(&a, Transport::Recording)));
-        calls.open(&b, Transport::Stream);
+        drop(first);
+        let held = calls.open(&b, Transport::Stream);
         assert_eq!(calls.active(), 2);
         assert_eq!(
             calls.active_by_transport(),
@@ -129,18 +133,16 @@ mod tests {
         );
         assert!(calls.end(&a, "disconnected"));
         assert!(!calls.end(&a, "disconnected"));
+        let soon = Instant::now() + Duration::from_secs(899);
+        assert_eq!(calls.expire(soon).len(), 1);
+        let later = Instant::now() + Duration::from_secs(901);
         assert_eq!(
-            calls
-                .expire(Instant::now() + Duration::from_secs(899))
-                .len(),
-            1
+            calls.expire(later).len(),
+            1,
+            "an open stream does not idle out"
         );
-        assert_eq!(
-            calls
-                .expire(Instant::now() + Duration::from_secs(901))
-                .len(),
-            0
-        );
+        drop(held);
+        assert_eq!(calls.expire(later).len(), 0);
         assert_eq!(calls.active(), 0);
         let text = metrics.render(&calls.active_by_transport(), false);
         for line in [

@@ -21,6 +21,8 @@ pub struct Chunker {
     done: bool,
     started: Instant,
     first_text: Option<Duration>,
+    /// When the generation ended (its `Done` came).
+    text_done: Option<Instant>,
 }
 
 impl Chunker {
@@ -33,6 +35,7 @@ impl Chunker {
             done: false,
             started: Instant::now(),
             first_text: None,
+            text_done: None,
         }
     }
 
@@ -79,7 +82,10 @@ impl Chunker {
                     }
                 }
             }
-            Some(LlmEvent::Done { .. }) => self.done = true,
+            Some(LlmEvent::Done { .. }) => {
+                self.done = true;
+                self.text_done = Some(Instant::now());
+            }
             Some(LlmEvent::Error(e)) => return Err(anyhow!(e)),
             None => return Err(anyhow!("LLM worker stopped mid-reply")),
         }
@@ -121,6 +127,11 @@ impl Chunker {
     /// Time from the request to the first piece of text, once there is one.
     pub fn first_text(&self) -> Option<Duration> {
         self.first_text
+    }
+
+    /// When the model finished writing, if the reply was read to its end.
+    pub fn text_done(&self) -> Option<Instant> {
+        self.text_done
     }
 }
 

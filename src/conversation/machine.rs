@@ -4,14 +4,14 @@
 //! (`now`), so tests drive it with their own clock.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::playout::Playout;
-use super::reply::{Action, ReplyEvent, ReplyInput, ReplyRequest};
+use super::reply::{millis, Action, ReplyEvent, ReplyInput, ReplyRequest};
 use super::turn_detector::{TurnDetector, TurnEvent};
 use super::{Assistant, Output, Settings};
 use crate::audio::Pcm;
@@ -355,10 +355,6 @@ impl Conversation {
         self.out.push(Output::Clear);
         self.end_of_reply(now, true);
     }
-}
-
-fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 impl Drop for Conversation {

@@ -96,7 +96,12 @@ impl Action {
 
 /// Milliseconds since `t`.
 pub fn ms(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1000.0
+    millis(t.elapsed())
+}
+
+/// A duration in milliseconds.
+pub fn millis(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 impl Assistant {
@@ -207,12 +212,11 @@ impl Assistant {
         }
         // Past the sentence limit the reply is only read for its tool call.
         let tool = chunker.finish().await?;
-        timings.llm = ms(started);
-        timings.llm_first_token = chunker
-            .first_text()
-            .map_or(timings.llm, |d| d.as_secs_f64() * 1000.0);
+        // The text was complete when the model finished (or when voxd stopped reading).
+        let text_done = chunker.text_done().unwrap_or_else(Instant::now);
+        timings.llm = millis(text_done - started);
+        timings.llm_first_token = chunker.first_text().map_or(timings.llm, millis);
         drop(chunker);
-        let text_done = Instant::now();
         if !held.is_empty() {
             self.voice(&held.join(" "), rate, timings, send).await?;
         }

@@ -114,7 +114,7 @@ class DownloadModelsTest(unittest.TestCase):
         ]
         lines = ['[sets.demo]', 'description = "a demo set"',
                  '[sets.demo.config.stt]', 'language = "ru"',
-                 '[sets.demo.config.stream]', 'greeting = "Здравствуйте!"']
+                 '[sets.demo.config.conversation]', 'greeting = "Здравствуйте!"']
         for e in entries:
             e.update(overrides.get(e["name"], {}))
             lines.append("[[sets.demo.files]]")
@@ -152,7 +152,7 @@ class DownloadModelsTest(unittest.TestCase):
             "voice": str(self.dest.resolve() / "v.onnx"),
         })
         self.assertEqual(cfg["stt"], {"language": "ru"})
-        self.assertEqual(cfg["stream"], {"greeting": "Здравствуйте!"})
+        self.assertEqual(cfg["conversation"], {"greeting": "Здравствуйте!"})
         self.assertTrue((self.dest / "manifest.toml").is_file())
 
         before = len(self.server.requests)

@@ -1,0 +1,219 @@
+//! Fake engines and a harness that drives a [`Conversation`] with a test clock.
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::audio::Pcm;
+use crate::calls::{CallId, CallLog, CallRecorder, Calls};
+use crate::conversation::reply::ReplyEvent;
+use crate::conversation::tools::Tools;
+use crate::conversation::turn_detector::{TurnEvent, TurnSettings};
+use crate::conversation::{Assistant, Conversation, Output, ReplySettings, ReplyUpdates, Settings};
+use crate::engines::{
+    ChatMessage, Grammar, LlmEvent, SpeechToText, TextGenerator, TextStream, TextToSpeech,
+    Transcript,
+};
+use crate::metrics::{Metrics, Transport};
+
+pub const RATE: u32 = 16_000;
+
+/// Hears the scripted words, one utterance after another.
+struct FakeStt(Mutex<VecDeque<String>>);
+
+impl SpeechToText for FakeStt {
+    fn transcribe(&self, _samples: &[f32]) -> Result<Transcript> {
+        let text = self.0.lock().unwrap().pop_front().unwrap_or_default();
+        Ok(Transcript {
+            text,
+            language: "en".into(),
+        })
+    }
+}
+
+/// Writes the scripted reply word by word, and keeps the prompts it was given.
+pub struct FakeLlm {
+    reply: String,
+    pub prompts: Mutex<Vec<Vec<ChatMessage>>>,
+}
+
+impl TextGenerator for FakeLlm {
+    fn reply(&self, messages: Vec<ChatMessage>, _grammar: Option<&Grammar>) -> Result<TextStream> {
+        self.prompts.lock().unwrap().push(messages);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let words: Vec<&str> = self.reply.split_inclusive(' ').collect();
+        for w in &words {
+            tx.send(LlmEvent::Text(w.to_string())).unwrap();
+        }
+        tx.send(LlmEvent::Done {
+            prompt_tokens: 10,
+            prompt_evaluated: 10,
+            generated: words.len(),
+        })
+        .unwrap();
+        Ok(TextStream::new(rx, Arc::new(AtomicBool::new(false))))
+    }
+
+    fn template_mentions(&self, _marker: &str) -> bool {
+        false
+    }
+}
+
+/// 10 ms of a quiet tone per character.
+struct FakeTts;
+
+impl TextToSpeech for FakeTts {
+    fn synthesize(&self, text: &str) -> Result<Pcm> {
+        let n = text.chars().count() * RATE as usize / 100;
+        Ok(Pcm {
+            samples: (0..n)
+                .map(|i| if i % 2 == 0 { 0.1 } else { -0.1 })
+                .collect(),
+            rate: RATE,
+        })
+    }
+}
+
+fn reply_settings() -> ReplySettings {
+    ReplySettings {
+        max_sentences: 2,
+        first_clause_words: 0,
+        sequential: false,
+        hangup_phrases: vec!["goodbye".into()],
+        reprompt_text: "Say again?".into(),
+        sentence_pause_ms: 100,
+    }
+}
+
+pub fn assistant(
+    heard: &[&str],
+    reply: &str,
+    tools: Option<Tools>,
+) -> (Arc<Assistant>, Arc<FakeLlm>) {
+    let llm = Arc::new(FakeLlm {
+        reply: reply.into(),
+        prompts: Mutex::default(),
+    });
+    let stt = Arc::new(FakeStt(Mutex::new(
+        heard.iter().map(|s| s.to_string()).collect(),
+    )));
+    let a = Assistant::new(llm.clone(), "Be brief.", tools, reply_settings())
+        .with_speech(stt, Arc::new(FakeTts));
+    (Arc::new(a), llm)
+}
+
+fn call() -> Arc<CallRecorder> {
+    let log = CallLog::new(None, Arc::new(Metrics::default()), Default::default());
+    let calls = Calls::new(Duration::from_secs(60), Arc::new(log));
+    calls.open(&CallId::parse("test-call").unwrap(), Transport::Stream)
+}
+
+/// A conversation on fake engines, its clock, and everything it has output.
+pub struct Harness {
+    pub conversation: Conversation,
+    updates: ReplyUpdates,
+    pub call: Arc<CallRecorder>,
+    pub now: Instant,
+    pub out: Vec<Output>,
+}
+
+impl Harness {
+    pub fn new(assistant: Arc<Assistant>, greeting: &str) -> Self {
+        let settings = Settings {
+            turns: TurnSettings {
+                vad_mode: 3,
+                min_speech_ms: 200,
+                end_silence_ms: 500,
+                max_turn_ms: 30_000,
+            },
+            greeting: greeting.into(),
+            barge_in: true,
+            barge_in_min_ms: 300,
+            lead: Duration::from_millis(200),
+        };
+        let (mut conversation, updates) = Conversation::new(assistant, settings);
+        let call = call();
+        let now = Instant::now();
+        let out = conversation.start(call.clone(), RATE, RATE, now);
+        Self {
+            conversation,
+            updates,
+            call,
+            now,
+            out,
+        }
+    }
+
+    /// The caller spoke a turn of one second, which ends now.
+    pub fn caller_turn(&mut self) {
+        let speech = vec![1000i16; RATE as usize];
+        self.conversation
+            .on_turn_event(TurnEvent::TurnEnded(speech), self.now);
+    }
+
+    /// Takes in the reply's progress until it is complete.
+    pub async fn settle(&mut self) {
+        loop {
+            let (id, ev) = tokio::time::timeout(Duration::from_secs(5), self.updates.recv())
+                .await
+                .expect("no reply progress within 5 s")
+                .expect("the reply channel closed");
+            let last = matches!(ev, ReplyEvent::Done(_) | ReplyEvent::Failed(_));
+            let out = self.conversation.on_reply(id, ev, self.now);
+            self.out.extend(out);
+            if last {
+                return;
+            }
+        }
+    }
+
+    pub fn advance(&mut self, ms: u64) {
+        self.now += Duration::from_millis(ms);
+        let out = self.conversation.tick(self.now);
+        self.out.extend(out);
+    }
+
+    /// Lets the clock run until voxd has stopped talking (at most a minute).
+    pub fn play_out(&mut self) {
+        for _ in 0..6000 {
+            self.advance(10);
+            if !self.conversation.speaking(self.now)
+                && self.out.iter().any(|o| matches!(o, Output::AudioStop))
+            {
+                self.advance(10);
+                return;
+            }
+        }
+        panic!("voxd still talks after a minute: {:?}", self.texts());
+    }
+
+    pub fn texts(&self) -> Vec<String> {
+        self.out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Replying(t) => Some(format!("replying {t}")),
+                Output::Said { text, .. } => Some(format!("said {text}")),
+                Output::Heard { text, .. } => Some(format!("heard {text}")),
+                other if !matches!(other, Output::Audio(_)) => Some(format!("{other:?}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn said(&self) -> Vec<(String, Option<f64>, bool)> {
+        self.out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Said {
+                    text,
+                    latency_ms,
+                    interrupted,
+                } => Some((text.clone(), *latency_ms, *interrupted)),
+                _ => None,
+            })
+            .collect()
+    }
+}
