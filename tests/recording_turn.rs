@@ -110,14 +110,11 @@ async fn caller_goodbye_ends_the_call() {
     let spoken = h.speak("Thank you, goodbye.");
     let url = h.serve("bye.wav", Served::Bytes(common::encode(&spoken, "wav")));
     let body = turn("call-bye", &url).await;
-    assert!(
-        body["user_text"]
-            .as_str()
-            .unwrap()
-            .to_lowercase()
-            .contains("goodbye"),
-        "{body}"
-    );
+    // Whisper hears "goodbye" or "bye bye" (Piper's voice varies a little from run to run):
+    // either is a configured goodbye.
+    let heard = body["user_text"].as_str().unwrap().to_lowercase();
+    let phrases = common::test_config().calls.hangup_phrases;
+    assert!(phrases.iter().any(|p| heard.contains(p.as_str())), "{body}");
     assert_eq!(body["action"], "hangup");
 }
 
