@@ -6,7 +6,9 @@
  * the callee answers, the call runs exactly like scenarios/streaming.js. The outcome (Connected,
  * Failed with its SIP code, Disconnected with its reason) is reported to POST
  * /voximplant/events under voxd's call id, and so is a transfer to the operator (Transferred,
- * or TransferFailed when nobody answers: the callee then hears an apology).
+ * or TransferFailed when nobody answers: the callee then hears an apology). If voxd is busy
+ * when the callee answers ({"type":"busy"}: it is serving all the calls it can), the callee
+ * goes to the operator voxd named, or hears that the lines are busy.
  *
  * Set the three values below, then upload this file as a scenario (see scenarios/README.md).
  */
@@ -32,6 +34,10 @@ const APOLOGY = {
   ru: 'Извините, сейчас я не могу продолжить разговор. До свидания!',
   en: 'Sorry, I cannot continue the call right now. Goodbye!',
 }[LANGUAGE];
+const BUSY = {
+  ru: 'Извините, сейчас все линии заняты. Мы перезвоним вам позже. До свидания!',
+  en: 'Sorry, all our lines are busy right now. We will call you back later. Goodbye!',
+}[LANGUAGE];
 const NO_OPERATOR = {
   ru: 'Извините, оператор сейчас не может ответить. До свидания!',
   en: 'Sorry, no operator can take the call right now. Goodbye!',
@@ -54,15 +60,17 @@ async function report(callId, event, details) {
 /**
  * Connects a live call to voxd's media stream. `onFailure` runs when voxd cannot be reached or
  * the stream ends while the call is still up; `onTransfer(number)` when voxd hands the call to
- * a human (the stream is closed by then). Returns {close()} for the call's teardown.
+ * a human (the stream is closed by then); `onBusy(number)` when voxd is at capacity (with its
+ * operator's number, or ''). Returns {close()} for the call's teardown.
  */
-function connectToVoxd(call, callId, onFailure, onTransfer) {
+function connectToVoxd(call, callId, onFailure, onTransfer, onBusy) {
   const url = VOXD_URL.replace(/^http/, 'ws') + '/voximplant/stream?call_id=' + encodeURIComponent(callId);
   const ws = VoxEngine.createWebSocket(url, {
     headers: [{ name: 'Authorization', value: 'Bearer ' + VOXD_TOKEN }],
   });
   let open = false;
   let done = false; // closing on purpose: no fallback
+  let busy = null; // voxd said it is at capacity: the operator it named, or ''
   const connectTimer = setTimeout(() => {
     if (open || done) return;
     Logger.write('voxd did not accept the stream in ' + CONNECT_TIMEOUT_S + ' s');
@@ -96,6 +104,9 @@ function connectToVoxd(call, callId, onFailure, onTransfer) {
       call.stopMediaTo(ws);
       ws.close();
       onTransfer(msg.to);
+    } else if (msg.type === 'busy') {
+      busy = msg.transfer_to || '';
+      call.stopMediaTo(ws);
     } else if (msg.type === 'transcript') {
       const latency = msg.latency_ms !== undefined ? ' (' + Math.round(msg.latency_ms) + ' ms)' : '';
       Logger.write(msg.role + ': ' + msg.text + latency);
@@ -113,7 +124,8 @@ function connectToVoxd(call, callId, onFailure, onTransfer) {
     Logger.write('voxd stream closed: ' + e.code + ' ' + e.reason);
     if (done) return;
     done = true;
-    onFailure();
+    if (busy !== null) onBusy(busy);
+    else onFailure();
   });
 
   return {
@@ -177,6 +189,14 @@ VoxEngine.addEventListener(AppEvents.Started, () => {
         call.say(APOLOGY);
       },
       transfer,
+      (operatorNumber) => {
+        if (operatorNumber) {
+          transfer(operatorNumber);
+        } else {
+          apologizing = true;
+          call.say(BUSY);
+        }
+      },
     );
     await report(callId, 'Connected', {});
   });

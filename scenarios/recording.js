@@ -9,7 +9,11 @@
  * operator is dialled and the two are connected; if the operator does not answer, the caller
  * hears an apology. Call start and end, and how a transfer went, are reported to
  * POST /voximplant/events. If voxd fails or is too slow, the caller hears a short apology,
- * and after repeated failures a polite goodbye.
+ * and after repeated failures a polite goodbye. With several voxd servers in VOXD_URLS the
+ * call goes to the first that takes its Connected event: one that is unreachable or busy
+ * (503 at_capacity: it is serving all the calls it can) is passed over for the next. When
+ * every one is busy the call goes to the operator voxd named (transfer_to), or the caller
+ * hears that the lines are busy.
  *
  * Set the four values below, then upload this file as a scenario (see scenarios/README.md).
  */
@@ -17,8 +21,9 @@
 require(Modules.Recorder);
 
 // ---- Set these -------------------------------------------------------------------------------
-// voxd's public https address (server.public_url in voxd.toml).
-const VOXD_URL = 'https://voxd.example.com';
+// voxd's public https address (server.public_url in voxd.toml). With several voxd servers,
+// list them all: each call goes to the first that has room.
+const VOXD_URLS = ['https://voxd.example.com'];
 // server.token from voxd.toml.
 const VOXD_TOKEN = 'change-me';
 // Language of the fallback phrases Voximplant speaks when voxd cannot: 'ru' or 'en'.
@@ -45,19 +50,21 @@ const PHRASES = {
     greeting: 'Здравствуйте! Чем могу помочь?',
     apology: 'Извините, не получилось ответить. Повторите, пожалуйста.',
     goodbye: 'Извините, сейчас я не могу ответить. Пожалуйста, перезвоните позже. До свидания!',
+    busy: 'Извините, сейчас все линии заняты. Пожалуйста, перезвоните позже. До свидания!',
     noOperator: 'Извините, оператор сейчас не может ответить. Пожалуйста, перезвоните позже. До свидания!',
   },
   en: {
     greeting: 'Hello! How can I help you?',
     apology: 'Sorry, I could not answer that. Could you say it again?',
     goodbye: 'Sorry, I cannot answer right now. Please call again later. Goodbye!',
+    busy: 'Sorry, all our lines are busy right now. Please call again later. Goodbye!',
     noOperator: 'Sorry, no operator can take your call right now. Please call again later. Goodbye!',
   },
 }[LANGUAGE];
 
-/** POSTs JSON to voxd; resolves to {ok, code, body, error}. Never rejects. */
-async function voxd(path, body) {
-  const res = await Net.httpRequestAsync(VOXD_URL + path, {
+/** POSTs JSON to the voxd at `base`; resolves to {ok, code, body}. Never rejects. */
+async function voxdAt(base, path, body) {
+  const res = await Net.httpRequestAsync(base + path, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' + VOXD_TOKEN },
     postData: JSON.stringify(body),
@@ -77,6 +84,11 @@ async function voxd(path, body) {
   return { ok: ok, code: res.code, body: json };
 }
 
+/** Whether a voxd answer says it is serving all the calls it can. */
+function atCapacity(res) {
+  return res.code === 503 && !!res.body && !!res.body.error && res.body.error.code === 'at_capacity';
+}
+
 VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
   const call = alerting.call;
   const callId = call.id();
@@ -92,6 +104,12 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
   let noSpeechTimer = null;
   let maxLengthTimer = null;
   let silenceTimer = null;
+  let base = VOXD_URLS[0]; // the voxd that took the call
+
+  /** POSTs JSON to the call's voxd. */
+  function voxd(path, body) {
+    return voxdAt(base, path, body);
+  }
 
   function clearTimers() {
     [noSpeechTimer, maxLengthTimer, silenceTimer].forEach(clearTimeout);
@@ -206,8 +224,31 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
   }
 
   call.addEventListener(CallEvents.Connected, async () => {
-    const res = await voxd('/voximplant/events', { call_id: callId, event: 'Connected', caller: alerting.callerid });
-    if (ended) return;
+    // The first voxd that takes the call keeps it; the busy and the unreachable are passed over.
+    let res = null;
+    let busyOperator = '';
+    let sawBusy = false;
+    for (const url of VOXD_URLS) {
+      base = url;
+      res = await voxd('/voximplant/events', { call_id: callId, event: 'Connected', caller: alerting.callerid });
+      if (ended) return;
+      if (atCapacity(res)) {
+        sawBusy = true;
+        busyOperator = busyOperator || res.body.error.transfer_to || '';
+        continue;
+      }
+      if (res.code > 0) break; // it answered: this voxd has the call
+    }
+    const taken = res.code > 0 && !atCapacity(res);
+    if (sawBusy && !taken) {
+      if (busyOperator) {
+        transfer(busyOperator);
+      } else {
+        ending = true;
+        say(PHRASES.busy);
+      }
+      return;
+    }
     if (res.ok && res.body.greeting_audio_url) play(res.body.greeting_audio_url, res.body.greeting_text);
     else say(PHRASES.greeting);
   });

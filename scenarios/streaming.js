@@ -7,15 +7,20 @@
  * {"type":"clear"} and the audio already queued in Voximplant is dropped. {"type":"hangup"}
  * ends the call; {"type":"transfer","to":"+7..."} (sent once voxd's hand-off words have
  * played) closes the stream, dials the operator and connects the caller to them (an apology
- * if nobody answers); {"type":"transcript"} lines go to the call log. If voxd cannot be
- * reached or the stream breaks, the caller hears a short apology and the call ends.
+ * if nobody answers); {"type":"transcript"} lines go to the call log. With several voxd
+ * servers in VOXD_URLS the call goes to the first that takes it: one that is unreachable, or
+ * busy ({"type":"busy"}, then close code 1013: it is serving all the calls it can), is passed
+ * over for the next. When every one is busy the call goes to the operator voxd named in its
+ * busy message (tools.operator_phone), or the caller hears that the lines are busy. If voxd
+ * cannot be reached or the stream breaks, the caller hears a short apology and the call ends.
  *
  * Set the four values below, then upload this file as a scenario (see scenarios/README.md).
  */
 
 // ---- Set these -------------------------------------------------------------------------------
 // voxd's public https address (server.public_url in voxd.toml); the stream uses wss:// on it.
-const VOXD_URL = 'https://voxd.example.com';
+// With several voxd servers, list them all: each call goes to the first that has room.
+const VOXD_URLS = ['https://voxd.example.com'];
 // server.token from voxd.toml.
 const VOXD_TOKEN = 'change-me';
 // Audio format on the stream: ULAW (8 kHz, telephone quality, least traffic), PCM8 (16-bit
@@ -34,29 +39,36 @@ const APOLOGY = {
   ru: 'Извините, сейчас я не могу ответить. Пожалуйста, перезвоните позже. До свидания!',
   en: 'Sorry, I cannot answer right now. Please call again later. Goodbye!',
 }[LANGUAGE];
+const BUSY = {
+  ru: 'Извините, сейчас все линии заняты. Пожалуйста, перезвоните позже. До свидания!',
+  en: 'Sorry, all our lines are busy right now. Please call again later. Goodbye!',
+}[LANGUAGE];
 const NO_OPERATOR = {
   ru: 'Извините, оператор сейчас не может ответить. Пожалуйста, перезвоните позже. До свидания!',
   en: 'Sorry, no operator can take your call right now. Please call again later. Goodbye!',
 }[LANGUAGE];
 
 /**
- * Connects a live call to voxd's media stream. `onFailure` runs when voxd cannot be reached or
- * the stream ends while the call is still up; `onTransfer(number)` when voxd hands the call to
- * a human (the stream is closed by then). Returns {close()} for the call's teardown.
+ * Connects a live call to the voxd at `base`. The handlers: `unreachable()` when that voxd
+ * never accepted the stream (down, refused, too slow), `busy(transferTo)` when it is at
+ * capacity (its operator's number, or ''), `failure()` when the stream ends while the call is
+ * still up, `transfer(number)` when voxd hands the call to a human (the stream is closed by
+ * then). Returns {close()} for the call's teardown.
  */
-function connectToVoxd(call, callId, onFailure, onTransfer) {
-  const url = VOXD_URL.replace(/^http/, 'ws') + '/voximplant/stream?call_id=' + encodeURIComponent(callId);
+function connectToVoxd(call, callId, base, on) {
+  const url = base.replace(/^http/, 'ws') + '/voximplant/stream?call_id=' + encodeURIComponent(callId);
   const ws = VoxEngine.createWebSocket(url, {
     headers: [{ name: 'Authorization', value: 'Bearer ' + VOXD_TOKEN }],
   });
   let open = false;
   let done = false; // closing on purpose: no fallback
+  let busy = null; // voxd said it is at capacity: the operator it named, or ''
   const connectTimer = setTimeout(() => {
     if (open || done) return;
-    Logger.write('voxd did not accept the stream in ' + CONNECT_TIMEOUT_S + ' s');
+    Logger.write('voxd ' + base + ' did not accept the stream in ' + CONNECT_TIMEOUT_S + ' s');
     done = true;
     ws.close();
-    onFailure();
+    on.unreachable();
   }, CONNECT_TIMEOUT_S * 1000);
 
   ws.addEventListener(WebSocketEvents.OPEN, () => {
@@ -83,7 +95,10 @@ function connectToVoxd(call, callId, onFailure, onTransfer) {
       done = true;
       call.stopMediaTo(ws);
       ws.close();
-      onTransfer(msg.to);
+      on.transfer(msg.to);
+    } else if (msg.type === 'busy') {
+      busy = msg.transfer_to || '';
+      call.stopMediaTo(ws);
     } else if (msg.type === 'transcript') {
       const latency = msg.latency_ms !== undefined ? ' (' + Math.round(msg.latency_ms) + ' ms)' : '';
       Logger.write(msg.role + ': ' + msg.text + latency);
@@ -101,7 +116,9 @@ function connectToVoxd(call, callId, onFailure, onTransfer) {
     Logger.write('voxd stream closed: ' + e.code + ' ' + e.reason);
     if (done) return;
     done = true;
-    onFailure();
+    if (busy !== null) on.busy(busy);
+    else if (!open) on.unreachable();
+    else on.failure();
   });
 
   return {
@@ -139,17 +156,40 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
     });
   }
 
-  call.addEventListener(CallEvents.Connected, () => {
-    stream = connectToVoxd(
-      call,
-      call.id(),
-      () => {
-        apologizing = true;
-        call.say(APOLOGY);
+  function apologize(text) {
+    apologizing = true;
+    call.say(text);
+  }
+
+  // The voxd servers not tried yet for this call, and what the busy ones said.
+  let next = 0;
+  let sawBusy = false;
+  let busyOperator = '';
+
+  /** Connects the call to the next voxd; when none is left, transfers or apologizes. */
+  function connect() {
+    if (ended) return;
+    if (next >= VOXD_URLS.length) {
+      if (busyOperator) transfer(busyOperator);
+      else apologize(sawBusy ? BUSY : APOLOGY);
+      return;
+    }
+    const base = VOXD_URLS[next];
+    next += 1;
+    stream = connectToVoxd(call, call.id(), base, {
+      unreachable: connect,
+      busy: (operatorNumber) => {
+        Logger.write('voxd ' + base + ' is busy');
+        sawBusy = true;
+        busyOperator = busyOperator || operatorNumber;
+        connect();
       },
-      transfer,
-    );
-  });
+      failure: () => apologize(APOLOGY),
+      transfer: transfer,
+    });
+  }
+
+  call.addEventListener(CallEvents.Connected, connect);
 
   call.addEventListener(CallEvents.PlaybackFinished, () => {
     if (apologizing) call.hangup();

@@ -70,16 +70,23 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         save: Option<PathBuf>,
     },
-    /// Measure latency through the real API on loopback: `turn` (recording URL) or
-    /// `stream` (real-time media stream, streaming vs sequential pipeline), or `kb`
-    /// (knowledge base search time and its prompt cost).
+    /// Measure latency through the real API on loopback: `turn` (recording URL),
+    /// `stream` (real-time media stream, streaming vs sequential pipeline), `load`
+    /// (simultaneous real-time calls) or `kb` (knowledge base search time and its prompt cost).
     Bench {
         #[arg(value_enum, default_value_t = BenchKind::Turn)]
         kind: BenchKind,
-        /// Measured turns (after one warm-up); default 5 for turn, 20 for stream; for kb,
-        /// searches per question (default 100).
+        /// Measured turns (after one warm-up); default 5 for turn, 20 for stream, 3 per
+        /// caller for load; for kb, searches per question (default 100).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         runs: Option<u32>,
+        /// `load`: the numbers of simultaneous callers to measure, e.g. 1,2,4,6,8.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        calls: Vec<usize>,
+        /// `load`: measure a voxd already running at this address (e.g. 127.0.0.1:8080, an
+        /// older build; its greeting and token off) instead of one in this process.
+        #[arg(long, value_name = "HOST:PORT")]
+        url: Option<std::net::SocketAddr>,
     },
 }
 
@@ -106,6 +113,7 @@ enum KbAction {
 enum BenchKind {
     Turn,
     Stream,
+    Load,
     Kb,
 }
 
@@ -196,14 +204,28 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench {
             kind: BenchKind::Turn,
             runs,
+            ..
         } => runtime()?.block_on(voxd::bench::turn(cfg, runs.unwrap_or(5) as usize)),
         Command::Bench {
             kind: BenchKind::Stream,
             runs,
+            ..
         } => runtime()?.block_on(voxd::bench::stream(cfg, runs.unwrap_or(20) as usize)),
+        Command::Bench {
+            kind: BenchKind::Load,
+            runs,
+            calls,
+            url,
+        } => runtime()?.block_on(voxd::bench::load(
+            cfg,
+            &calls,
+            runs.unwrap_or(3) as usize,
+            url,
+        )),
         Command::Bench {
             kind: BenchKind::Kb,
             runs,
+            ..
         } => voxd::bench::kb(cfg, runs.unwrap_or(100) as usize),
     }
 }
@@ -226,7 +248,7 @@ fn mic(cfg: &Config, opts: mic::Options) -> Result<()> {
     };
     let log = CallLog::new(history, Default::default(), cfg.tools.clone());
     let idle = std::time::Duration::from_secs(cfg.calls.idle_timeout_secs);
-    let calls = Arc::new(Calls::new(idle, Arc::new(log)));
+    let calls = Arc::new(Calls::new(idle, 1, Arc::new(log)));
     let rt = runtime()?;
     let result = rt.block_on(mic::talk(cfg, assistant, calls, audio, &opts));
     // A transcription still running must not hold the exit for long.

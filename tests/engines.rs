@@ -253,6 +253,33 @@ fn concurrent_synthesis_is_safe() {
     });
 }
 
+#[test]
+fn a_pool_of_voice_sessions_speaks_for_several_calls_at_once() {
+    let mut cfg = test_config();
+    cfg.tts.sessions = 2;
+    cfg.tts.threads = 1;
+    cfg.tts.deterministic = true;
+    let tts = voxd::engines::tts::Tts::load(&cfg.models, &cfg.tts).unwrap();
+    assert_eq!(tts.sessions(), 2);
+    let texts = ["Good morning, how can I help?", "We close at six tonight."];
+    let alone: Vec<_> = texts.iter().map(|t| tts.synthesize(t).unwrap()).collect();
+    // Four threads on two sessions: each waits its turn for a free one, and every text is
+    // voiced exactly as it is alone.
+    let start = std::sync::Barrier::new(4);
+    std::thread::scope(|s| {
+        for k in 0..4 {
+            let (tts, alone, start) = (&tts, &alone, &start);
+            s.spawn(move || {
+                start.wait();
+                for i in 0..3 {
+                    let j = (i + k) % 2;
+                    assert_eq!(tts.synthesize(texts[j]).unwrap(), alone[j]);
+                }
+            });
+        }
+    });
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_llm_workers_each_answer_from_their_own_context() {
     let mut cfg = test_config();

@@ -16,7 +16,7 @@ use anyhow::Result;
 
 pub use call_id::{CallId, InvalidCallId};
 pub use recorder::CallRecorder;
-pub use registry::Calls;
+pub use registry::{AtCapacity, Calls};
 pub use tool_call::{Lead, ToolCall};
 
 use crate::config::ToolsConfig;

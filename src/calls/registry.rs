@@ -1,6 +1,7 @@
-//! The live calls, keyed by call id: opened on first contact by any transport (and recorded
-//! as started in the history), ended by a Disconnected/Failed event, the end of a media
-//! stream, or after idling too long. Each end is counted in the metrics by its outcome.
+//! The live calls, keyed by call id: admitted on first contact by any transport while there
+//! is room (`calls.max_live`; beyond it a new call is refused, a call already live never
+//! is), recorded as started in the history, ended by a Disconnected/Failed event, the end of
+//! a media stream, or after idling too long. Each end and refusal is counted in the metrics.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,16 +19,55 @@ struct Entry {
 pub struct Calls {
     table: Mutex<HashMap<CallId, Entry>>,
     idle_timeout: Duration,
+    capacity: usize,
     log: Arc<CallLog>,
 }
 
+/// A new call was refused: `live` calls of `capacity` are in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("voxd is at capacity: {live} of {capacity} calls are live")]
+pub struct AtCapacity {
+    pub live: usize,
+    pub capacity: usize,
+}
+
 impl Calls {
-    pub fn new(idle_timeout: Duration, log: Arc<CallLog>) -> Self {
+    /// A table that admits up to `capacity` calls at once.
+    pub fn new(idle_timeout: Duration, capacity: usize, log: Arc<CallLog>) -> Self {
         Self {
             table: Mutex::new(HashMap::new()),
             idle_timeout,
+            capacity: capacity.max(1),
             log,
         }
+    }
+
+    /// Most calls served at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Whether `id` may go on: a live call always may, a new one while there is room
+    /// (counted as refused when there is none).
+    pub fn check_room(&self, id: &CallId, transport: Transport) -> Result<(), AtCapacity> {
+        let table = self.expire(Instant::now());
+        if table.contains_key(id) || table.len() < self.capacity {
+            return Ok(());
+        }
+        let live = table.len();
+        drop(table);
+        self.log.metrics.call_refused(transport);
+        tracing::warn!(call_id = %id, live, capacity = self.capacity, "new call refused: at capacity");
+        Err(AtCapacity {
+            live,
+            capacity: self.capacity,
+        })
+    }
+
+    /// [`Self::open`] if there is room for the call ([`Self::check_room`]).
+    pub fn admit(&self, id: &CallId, transport: Transport) -> Result<Arc<CallRecorder>, AtCapacity> {
+        self.check_room(id, transport)?;
+        Ok(self.open(id, transport))
     }
 
     /// Where the calls' facts are written.
@@ -120,7 +160,7 @@ mod tests {
     fn lifecycle_and_expiry() {
         let metrics = Arc::new(Metrics::default());
         let log = Arc::new(CallLog::new(None, metrics.clone(), Default::default()));
-        let calls = Calls::new(Duration::from_secs(900), log);
+        let calls = Calls::new(Duration::from_secs(900), 8, log);
         let (a, b) = (CallId::parse("a").unwrap(), CallId::parse("b").unwrap());
         let first = calls.open(&a, Transport::Recording);
         assert!(Arc::ptr_eq(&first, &calls.open(&a, Transport::Recording)));
@@ -144,13 +184,32 @@ mod tests {
         drop(held);
         assert_eq!(calls.expire(later).len(), 0);
         assert_eq!(calls.active(), 0);
-        let text = metrics.render(&calls.active_by_transport(), false);
+        let text = metrics.render(&calls.active_by_transport(), calls.capacity(), false);
         for line in [
             "voxd_calls_total{transport=\"recording\",outcome=\"disconnected\"} 1",
             "voxd_calls_total{transport=\"stream\",outcome=\"expired\"} 1",
             "voxd_calls_active{transport=\"stream\"} 0",
+            "voxd_calls_capacity 8",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in {text}");
         }
+    }
+
+    #[test]
+    fn a_new_call_beyond_capacity_is_refused_and_live_ones_go_on() {
+        let metrics = Arc::new(Metrics::default());
+        let log = Arc::new(CallLog::new(None, metrics.clone(), Default::default()));
+        let calls = Calls::new(Duration::from_secs(900), 2, log);
+        let id = |s: &str| CallId::parse(s).unwrap();
+        calls.admit(&id("a"), Transport::Stream).unwrap();
+        calls.admit(&id("b"), Transport::Recording).unwrap();
+        let refused = calls.admit(&id("c"), Transport::Recording).unwrap_err();
+        assert_eq!(refused, AtCapacity { live: 2, capacity: 2 });
+        assert!(calls.admit(&id("b"), Transport::Recording).is_ok(), "a live call goes on");
+        calls.end(&id("a"), "caller_hangup");
+        assert!(calls.admit(&id("c"), Transport::Recording).is_ok(), "room again");
+        let text = metrics.render(&calls.active_by_transport(), calls.capacity(), false);
+        let line = "voxd_calls_refused_total{transport=\"recording\"} 1";
+        assert!(text.lines().any(|l| l == line), "{line} not in {text}");
     }
 }

@@ -88,6 +88,7 @@ impl Default for LlmConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct TtsConfig {
     pub threads: u32,
+    pub sessions: u32,
     pub speaker: i64,
     pub length_scale: f32,
     pub sentence_silence_ms: u32,
@@ -99,6 +100,7 @@ impl Default for TtsConfig {
     fn default() -> Self {
         Self {
             threads: 2,
+            sessions: 1,
             speaker: 0,
             length_scale: 1.0,
             sentence_silence_ms: 200,

@@ -46,6 +46,20 @@ pub struct CallsConfig {
     pub max_audio_secs: f64,
     pub reprompt_text: String,
     pub hangup_phrases: Vec<String>,
+    pub max_live: u32,
+    pub retry_after_secs: u32,
+}
+
+impl CallsConfig {
+    /// How many calls may be live at once: `max_live`, or with 0 one per two cores (on the
+    /// test models, 2 cores keep one call's voice-to-voice p95 at 1.4 s and two calls' at
+    /// 3.7 s: BENCHMARKS.md, "Many calls on one server").
+    pub fn capacity(&self) -> usize {
+        match self.max_live {
+            0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            n => n as usize,
+        }
+    }
 }
 
 impl Default for CallsConfig {
@@ -58,6 +72,8 @@ impl Default for CallsConfig {
             hangup_phrases: ["goodbye", "bye bye", "до свидания", "всего доброго"]
                 .map(String::from)
                 .to_vec(),
+            max_live: 0,
+            retry_after_secs: 5,
         }
     }
 }

@@ -1,7 +1,9 @@
-//! Text to speech: one Piper voice (ONNX Runtime + espeak-ng), loaded once.
+//! Text to speech: one Piper voice (ONNX Runtime + espeak-ng), loaded once, run by a small
+//! pool of ONNX sessions (`tts.sessions`) so that several calls' sentences are voiced at
+//! once; espeak-ng's phonemization, cheap and not thread-safe, stays serialized.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
 
 use anyhow::{anyhow, Context, Result};
 use piper_rs::{ModelConfig, Piper};
@@ -12,7 +14,10 @@ use crate::config::{ModelsConfig, TtsConfig};
 
 /// A loaded Piper voice.
 pub struct Tts {
-    piper: Mutex<Piper>,
+    /// The sessions not in use right now; a synthesis waits on `returned` for one.
+    free: Mutex<Vec<Piper>>,
+    returned: Condvar,
+    sessions: usize,
     espeak_voice: String,
     rate: u32,
     cfg: TtsConfig,
@@ -32,21 +37,37 @@ impl Tts {
                 json.display()
             ));
         }
-        let file = std::fs::File::open(&json)?;
-        let config: ModelConfig = serde_json::from_reader(file)
-            .with_context(|| format!("{} is not a Piper voice config", json.display()))?;
+        let text = std::fs::read_to_string(&json)?;
+        let read_config = || -> Result<ModelConfig> {
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a Piper voice config", json.display()))
+        };
+        let config = read_config()?;
         let (espeak_voice, rate) = (config.espeak.voice.clone(), config.audio.sample_rate);
-        // Built here rather than by piper-rs, to set the thread count.
-        let session = ort::session::Session::builder()
-            .and_then(|b| Ok(b.with_intra_threads(cfg.threads.max(1) as usize)?))
-            .and_then(|mut b| b.commit_from_file(voice))
-            .map_err(|e| anyhow!("cannot load Piper voice {}: {e}", voice.display()))?;
+        let sessions = cfg.sessions.max(1) as usize;
+        let mut free = Vec::with_capacity(sessions);
+        for _ in 0..sessions {
+            let config = read_config()?;
+            // Built here rather than by piper-rs, to set the thread count.
+            let session = ort::session::Session::builder()
+                .and_then(|b| Ok(b.with_intra_threads(cfg.threads.max(1) as usize)?))
+                .and_then(|mut b| b.commit_from_file(voice))
+                .map_err(|e| anyhow!("cannot load Piper voice {}: {e}", voice.display()))?;
+            free.push(Piper::from_session(session, config));
+        }
         Ok(Self {
-            piper: Mutex::new(Piper::from_session(session, config)),
+            free: Mutex::new(free),
+            returned: Condvar::new(),
+            sessions,
             espeak_voice,
             rate,
             cfg: cfg.clone(),
         })
+    }
+
+    /// How many syntheses can run at once.
+    pub fn sessions(&self) -> usize {
+        self.sessions
     }
 
     /// The voice's native sample rate.
@@ -67,10 +88,8 @@ impl Tts {
     /// Synthesizes `text` (sentences joined by the configured pause). Blocking.
     pub fn synthesize(&self, text: &str) -> Result<Pcm> {
         let sentences = self.phonemes(text)?;
-        let mut piper = self
-            .piper
-            .lock()
-            .map_err(|_| anyhow!("TTS engine poisoned"))?;
+        let mut session = self.take();
+        let piper = session.as_mut();
         let noise = self.cfg.deterministic.then_some(0.0);
         let mut parts = Vec::with_capacity(sentences.len());
         for phonemes in &sentences {
@@ -90,6 +109,48 @@ impl Tts {
             });
         }
         Ok(crate::audio::join(parts, self.cfg.sentence_silence_ms))
+    }
+}
+
+impl Tts {
+    /// A free session, waiting for one when all are busy. (A session is plain data between
+    /// runs, so a lock poisoned by a panic elsewhere is safe to take over.)
+    fn take(&self) -> Session<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(piper) = free.pop() {
+                return Session {
+                    tts: self,
+                    piper: Some(piper),
+                };
+            }
+            free = self
+                .returned
+                .wait(free)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// A session borrowed from the pool; it goes back when dropped, even after a panic.
+struct Session<'a> {
+    tts: &'a Tts,
+    piper: Option<Piper>,
+}
+
+impl Session<'_> {
+    fn as_mut(&mut self) -> &mut Piper {
+        self.piper.as_mut().expect("a session is held until dropped")
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        if let Some(piper) = self.piper.take() {
+            let mut free = self.tts.free.lock().unwrap_or_else(|p| p.into_inner());
+            free.push(piper);
+            self.tts.returned.notify_one();
+        }
     }
 }
 

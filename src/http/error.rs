@@ -1,4 +1,5 @@
-//! The API's error type: an HTTP status plus `{"error":{"code","message"}}`; every error
+//! The API's error type: an HTTP status plus `{"error":{"code","message"}}` (and `Retry-After`
+//! when it carries `retry_after_secs`); every error
 //! answered is counted in the metrics by its code.
 
 use std::sync::Arc;
@@ -45,6 +46,23 @@ impl ApiError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
+
+    /// 503 `at_capacity`: a new call beyond `calls.max_live`; `Retry-After` says when to
+    /// try again, `transfer_to` (when set) whom the scenario may hand the caller to.
+    pub fn at_capacity(
+        full: crate::calls::AtCapacity,
+        retry_after_secs: u32,
+        transfer_to: &str,
+    ) -> Self {
+        let e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "at_capacity", full.to_string())
+            .with("live_calls", full.live)
+            .with("capacity", full.capacity)
+            .with("retry_after_secs", retry_after_secs);
+        match transfer_to {
+            "" => e,
+            to => e.with("transfer_to", to),
+        }
+    }
 }
 
 impl std::fmt::Display for ApiError {
@@ -66,11 +84,20 @@ impl IntoResponse for ApiError {
         } else {
             tracing::warn!(code = self.code, "{}", self.message);
         }
+        let retry = self
+            .details
+            .get("retry_after_secs")
+            .and_then(serde_json::Value::as_u64);
         let mut error = self.details;
         error.insert("code".into(), json!(self.code));
         error.insert("message".into(), json!(self.message));
         let body = json!({ "error": error });
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = retry {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
         response.extensions_mut().insert(ErrorCode(self.code));
         response
     }

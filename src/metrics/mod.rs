@@ -90,6 +90,8 @@ pub struct Metrics {
     errors: Family<Counter>,
     model_load: Family<Gauge>,
     draining: Family<Gauge>,
+    capacity: Family<Gauge>,
+    refused: Family<Counter>,
 }
 
 impl Default for Metrics {
@@ -133,10 +135,21 @@ impl Default for Metrics {
                 "1 while voxd is shutting down and refuses new calls.",
                 &[],
             ),
+            capacity: Family::new(
+                "voxd_calls_capacity",
+                "Most calls served at once (calls.max_live).",
+                &[],
+            ),
+            refused: Family::new(
+                "voxd_calls_refused_total",
+                "New calls refused because voxd was at capacity.",
+                &["transport"],
+            ),
         };
         for t in [Transport::Recording, Transport::Stream] {
             m.calls_active.declare(&[t.as_str()]);
             m.turns.declare(&[t.as_str()]);
+            m.refused.declare(&[t.as_str()]);
         }
         m.barge_ins.declare(&[]);
         m
@@ -177,18 +190,26 @@ impl Metrics {
         self.errors.inc(&[kind]);
     }
 
+    /// A new call was refused: voxd was at capacity.
+    pub fn call_refused(&self, transport: Transport) {
+        self.refused.inc(&[transport.as_str()]);
+    }
+
     pub fn model_loaded(&self, engine: &str, secs: f64) {
         self.model_load.set(&[engine], secs);
     }
 
     /// The text exposition, with the live values that are read at scrape time.
-    pub fn render(&self, active: &[(Transport, usize)], draining: bool) -> String {
+    pub fn render(&self, active: &[(Transport, usize)], capacity: usize, draining: bool) -> String {
         for (t, n) in active {
             self.calls_active.set(&[t.as_str()], *n as f64);
         }
+        self.capacity.set(&[], capacity as f64);
         self.draining.set(&[], f64::from(u8::from(draining)));
         let mut out = String::new();
         self.calls_active.encode(&mut out);
+        self.capacity.encode(&mut out);
+        self.refused.encode(&mut out);
         self.calls.encode(&mut out);
         self.turns.encode(&mut out);
         self.stages.encode(&mut out);

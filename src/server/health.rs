@@ -1,6 +1,7 @@
-//! `GET /health`: liveness, version, live calls and loaded models (no auth). While voxd
-//! drains before it stops, it answers 503 with `"status":"draining"`, so that a load
-//! balancer sends new calls elsewhere.
+//! `GET /health`: liveness, version, live calls, capacity and loaded models (no auth). While
+//! voxd drains before it stops it answers 503 with `"status":"draining"`, and while every
+//! place is taken 503 with `"status":"at_capacity"`, so that a load balancer's health check
+//! sends new calls elsewhere; `room` says how many more calls it takes.
 
 use std::sync::Arc;
 
@@ -12,15 +13,20 @@ use serde_json::{json, Value};
 use super::AppState;
 
 pub async fn handle(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
+    let (live, capacity) = (state.calls.active(), state.calls.capacity());
     let (status, word) = if state.drain.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining")
+    } else if live >= capacity {
+        (StatusCode::SERVICE_UNAVAILABLE, "at_capacity")
     } else {
         (StatusCode::OK, "ok")
     };
     let body = json!({
         "status": word,
         "version": env!("CARGO_PKG_VERSION"),
-        "active_calls": state.calls.active(),
+        "active_calls": live,
+        "capacity": capacity,
+        "room": capacity.saturating_sub(live),
         "uptime_secs": state.started.elapsed().as_secs(),
         "models": state.models,
     });

@@ -20,6 +20,7 @@ pub async fn handle(
     }
     let text = state.metrics().render(
         &state.calls.active_by_transport(),
+        state.calls.capacity(),
         state.drain.is_draining(),
     );
     Ok((

@@ -106,8 +106,11 @@ impl AppState {
             metrics.model_loaded(engine, secs);
         }
         let log = Arc::new(CallLog::new(history, metrics, cfg.tools.clone()));
+        let capacity = cfg.calls.capacity();
+        tracing::info!(capacity, max_live = cfg.calls.max_live, "call capacity");
         let calls = Arc::new(Calls::new(
             Duration::from_secs(cfg.calls.idle_timeout_secs),
+            capacity,
             log,
         ));
         let drain = Drain::default();
@@ -123,6 +126,7 @@ impl AppState {
             reply_rate: (reply_rate > 0).then_some(reply_rate),
             greeting: cfg.conversation.greeting.clone(),
             operator_phone: cfg.tools.operator_phone.clone(),
+            retry_after_secs: cfg.calls.retry_after_secs,
             greeting_wav: tokio::sync::OnceCell::new(),
         });
         let stream = Arc::new(StreamContext {
@@ -134,6 +138,7 @@ impl AppState {
             output: cfg.voximplant_stream.encoding.0,
             operator_phone: cfg.tools.operator_phone.clone(),
             max_frame_bytes: cfg.voximplant_stream.max_frame_bytes as usize,
+            retry_after_secs: cfg.calls.retry_after_secs,
         });
         Ok(Self {
             outbound,

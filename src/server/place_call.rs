@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -16,7 +16,9 @@ use tracing::Instrument;
 
 use super::AppState;
 use crate::calls::history::{now_ms, to_rfc3339};
+use crate::calls::CallId;
 use crate::http::error::ApiError;
+use crate::metrics::Transport;
 use crate::outbound::{self, management_api, StartError};
 
 /// The largest `context` accepted, in bytes of compact JSON.
@@ -38,16 +40,7 @@ pub async fn handle(
 ) -> Response {
     match place(&state, body).await {
         Ok(placed) => (StatusCode::CREATED, Json(placed)).into_response(),
-        Err(e) => {
-            let retry = e.details.get("retry_after_secs").and_then(Value::as_u64);
-            let mut response = e.into_response();
-            if let Some(secs) = retry {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, secs.into());
-            }
-            response
-        }
+        Err(e) => e.into_response(),
     }
 }
 
@@ -61,6 +54,15 @@ async fn place(
         .map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_phone", m))?;
     let context = check_context(req.context)?;
     let call_id = outbound::new_call_id();
+    // A call voxd has no room to serve is not placed.
+    let id = CallId::parse(&call_id).map_err(ApiError::from)?;
+    let cfg = &state.cfg;
+    state
+        .calls
+        .check_room(&id, Transport::Stream)
+        .map_err(|full| {
+            ApiError::at_capacity(full, cfg.calls.retry_after_secs, &cfg.tools.operator_phone)
+        })?;
     let custom_data = outbound::custom_data(&call_id, &req.phone).map_err(ApiError::internal)?;
     let created_at = match state.calls.log().history() {
         Some(h) => h

@@ -39,6 +39,7 @@ impl Daemon {
             .env_remove("JOURNAL_STREAM")
             .env("VOXD_SERVER_BIND", "127.0.0.1:0")
             .env("VOXD_STT_LANGUAGE", "en")
+            .env("VOXD_CALLS_MAX_LIVE", "16")
             .env("VOXD_HISTORY_DATABASE", dir.path().join("history.db"))
             .env("NOTIFY_SOCKET", &sock_path)
             .envs(env.iter().copied())

@@ -69,6 +69,8 @@ pub fn test_config() -> Config {
     cfg.download.timeout_secs = 3.0;
     cfg.download.max_bytes = 2 * 1024 * 1024;
     cfg.stt.language = "en".into();
+    // The tests run calls side by side; tests/capacity.rs sets its own limit.
+    cfg.calls.max_live = 16;
     cfg.history.database =
         std::env::temp_dir().join(format!("voxd-test-history-{}.db", std::process::id()));
     cfg

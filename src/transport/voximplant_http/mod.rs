@@ -32,6 +32,8 @@ pub struct RecordingContext {
     pub greeting: String,
     /// The operator a transfer hands the caller to.
     pub operator_phone: String,
+    /// What a refusal at capacity asks the scenario to wait, in seconds.
+    pub retry_after_secs: u32,
     /// The greeting's audio, synthesized on first use.
     pub greeting_wav: tokio::sync::OnceCell<Vec<u8>>,
 }

@@ -76,6 +76,9 @@ async fn answer(
     if ctx.calls.find(&id).is_none() {
         ctx.drain.admit_new_call()?;
     }
+    ctx.calls
+        .check_room(&id, Transport::Recording)
+        .map_err(|full| ApiError::at_capacity(full, ctx.retry_after_secs, &ctx.operator_phone))?;
     let max_secs = ctx.max_audio_secs;
     if let Some(d) = req.duration.filter(|d| *d > max_secs) {
         return Err(ApiError::new(

@@ -37,6 +37,8 @@ pub struct StreamContext {
     pub operator_phone: String,
     /// Largest frame accepted from the scenario.
     pub max_frame_bytes: usize,
+    /// What a refusal at capacity asks the scenario to wait, in seconds.
+    pub retry_after_secs: u32,
 }
 
 #[derive(Debug, Deserialize)]

@@ -155,6 +155,16 @@ impl Outgoing {
     }
 }
 
+/// `{"type":"busy"}`: voxd is at capacity and refuses this new call (close code 1013 next);
+/// `transfer_to` is the operator the scenario may hand the caller to (omitted when none).
+pub fn busy(retry_after_secs: u32, transfer_to: &str) -> String {
+    let mut msg = json!({"type": "busy", "retry_after_secs": retry_after_secs});
+    if !transfer_to.is_empty() {
+        msg["transfer_to"] = json!(transfer_to);
+    }
+    msg.to_string()
+}
+
 /// `{"type":"clear"}`: the scenario drops audio queued for the call.
 pub fn clear() -> String {
     json!({"type": "clear"}).to_string()

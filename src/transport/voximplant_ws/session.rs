@@ -43,7 +43,7 @@ impl Ended {
     fn is_error(&self) -> bool {
         !matches!(
             self.outcome,
-            "caller_hangup" | "voxd_hangup" | "voxd_transfer" | "shutdown"
+            "caller_hangup" | "voxd_hangup" | "voxd_transfer" | "shutdown" | "at_capacity"
         )
     }
 }
@@ -69,8 +69,15 @@ pub(super) async fn run(
     let (conversation, replies) = Conversation::new(ctx.assistant.clone(), ctx.settings.clone());
     let mut driver = Driver::new(conversation, replies);
     let mut stop = ctx.drain.stop_signal();
-    let mut call = Call::new(ctx, call_id, out_tx);
-    let reason = loop {
+    let mut call = Call::new(ctx, out_tx);
+    let admitted = match call_id {
+        Some(id) => call.admit(id).map(drop),
+        None => Ok(()),
+    };
+    let reason = if let Err(refused) = admitted {
+        refused
+    } else {
+        loop {
         let step = driver
             .next(async {
                 tokio::select! {
@@ -108,6 +115,7 @@ pub(super) async fn run(
         if let Err(reason) = result {
             break reason;
         }
+        }
     };
     call.finish(&reason);
     drop(driver);
@@ -143,11 +151,10 @@ struct Call {
 }
 
 impl Call {
-    fn new(ctx: Arc<StreamContext>, call_id: Option<CallId>, out: mpsc::Sender<Message>) -> Self {
-        let recorder = call_id.map(|id| ctx.calls.open(&id, Transport::Stream));
+    fn new(ctx: Arc<StreamContext>, out: mpsc::Sender<Message>) -> Self {
         Self {
             ctx,
-            recorder,
+            recorder: None,
             out,
             input: None,
             output: Encoding::Pcm16,
@@ -270,9 +277,24 @@ impl Call {
             None => CallId::random("ws-"),
         };
         tracing::Span::current().record("call_id", id.as_str());
-        let recorder = self.ctx.calls.open(&id, Transport::Stream);
-        self.recorder = Some(recorder.clone());
-        Ok(recorder)
+        self.admit(id)
+    }
+
+    /// Opens the call if voxd has room for it; otherwise tells the scenario it is busy and
+    /// closes the stream (1013, "try again later").
+    fn admit(&mut self, id: CallId) -> Result<Arc<CallRecorder>, Ended> {
+        match self.ctx.calls.admit(&id, Transport::Stream) {
+            Ok(recorder) => {
+                self.recorder = Some(recorder.clone());
+                Ok(recorder)
+            }
+            Err(full) => {
+                let busy = protocol::busy(self.ctx.retry_after_secs, &self.ctx.operator_phone);
+                let _ = self.send_text(busy);
+                self.close(1013, "voxd is at capacity");
+                Err(Ended::new("at_capacity", full.to_string()))
+            }
+        }
     }
 
     fn on_frame(&mut self, frame: Incoming, conversation: &mut Conversation) -> Result<(), Ended> {

@@ -39,6 +39,7 @@ async function startVoxd(env = {}) {
     env: testEnv({
       VOXD_SERVER_BIND: `127.0.0.1:${port}`,
       VOXD_TTS_DETERMINISTIC: 'true',
+      VOXD_CALLS_MAX_LIVE: '16',
       VOXD_HISTORY_DATABASE: path.join(data, 'voxd.db'),
       RUST_LOG: process.env.RUST_LOG || 'voxd=info,warn',
       ...env,

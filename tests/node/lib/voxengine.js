@@ -710,11 +710,14 @@ class RecordingServer {
  * scenario's timers and playback (1 = real time; media streams always run in real time),
  * `netTimeScale` shortens the time limits of Net.httpRequestAsync,
  * `customData` is what VoxEngine.customData() returns, `outbound` says how callPSTN ends
- * ({answerAfterMs} or {failCode, failReason}).
+ * ({answerAfterMs} or {failCode, failReason}), `settings` sets values of the scenario's
+ * "Set these" constants as its author would ({VOXD_URLS: [...]}: the line `const NAME = …;`
+ * is given the JSON value).
  */
 class StandIn {
-  constructor({ hosts = {}, timeScale = 1, netTimeScale = 1, customData = '', outbound = { answerAfterMs: 300 } } = {}) {
+  constructor({ hosts = {}, timeScale = 1, netTimeScale = 1, customData = '', outbound = { answerAfterMs: 300 }, settings = {} } = {}) {
     this.hosts = hosts;
+    this.settings = settings;
     this.timeScale = timeScale;
     this.netTimeScale = netTimeScale;
     this.customDataValue = customData;
@@ -977,7 +980,12 @@ class StandIn {
     this.context = vm.createContext(this.globals());
     // V8 gives every context a console; VoxEngine scenarios have Logger instead.
     vm.runInContext('delete globalThis.console', this.context);
-    const code = fs.readFileSync(file, 'utf8');
+    let code = fs.readFileSync(file, 'utf8');
+    for (const [name, value] of Object.entries(this.settings)) {
+      const line = new RegExp(`^const ${name} = .*;$`, 'm');
+      if (!line.test(code)) throw new Error(`${path.basename(file)} has no setting ${name}`);
+      code = code.replace(line, () => `const ${name} = ${JSON.stringify(value)};`);
+    }
     try {
       vm.runInContext(code, this.context, { filename: file });
     } catch (err) {

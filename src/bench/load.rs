@@ -1,0 +1,211 @@
+//! `voxd bench load`: N simultaneous media-stream callers, as on a server with several
+//! lines. Each caller asks spoken questions at real-time pace (PCM16), the callers staggered
+//! so their turns overlap; every turn's voice-to-voice latency (last speech frame sent →
+//! first reply frame received) is measured, with the turns left unanswered, the calls voxd
+//! refused as busy, and the daemon's memory. Runs against an in-process voxd on the
+//! configured models, or against a running one (`--url`, e.g. an older build).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::caller::{is_event, is_type, Caller};
+use crate::audio::{Encoding, Pcm};
+use crate::config::Config;
+use crate::engines::tts::Tts;
+
+const QUESTIONS: [&str; 4] = [
+    "Hello, what time do you open on Saturday?",
+    "Can I book a table for four people tonight?",
+    "How much does the delivery cost?",
+    "Do you have any vegetarian dishes?",
+];
+/// A reply that has not started this long after the question is counted unanswered.
+const UNANSWERED: Duration = Duration::from_secs(20);
+/// How long a caller listens for a refusal after connecting.
+const REFUSAL_WAIT: Duration = Duration::from_millis(500);
+
+/// What one caller saw.
+#[derive(Default)]
+struct CallerResult {
+    refused: bool,
+    latencies_ms: Vec<f64>,
+    unanswered: usize,
+}
+
+/// One row of the table.
+struct Row {
+    calls: usize,
+    latencies_ms: Vec<f64>,
+    unanswered: usize,
+    refused: usize,
+    rss_mb: Option<(f64, f64, f64)>,
+}
+
+/// Measures each number of simultaneous callers in `calls`, `turns` turns per caller.
+pub async fn run(mut cfg: Config, calls: &[usize], turns: usize, url: Option<SocketAddr>) -> Result<()> {
+    let turns = turns.max(1);
+    cfg.conversation.greeting.clear();
+    cfg.server.token.clear();
+    let (api, questions) = match url {
+        Some(addr) => {
+            // Only the voice is needed, to speak the questions.
+            let tts = Tts::load(&cfg.models, &cfg.tts).context("loading the voice")?;
+            let questions = QUESTIONS
+                .iter()
+                .map(|q| tts.synthesize(q))
+                .collect::<Result<Vec<_>>>()?;
+            println!("voxd at {addr} (its own configuration; greeting and token must be off)");
+            (addr, questions)
+        }
+        None => {
+            let engines = super::load_engines(&mut cfg).await?;
+            let mut questions = Vec::new();
+            for q in QUESTIONS {
+                let e = engines.clone();
+                questions.push(tokio::task::spawn_blocking(move || e.tts.synthesize(q)).await??);
+            }
+            println!(
+                "in-process voxd, capacity {} (calls.max_live = {})",
+                cfg.calls.capacity(),
+                cfg.calls.max_live
+            );
+            (super::spawn_api(cfg, engines).await?, questions)
+        }
+    };
+    let mut rows = Vec::new();
+    for &n in calls {
+        rows.push(measure(api, n.max(1), turns, &questions, url.is_none()).await?);
+    }
+    println!(
+        "\n| simultaneous calls | voice-to-voice p50 | p95 | max | unanswered turns | refused calls | RSS before / peak / after |\n|---|---|---|---|---|---|---|"
+    );
+    for row in &mut rows {
+        let rss = row.rss_mb.map_or("n/a (external voxd)".into(), |(b, p, a)| {
+            format!("{b:.0} / {p:.0} / {a:.0} MB")
+        });
+        let max = row.latencies_ms.iter().copied().fold(0.0, f64::max);
+        println!(
+            "| {} | {:.2} s | {:.2} s | {:.2} s | {} | {} | {rss} |",
+            row.calls,
+            super::median(&mut row.latencies_ms) / 1000.0,
+            super::percentile(&mut row.latencies_ms, 95.0) / 1000.0,
+            max / 1000.0,
+            row.unanswered,
+            row.refused,
+        );
+    }
+    Ok(())
+}
+
+/// `calls` callers at once, each starting 700 ms after the one before.
+async fn measure(
+    api: SocketAddr,
+    calls: usize,
+    turns: usize,
+    questions: &[Pcm],
+    in_process: bool,
+) -> Result<Row> {
+    let before = rss_mb();
+    let peak = Arc::new(AtomicU64::new(before.to_bits()));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = tokio::spawn({
+        let (peak, done) = (peak.clone(), done.clone());
+        async move {
+            while !done.load(Ordering::Relaxed) {
+                let now = rss_mb();
+                if now > f64::from_bits(peak.load(Ordering::Relaxed)) {
+                    peak.store(now.to_bits(), Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+    let run: u32 = rand::random();
+    let tasks: Vec<_> = (0..calls)
+        .map(|i| {
+            let questions = questions.to_vec();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(700 * i as u64)).await;
+                one_caller(api, &format!("load-{calls}-{run}-{i}"), turns, i, &questions).await
+            })
+        })
+        .collect();
+    let mut row = Row {
+        calls,
+        latencies_ms: Vec::new(),
+        unanswered: 0,
+        refused: 0,
+        rss_mb: None,
+    };
+    for task in tasks {
+        let r = task.await??;
+        row.refused += usize::from(r.refused);
+        row.unanswered += r.unanswered;
+        row.latencies_ms.extend(r.latencies_ms);
+    }
+    done.store(true, Ordering::Relaxed);
+    sampler.await?;
+    if in_process {
+        row.rss_mb = Some((before, f64::from_bits(peak.load(Ordering::Relaxed)), rss_mb()));
+    }
+    Ok(row)
+}
+
+/// One caller: connects, is refused or asks `turns` questions, then hangs up.
+async fn one_caller(
+    api: SocketAddr,
+    call_id: &str,
+    turns: usize,
+    first: usize,
+    questions: &[Pcm],
+) -> Result<CallerResult> {
+    let mut result = CallerResult::default();
+    let mut caller = Caller::connect(api, &format!("?call_id={call_id}"), None).await?;
+    tokio::time::sleep(REFUSAL_WAIT).await;
+    let busy = caller.messages().iter().any(|m| is_type(&m.json, "busy"));
+    if busy || caller.closed().is_some() {
+        result.refused = true;
+        return Ok(result);
+    }
+    caller.start(Encoding::Pcm16, call_id).await?;
+    for t in 0..turns {
+        let from = caller.messages().len();
+        caller.stream(&questions[(first + t) % questions.len()]).await?;
+        let spoken = Instant::now();
+        let reply = caller
+            .wait_for(from, "reply audio", UNANSWERED, |v| is_event(v, "media"))
+            .await;
+        let Ok(first_frame) = reply else {
+            result.unanswered += 1;
+            continue;
+        };
+        let at = caller.messages()[first_frame].at;
+        result
+            .latencies_ms
+            .push(at.saturating_duration_since(spoken).as_secs_f64() * 1000.0);
+        // Listens to the reply to its end before the next question.
+        caller
+            .wait_for(first_frame, "end of the reply", Duration::from_secs(60), |v| {
+                is_event(v, "stop")
+            })
+            .await?;
+    }
+    caller.close().await;
+    Ok(result)
+}
+
+/// This process's resident memory in MB (0 where /proc is not available).
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
