@@ -88,15 +88,19 @@ async fn beyond_max_live_new_calls_are_refused_and_admitted_ones_go_on() {
         .await
         .unwrap();
     let busy = fourth
-        .wait_for(0, "busy message", Duration::from_secs(10), |v| is_type(v, "busy"))
+        .wait_for(0, "busy message", Duration::from_secs(10), |v| {
+            is_type(v, "busy")
+        })
         .await
         .unwrap();
     let busy = fourth.messages()[busy].json.clone();
     assert_eq!(busy["retry_after_secs"], 7, "{busy}");
     assert_eq!(busy["transfer_to"], OPERATOR, "{busy}");
-    let code = wait_until("close of the refused stream", Duration::from_secs(5), || async {
-        fourth.closed().ok_or("still open")
-    })
+    let code = wait_until(
+        "close of the refused stream",
+        Duration::from_secs(5),
+        || async { fourth.closed().ok_or("still open") },
+    )
     .await;
     assert_eq!(code, Some(1013));
 
@@ -127,7 +131,10 @@ async fn beyond_max_live_new_calls_are_refused_and_admitted_ones_go_on() {
         .await
         .unwrap();
     assert_eq!(health["status"], "at_capacity", "{health}");
-    assert_eq!((health["capacity"].as_u64(), health["room"].as_u64()), (Some(3), Some(0)));
+    assert_eq!(
+        (health["capacity"].as_u64(), health["room"].as_u64()),
+        (Some(3), Some(0))
+    );
     let metrics = common::client()
         .get(format!("http://{api}/metrics"))
         .header("Authorization", common::auth())
@@ -142,7 +149,10 @@ async fn beyond_max_live_new_calls_are_refused_and_admitted_ones_go_on() {
         "voxd_calls_refused_total{transport=\"stream\"} 1",
         "voxd_calls_refused_total{transport=\"recording\"} 2",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "{line} not in\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
     }
 
     // One call ends: a recording call takes its place, and its turn is answered although

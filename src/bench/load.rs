@@ -46,7 +46,12 @@ struct Row {
 }
 
 /// Measures each number of simultaneous callers in `calls`, `turns` turns per caller.
-pub async fn run(mut cfg: Config, calls: &[usize], turns: usize, url: Option<SocketAddr>) -> Result<()> {
+pub async fn run(
+    mut cfg: Config,
+    calls: &[usize],
+    turns: usize,
+    url: Option<SocketAddr>,
+) -> Result<()> {
     let turns = turns.max(1);
     cfg.conversation.greeting.clear();
     cfg.server.token.clear();
@@ -84,9 +89,11 @@ pub async fn run(mut cfg: Config, calls: &[usize], turns: usize, url: Option<Soc
         "\n| simultaneous calls | voice-to-voice p50 | p95 | max | unanswered turns | refused calls | RSS before / peak / after |\n|---|---|---|---|---|---|---|"
     );
     for row in &mut rows {
-        let rss = row.rss_mb.map_or("n/a (external voxd)".into(), |(b, p, a)| {
-            format!("{b:.0} / {p:.0} / {a:.0} MB")
-        });
+        let rss = row
+            .rss_mb
+            .map_or("n/a (external voxd)".into(), |(b, p, a)| {
+                format!("{b:.0} / {p:.0} / {a:.0} MB")
+            });
         let max = row.latencies_ms.iter().copied().fold(0.0, f64::max);
         println!(
             "| {} | {:.2} s | {:.2} s | {:.2} s | {} | {} | {rss} |",
@@ -130,7 +137,14 @@ async fn measure(
             let questions = questions.to_vec();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(700 * i as u64)).await;
-                one_caller(api, &format!("load-{calls}-{run}-{i}"), turns, i, &questions).await
+                one_caller(
+                    api,
+                    &format!("load-{calls}-{run}-{i}"),
+                    turns,
+                    i,
+                    &questions,
+                )
+                .await
             })
         })
         .collect();
@@ -150,7 +164,11 @@ async fn measure(
     done.store(true, Ordering::Relaxed);
     sampler.await?;
     if in_process {
-        row.rss_mb = Some((before, f64::from_bits(peak.load(Ordering::Relaxed)), rss_mb()));
+        row.rss_mb = Some((
+            before,
+            f64::from_bits(peak.load(Ordering::Relaxed)),
+            rss_mb(),
+        ));
     }
     Ok(row)
 }
@@ -174,7 +192,9 @@ async fn one_caller(
     caller.start(Encoding::Pcm16, call_id).await?;
     for t in 0..turns {
         let from = caller.messages().len();
-        caller.stream(&questions[(first + t) % questions.len()]).await?;
+        caller
+            .stream(&questions[(first + t) % questions.len()])
+            .await?;
         let spoken = Instant::now();
         let reply = caller
             .wait_for(from, "reply audio", UNANSWERED, |v| is_event(v, "media"))
@@ -189,9 +209,12 @@ async fn one_caller(
             .push(at.saturating_duration_since(spoken).as_secs_f64() * 1000.0);
         // Listens to the reply to its end before the next question.
         caller
-            .wait_for(first_frame, "end of the reply", Duration::from_secs(60), |v| {
-                is_event(v, "stop")
-            })
+            .wait_for(
+                first_frame,
+                "end of the reply",
+                Duration::from_secs(60),
+                |v| is_event(v, "stop"),
+            )
             .await?;
     }
     caller.close().await;

@@ -65,7 +65,11 @@ impl Calls {
     }
 
     /// [`Self::open`] if there is room for the call ([`Self::check_room`]).
-    pub fn admit(&self, id: &CallId, transport: Transport) -> Result<Arc<CallRecorder>, AtCapacity> {
+    pub fn admit(
+        &self,
+        id: &CallId,
+        transport: Transport,
+    ) -> Result<Arc<CallRecorder>, AtCapacity> {
         self.check_room(id, transport)?;
         Ok(self.open(id, transport))
     }
@@ -203,11 +207,25 @@ mod tests {
         let id = |s: &str| CallId::parse(s).unwrap();
         calls.admit(&id("a"), Transport::Stream).unwrap();
         calls.admit(&id("b"), Transport::Recording).unwrap();
-        let refused = calls.admit(&id("c"), Transport::Recording).unwrap_err();
-        assert_eq!(refused, AtCapacity { live: 2, capacity: 2 });
-        assert!(calls.admit(&id("b"), Transport::Recording).is_ok(), "a live call goes on");
+        let refused = calls
+            .check_room(&id("c"), Transport::Recording)
+            .unwrap_err();
+        assert_eq!(
+            refused,
+            AtCapacity {
+                live: 2,
+                capacity: 2
+            }
+        );
+        assert!(
+            calls.admit(&id("b"), Transport::Recording).is_ok(),
+            "a live call goes on"
+        );
         calls.end(&id("a"), "caller_hangup");
-        assert!(calls.admit(&id("c"), Transport::Recording).is_ok(), "room again");
+        assert!(
+            calls.admit(&id("c"), Transport::Recording).is_ok(),
+            "room again"
+        );
         let text = metrics.render(&calls.active_by_transport(), calls.capacity(), false);
         let line = "voxd_calls_refused_total{transport=\"recording\"} 1";
         assert!(text.lines().any(|l| l == line), "{line} not in {text}");

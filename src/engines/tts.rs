@@ -124,10 +124,7 @@ impl Tts {
                     piper: Some(piper),
                 };
             }
-            free = self
-                .returned
-                .wait(free)
-                .unwrap_or_else(|p| p.into_inner());
+            free = self.returned.wait(free).unwrap_or_else(|p| p.into_inner());
         }
     }
 }
@@ -140,7 +137,9 @@ struct Session<'a> {
 
 impl Session<'_> {
     fn as_mut(&mut self) -> &mut Piper {
-        self.piper.as_mut().expect("a session is held until dropped")
+        self.piper
+            .as_mut()
+            .expect("a session is held until dropped")
     }
 }
 

@@ -54,10 +54,14 @@ impl ApiError {
         retry_after_secs: u32,
         transfer_to: &str,
     ) -> Self {
-        let e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "at_capacity", full.to_string())
-            .with("live_calls", full.live)
-            .with("capacity", full.capacity)
-            .with("retry_after_secs", retry_after_secs);
+        let e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "at_capacity",
+            full.to_string(),
+        )
+        .with("live_calls", full.live)
+        .with("capacity", full.capacity)
+        .with("retry_after_secs", retry_after_secs);
         match transfer_to {
             "" => e,
             to => e.with("transfer_to", to),

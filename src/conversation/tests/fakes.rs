@@ -107,7 +107,7 @@ pub fn assistant(
 
 fn call() -> Arc<CallRecorder> {
     let log = CallLog::new(None, Arc::new(Metrics::default()), Default::default());
-    let calls = Calls::new(Duration::from_secs(60), Arc::new(log));
+    let calls = Calls::new(Duration::from_secs(60), 1, Arc::new(log));
     calls.open(&CallId::parse("test-call").unwrap(), Transport::Stream)
 }
 

@@ -78,43 +78,43 @@ pub(super) async fn run(
         refused
     } else {
         loop {
-        let step = driver
-            .next(async {
-                tokio::select! {
-                    msg = incoming.next() => Some(msg),
-                    _ = stop.wait_for(|stop| *stop) => None,
+            let step = driver
+                .next(async {
+                    tokio::select! {
+                        msg = incoming.next() => Some(msg),
+                        _ = stop.wait_for(|stop| *stop) => None,
+                    }
+                })
+                .await;
+            let result = match step {
+                Step::Tick(outputs) | Step::Reply(outputs) => call.deliver(outputs),
+                Step::Input(Some(msg)) => match msg {
+                    Some(Ok(Message::Text(text))) => call.on_text(&text, &mut driver.conversation),
+                    Some(Ok(Message::Binary(b))) => {
+                        tracing::warn!(
+                            bytes = b.len(),
+                            "binary frame ignored (the protocol is JSON text)"
+                        );
+                        Ok(())
+                    }
+                    Some(Ok(Message::Close(_))) | None => Err(Ended::new(
+                        "caller_hangup",
+                        "the scenario closed the socket",
+                    )),
+                    Some(Ok(_)) => Ok(()),
+                    Some(Err(e)) => Err(Ended::new("socket_error", format!("socket error: {e}"))),
+                },
+                Step::Input(None) => {
+                    call.close(1001, "voxd is shutting down");
+                    Err(Ended::new(
+                        "shutdown",
+                        "voxd is shutting down (grace period over)",
+                    ))
                 }
-            })
-            .await;
-        let result = match step {
-            Step::Tick(outputs) | Step::Reply(outputs) => call.deliver(outputs),
-            Step::Input(Some(msg)) => match msg {
-                Some(Ok(Message::Text(text))) => call.on_text(&text, &mut driver.conversation),
-                Some(Ok(Message::Binary(b))) => {
-                    tracing::warn!(
-                        bytes = b.len(),
-                        "binary frame ignored (the protocol is JSON text)"
-                    );
-                    Ok(())
-                }
-                Some(Ok(Message::Close(_))) | None => Err(Ended::new(
-                    "caller_hangup",
-                    "the scenario closed the socket",
-                )),
-                Some(Ok(_)) => Ok(()),
-                Some(Err(e)) => Err(Ended::new("socket_error", format!("socket error: {e}"))),
-            },
-            Step::Input(None) => {
-                call.close(1001, "voxd is shutting down");
-                Err(Ended::new(
-                    "shutdown",
-                    "voxd is shutting down (grace period over)",
-                ))
+            };
+            if let Err(reason) = result {
+                break reason;
             }
-        };
-        if let Err(reason) = result {
-            break reason;
-        }
         }
     };
     call.finish(&reason);
