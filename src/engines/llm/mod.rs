@@ -130,14 +130,17 @@ impl Drop for Llm {
     }
 }
 
+/// llama.cpp's backend, initialised once per process (models loading on two threads at once
+/// wait for the one initialisation).
 fn backend() -> Result<&'static LlamaBackend> {
-    static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
-    if let Some(b) = BACKEND.get() {
-        return Ok(b);
-    }
-    llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
-    let b = LlamaBackend::init().map_err(|e| anyhow!("cannot initialise llama.cpp: {e}"))?;
-    Ok(BACKEND.get_or_init(|| b))
+    static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| format!("cannot initialise llama.cpp: {e}"))
+        })
+        .as_ref()
+        .map_err(|e| anyhow!("{e}"))
 }
 
 impl Llm {
