@@ -40,6 +40,7 @@ impl Daemon {
             .env("VOXD_SERVER_BIND", "127.0.0.1:0")
             .env("VOXD_STT_LANGUAGE", "en")
             .env("VOXD_CALLS_MAX_LIVE", "16")
+            .env("VOXD_TTS_DETERMINISTIC", "true")
             .env("VOXD_HISTORY_DATABASE", dir.path().join("history.db"))
             .env("NOTIFY_SOCKET", &sock_path)
             .envs(env.iter().copied())

@@ -69,6 +69,9 @@ pub fn test_config() -> Config {
     cfg.download.timeout_secs = 3.0;
     cfg.download.max_bytes = 2 * 1024 * 1024;
     cfg.stt.language = "en".into();
+    // The same words sound the same in every run (Piper without its random noise), so a
+    // test's transcript does not change from run to run (the scenario tests do the same).
+    cfg.tts.deterministic = true;
     // The tests run calls side by side; tests/capacity.rs sets its own limit.
     cfg.calls.max_live = 16;
     cfg.history.database =
