@@ -51,9 +51,10 @@ pub struct CallsConfig {
 }
 
 impl CallsConfig {
-    /// How many calls may be live at once: `max_live`, or with 0 one per two cores (on the
-    /// test models, 2 cores keep one call's voice-to-voice p95 at 1.4 s and two calls' at
-    /// 3.7 s: BENCHMARKS.md, "Many calls on one server").
+    /// How many calls may be live at once: `max_live`, or with 0 one per two cores. On 2
+    /// cores and the test models one call keeps its reply within 1–1.4 s, while two calls
+    /// with 3.5 s questions reach 3.7 s at p95 (issue #12's measurement; BENCHMARKS.md,
+    /// "Many calls on one server", has shorter questions).
     pub fn capacity(&self) -> usize {
         match self.max_live {
             0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
