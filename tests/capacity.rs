@@ -135,15 +135,7 @@ async fn beyond_max_live_new_calls_are_refused_and_admitted_ones_go_on() {
         (health["capacity"].as_u64(), health["room"].as_u64()),
         (Some(3), Some(0))
     );
-    let metrics = common::client()
-        .get(format!("http://{api}/metrics"))
-        .header("Authorization", common::auth())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics_text(api).await;
     for line in [
         "voxd_calls_capacity 3",
         "voxd_calls_refused_total{transport=\"stream\"} 1",

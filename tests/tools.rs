@@ -23,7 +23,7 @@ use voxd::config::Config;
 use voxd::conversation::prompt;
 use voxd::conversation::tools::{self, Lead, Tools};
 use voxd::engines::Engines;
-use voxd::engines::{ChatMessage, Grammar, LlmEvent, Role};
+use voxd::engines::{ChatMessage, LlmEvent, Role};
 use voxd::metrics::Transport;
 
 const OPERATOR: &str = "+74950000000";
@@ -153,15 +153,7 @@ async fn asking_for_a_human_is_answered_with_a_transfer_to_the_operator() {
     let said = body["reply_text"].as_str().unwrap();
     assert!(!said.is_empty() && !said.contains('<'), "{said:?}");
     assert!(tool_events(&stored_call(api, "tools-transfer").await).contains(&"transfer".into()));
-    let metrics = common::client()
-        .get(format!("http://{api}/metrics"))
-        .header("Authorization", common::auth())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics_text(api).await;
     assert!(
         metrics
             .lines()
@@ -269,10 +261,7 @@ async fn every_constrained_reply_ends_in_a_parseable_tool_call_or_none() {
     cfg.llm.max_reply_tokens = 6;
     let llm = voxd::engines::llm::Llm::load(&cfg.models.llm, &cfg.llm, 1).unwrap();
     let offered = Tools::from_config(&cfg.tools).unwrap();
-    let grammar = Grammar {
-        gbnf: offered.grammar(),
-        tail_tokens: tools::MAX_CALL_BYTES,
-    };
+    let grammar = offered.llm_grammar();
     llm.check_grammar(&grammar.gbnf).unwrap();
     let mut calls = 0;
     for question in [

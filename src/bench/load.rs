@@ -17,12 +17,6 @@ use crate::audio::{Encoding, Pcm};
 use crate::config::Config;
 use crate::engines::tts::Tts;
 
-const QUESTIONS: [&str; 4] = [
-    "Hello, what time do you open on Saturday?",
-    "Can I book a table for four people tonight?",
-    "How much does the delivery cost?",
-    "Do you have any vegetarian dishes?",
-];
 /// A reply that has not started this long after the question is counted unanswered.
 const UNANSWERED: Duration = Duration::from_secs(20);
 /// How long a caller listens for a refusal after connecting.
@@ -59,20 +53,13 @@ pub async fn run(
         Some(addr) => {
             // Only the voice is needed, to speak the questions.
             let tts = Tts::load(&cfg.models, &cfg.tts).context("loading the voice")?;
-            let questions = QUESTIONS
-                .iter()
-                .map(|q| tts.synthesize(q))
-                .collect::<Result<Vec<_>>>()?;
+            let questions = super::speak_questions(Arc::new(tts)).await?;
             println!("voxd at {addr} (its own configuration; greeting and token must be off)");
             (addr, questions)
         }
         None => {
             let engines = super::load_engines(&mut cfg).await?;
-            let mut questions = Vec::new();
-            for q in QUESTIONS {
-                let e = engines.clone();
-                questions.push(tokio::task::spawn_blocking(move || e.tts.synthesize(q)).await??);
-            }
+            let questions = super::speak_questions(engines.tts.clone()).await?;
             println!(
                 "in-process voxd, capacity {} (calls.max_live = {})",
                 cfg.calls.capacity(),

@@ -17,7 +17,9 @@ use std::time::Instant;
 use anyhow::Result;
 use tokio::net::TcpListener;
 
+use crate::audio::Pcm;
 use crate::config::Config;
+use crate::engines::tts::Tts;
 use crate::engines::Engines;
 use crate::server::{router, AppState};
 
@@ -38,6 +40,18 @@ async fn load_engines(cfg: &mut Config) -> Result<Arc<Engines>> {
         t.elapsed().as_secs_f64() * 1000.0
     );
     Ok(engines)
+}
+
+/// What the real-time benchmarks' callers ask, spoken by the voice.
+async fn speak_questions(tts: Arc<Tts>) -> Result<Vec<Pcm>> {
+    const QUESTIONS: [&str; 4] = [
+        "Hello, what time do you open on Saturday?",
+        "Can I book a table for four people tonight?",
+        "How much does the delivery cost?",
+        "Do you have any vegetarian dishes?",
+    ];
+    tokio::task::spawn_blocking(move || QUESTIONS.iter().map(|q| tts.synthesize(q)).collect())
+        .await?
 }
 
 /// Serves the API with `cfg` on a free loopback port.

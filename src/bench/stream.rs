@@ -16,24 +16,13 @@ use crate::audio::Pcm;
 use crate::config::{Config, Pipeline};
 use crate::engines::Engines;
 
-const QUESTIONS: [&str; 4] = [
-    "Hello, what time do you open on Saturday?",
-    "Can I book a table for four people tonight?",
-    "How much does the delivery cost?",
-    "Do you have any vegetarian dishes?",
-];
-
 /// Runs `turns` turns with each pipeline and prints p50/p95 tables.
 pub async fn run(mut cfg: Config, turns: usize) -> Result<()> {
     let turns = turns.max(1);
     cfg.conversation.greeting.clear();
     cfg.server.token.clear();
     let engines = super::load_engines(&mut cfg).await?;
-    let mut questions = Vec::new();
-    for q in QUESTIONS {
-        let e = engines.clone();
-        questions.push(tokio::task::spawn_blocking(move || e.tts.synthesize(q)).await??);
-    }
+    let questions = super::speak_questions(engines.tts.clone()).await?;
     println!("{turns} turns per pipeline, {} questions of {:.1}–{:.1} s, PCM16 at 16 kHz, end of turn after {} ms of silence",
         questions.len(),
         questions.iter().map(Pcm::duration_secs).fold(f64::MAX, f64::min),

@@ -68,10 +68,7 @@ impl Assistant {
     ) -> Self {
         let hermes = llm.template_mentions(tools::CALL_OPEN);
         let head = prompt::head(system_prompt, tools.as_ref(), hermes);
-        let grammar = tools.as_ref().map(|t| Grammar {
-            gbnf: t.grammar(),
-            tail_tokens: tools::MAX_CALL_BYTES,
-        });
+        let grammar = tools.as_ref().map(Tools::llm_grammar);
         Self {
             stt: None,
             llm,
@@ -104,21 +101,21 @@ impl Assistant {
         kb: Option<KnowledgeBase>,
         cfg: &Config,
     ) -> Result<Self> {
-        let tools = Tools::from_config(&cfg.tools);
-        if let Some(t) = &tools {
-            engines
-                .llm
-                .check_grammar(&t.grammar())
-                .map_err(|e| anyhow!("the tools' grammar does not load: {e}"))?;
-        }
-        Ok(Self::new(
+        let assistant = Self::new(
             engines.llm.clone(),
             &cfg.llm.system_prompt,
-            tools,
+            Tools::from_config(&cfg.tools),
             ReplySettings::from_config(cfg),
-        )
-        .with_speech(engines.stt.clone(), engines.tts.clone())
-        .with_kb(kb))
+        );
+        if let Some(g) = &assistant.grammar {
+            engines
+                .llm
+                .check_grammar(&g.gbnf)
+                .map_err(|e| anyhow!("the tools' grammar does not load: {e}"))?;
+        }
+        Ok(assistant
+            .with_speech(engines.stt.clone(), engines.tts.clone())
+            .with_kb(kb))
     }
 
     /// The system message (with the tools' description when tools are on).

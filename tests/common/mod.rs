@@ -348,6 +348,19 @@ pub async fn get_json(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) 
     (status, resp.json().await.unwrap())
 }
 
+/// `GET /metrics` on the API at `addr` with the test token: the text exposition.
+pub async fn metrics_text(addr: SocketAddr) -> String {
+    client()
+        .get(format!("http://{addr}/metrics"))
+        .header("Authorization", auth())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// `GET /voximplant/calls/{call_id}` on the permissive API instance.
 pub async fn call_info(call_id: &str) -> serde_json::Value {
     get_json(harness().api, &format!("/voximplant/calls/{call_id}"))

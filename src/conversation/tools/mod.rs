@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 pub use crate::calls::{Lead, ToolCall};
 use crate::config::ToolsConfig;
+use crate::engines::Grammar;
 
 /// Marker the system prompt may ask the model to emit when the call should end.
 pub const HANGUP_MARKER: &str = "<hangup>";
@@ -39,6 +40,15 @@ impl Tools {
             transfer: !cfg.operator_phone.is_empty(),
             examples: cfg.examples.clone(),
         })
+    }
+
+    /// The constraint every reply is decoded under: [`Self::grammar`], with room past the
+    /// length limit for a tool call that has begun.
+    pub fn llm_grammar(&self) -> Grammar {
+        Grammar {
+            gbnf: self.grammar(),
+            tail_tokens: MAX_CALL_BYTES,
+        }
     }
 
     /// The GBNF grammar every reply is decoded under: spoken text (no `<`, at least one

@@ -11,7 +11,7 @@ use rand::RngCore;
 type Item = (Arc<Vec<u8>>, Instant);
 
 /// 128 random bits as 32 hex digits.
-pub fn random_id() -> String {
+fn random_id() -> String {
     let mut raw = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut raw);
     raw.iter().map(|b| format!("{b:02x}")).collect()
