@@ -298,6 +298,20 @@ async fn bad_streams_end_or_are_ignored_cleanly() {
     )
     .await;
 
+    // A start whose customParameters name an invalid call id (one rule for every entry
+    // point): the stream is closed with 1008.
+    let mut c = Caller::connect(h.api, "", Some(common::TOKEN))
+        .await
+        .unwrap();
+    c.start(Encoding::Pcm8, "bad\nid").await.unwrap();
+    let code = wait_until(
+        "close of a stream whose call id is invalid",
+        Duration::from_secs(5),
+        || async { c.closed().ok_or("the socket is still open") },
+    )
+    .await;
+    assert_eq!(code, Some(1008));
+
     // Garbage then a valid start: ignored, and the call still greets.
     let mut c = Caller::connect(h.api, "", Some(common::TOKEN))
         .await
