@@ -162,7 +162,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Say { text, output } => {
-            let tts = Tts::load(&cfg.models, &cfg.tts)?;
+            let tts = Tts::load(&cfg.models, &cfg.tts, 1)?;
             let pcm = tts.synthesize(&text)?;
             std::fs::write(&output, wav::encode(&pcm)?)
                 .with_context(|| format!("cannot write {}", output.display()))?;

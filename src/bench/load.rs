@@ -52,7 +52,7 @@ pub async fn run(
     let (api, questions) = match url {
         Some(addr) => {
             // Only the voice is needed, to speak the questions.
-            let tts = Tts::load(&cfg.models, &cfg.tts).context("loading the voice")?;
+            let tts = Tts::load(&cfg.models, &cfg.tts, 1).context("loading the voice")?;
             let questions = super::speak_questions(Arc::new(tts)).await?;
             println!("voxd at {addr} (its own configuration; greeting and token must be off)");
             (addr, questions)

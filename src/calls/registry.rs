@@ -188,7 +188,12 @@ mod tests {
         drop(held);
         assert_eq!(calls.expire(later).len(), 0);
         assert_eq!(calls.active(), 0);
-        let text = metrics.render(&calls.active_by_transport(), calls.capacity(), false);
+        let text = metrics.render(
+            &calls.active_by_transport(),
+            calls.capacity(),
+            false,
+            &Default::default(),
+        );
         for line in [
             "voxd_calls_total{transport=\"recording\",outcome=\"disconnected\"} 1",
             "voxd_calls_total{transport=\"stream\",outcome=\"expired\"} 1",
@@ -226,7 +231,12 @@ mod tests {
             calls.admit(&id("c"), Transport::Recording).is_ok(),
             "room again"
         );
-        let text = metrics.render(&calls.active_by_transport(), calls.capacity(), false);
+        let text = metrics.render(
+            &calls.active_by_transport(),
+            calls.capacity(),
+            false,
+            &Default::default(),
+        );
         let line = "voxd_calls_refused_total{transport=\"recording\"} 1";
         assert!(text.lines().any(|l| l == line), "{line} not in {text}");
     }

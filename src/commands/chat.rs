@@ -34,7 +34,7 @@ pub fn run(cfg: &Config) -> Result<()> {
             memory: memory.clone(),
             input: ReplyInput::Words(line.clone()),
             rate: None,
-            clause_first: false,
+            live: false,
         };
         let (mut pieces, mut tool) = (Vec::new(), None);
         rt.block_on(assistant.reply(request, &mut |ev| match ev {

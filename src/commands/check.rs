@@ -207,7 +207,7 @@ pub fn run(cfg: &Config) -> Result<()> {
     });
     let voice_json = voice_config_path(&m.voice);
     let tts_ok = engine("tts", &[&m.voice, &voice_json, &m.onnxruntime], || {
-        let tts = Tts::load(m, &cfg.tts)?;
+        let tts = Tts::load(m, &cfg.tts, 1)?;
         let pcm = tts.synthesize("Test.")?;
         Ok(Loaded {
             detail: format!(

@@ -64,7 +64,7 @@ pub fn ask(cfg: &Config, question: &str) -> Result<()> {
         memory: Vec::new(),
         input: ReplyInput::Words(question.to_string()),
         rate: None,
-        clause_first: false,
+        live: false,
     };
     let (mut pieces, mut tool) = (Vec::new(), None);
     let rt = tokio::runtime::Builder::new_current_thread().build()?;

@@ -62,7 +62,10 @@ pub struct LlmConfig {
     pub temperature: f32,
     pub seed: u32,
     pub gpu_layers: u32,
-    pub workers: u32,
+    /// Replies written at once, each a sequence of the one batched context with its own
+    /// KV cache (0: one per live call, `calls.max_live`). `workers` is its old name.
+    #[serde(alias = "workers")]
+    pub parallel: u32,
 }
 
 impl Default for LlmConfig {
@@ -79,7 +82,7 @@ impl Default for LlmConfig {
             temperature: 0.0,
             seed: 42,
             gpu_layers: 0,
-            workers: 1,
+            parallel: 0,
         }
     }
 }
@@ -88,6 +91,7 @@ impl Default for LlmConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct TtsConfig {
     pub threads: u32,
+    /// Sentences voiced at once (0: as many as `threads` fit in the cores).
     pub sessions: u32,
     pub speaker: i64,
     pub length_scale: f32,
@@ -100,7 +104,7 @@ impl Default for TtsConfig {
     fn default() -> Self {
         Self {
             threads: 2,
-            sessions: 1,
+            sessions: 0,
             speaker: 0,
             length_scale: 1.0,
             sentence_silence_ms: 200,

@@ -134,9 +134,6 @@ impl Config {
         if self.kb.top_k == 0 {
             bail!("kb.top_k must be at least 1");
         }
-        if self.llm.workers == 0 {
-            bail!("llm.workers must be at least 1");
-        }
         if self.voximplant.timeout_secs <= 0.0 {
             bail!("voximplant.timeout_secs must be positive");
         }

@@ -1,6 +1,7 @@
-//! The assistant every conversation talks to: the engines behind their traits, the
-//! knowledge base, the tools, the prompt head and the reply settings, built once and
-//! shared by every call and mode. [`super::reply`] is what it does with them.
+//! The assistant every conversation talks to: the engines behind their traits (STT and TTS
+//! jobs through their deadline gates), the knowledge base, the tools, the prompt head and
+//! the reply settings, built once and shared by every call and mode. [`super::reply`] is
+//! what it does with them.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use super::prompt;
 use super::tools::{self, Tools};
 use crate::audio::{resample, Pcm, STT_RATE};
 use crate::config::Config;
+use crate::engines::schedule::{Budget, Deadline, EngineLoad, Gates};
 use crate::engines::{
     ChatMessage, Engines, Grammar, SpeechToText, TextGenerator, TextToSpeech, Transcript,
 };
@@ -50,6 +52,8 @@ pub struct Assistant {
     stt: Option<Arc<dyn SpeechToText>>,
     llm: Arc<dyn TextGenerator>,
     tts: Option<Arc<dyn TextToSpeech>>,
+    /// How many STT and TTS jobs run at once, and who goes next.
+    gates: Arc<Gates>,
     pub(super) kb: Option<KnowledgeBase>,
     pub(super) tools: Option<Tools>,
     pub(super) grammar: Option<Grammar>,
@@ -73,6 +77,10 @@ impl Assistant {
             stt: None,
             llm,
             tts: None,
+            gates: Arc::new(Gates::new(Budget {
+                stt_jobs: 1,
+                tts_jobs: 1,
+            })),
             kb: None,
             tools,
             grammar,
@@ -81,11 +89,26 @@ impl Assistant {
         }
     }
 
-    /// Adds ears and a voice.
+    /// Adds ears and a voice (one job of each at a time; see [`Self::with_budget`]).
     pub fn with_speech(mut self, stt: Arc<dyn SpeechToText>, tts: Arc<dyn TextToSpeech>) -> Self {
         self.stt = Some(stt);
         self.tts = Some(tts);
         self
+    }
+
+    /// Runs as many STT and TTS jobs at once as `budget` allows.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.gates = Arc::new(Gates::new(budget));
+        self
+    }
+
+    /// What the engines are doing now: jobs waiting and running.
+    pub fn engine_load(&self) -> EngineLoad {
+        EngineLoad {
+            stt: self.gates.stt.lane(),
+            llm: self.llm.lane(),
+            tts: self.gates.tts.lane(),
+        }
     }
 
     /// Adds the knowledge base the replies draw on.
@@ -115,6 +138,7 @@ impl Assistant {
         }
         Ok(assistant
             .with_speech(engines.stt.clone(), engines.tts.clone())
+            .with_budget(engines.budget)
             .with_kb(kb))
     }
 
@@ -127,14 +151,17 @@ impl Assistant {
         self.llm.as_ref()
     }
 
-    /// Transcribes audio at any rate off the async runtime (resampled to 16 kHz).
-    pub async fn transcribe(&self, audio: Pcm) -> Result<Transcript> {
+    /// Transcribes audio at any rate off the async runtime (resampled to 16 kHz), when the
+    /// STT gate lets it by `deadline`.
+    pub async fn transcribe(&self, audio: Pcm, deadline: Deadline) -> Result<Transcript> {
         let stt = self
             .stt
             .clone()
             .ok_or_else(|| anyhow!("this assistant has no speech recognition"))?;
+        let pass = self.gates.stt.enter(deadline).await;
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
+            let _pass = pass;
             span.in_scope(|| {
                 let pcm = resample::to_rate(audio, STT_RATE)?;
                 stt.transcribe(&pcm.samples)
@@ -143,9 +170,9 @@ impl Assistant {
         .await?
     }
 
-    /// Voices `text` off the async runtime, at `rate` (None: the voice's own). Without a
-    /// voice the audio is empty.
-    pub async fn speak(&self, text: &str, rate: Option<u32>) -> Result<Pcm> {
+    /// Voices `text` off the async runtime, at `rate` (None: the voice's own), when the TTS
+    /// gate lets it by `deadline`. Without a voice the audio is empty.
+    pub async fn speak(&self, text: &str, rate: Option<u32>, deadline: Deadline) -> Result<Pcm> {
         let Some(tts) = self.tts.clone() else {
             return Ok(Pcm {
                 samples: Vec::new(),
@@ -153,7 +180,9 @@ impl Assistant {
             });
         };
         let text = text.to_string();
+        let pass = self.gates.tts.enter(deadline).await;
         tokio::task::spawn_blocking(move || {
+            let _pass = pass;
             let pcm = tts.synthesize(&text)?;
             match rate {
                 Some(r) => resample::to_rate(pcm, r),

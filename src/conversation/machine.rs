@@ -174,7 +174,7 @@ impl Conversation {
             memory: self.call.as_ref().map(|c| c.memory()).unwrap_or_default(),
             input,
             rate: Some(self.out_rate),
-            clause_first: true,
+            live: true,
         };
         let (assistant, tx, id) = (self.assistant.clone(), self.replies.clone(), self.reply_seq);
         let task = tokio::spawn(

@@ -35,7 +35,7 @@ pub async fn run(
         memory,
         input: ReplyInput::Audio(audio),
         rate,
-        clause_first: false,
+        live: false,
     };
     assistant
         .reply(request, &mut |ev| collected.take(ev))
@@ -49,7 +49,7 @@ pub async fn run(
             memory: Vec::new(),
             input: ReplyInput::Fixed(assistant.settings.reprompt_text.clone()),
             rate,
-            clause_first: false,
+            live: false,
         };
         let stt = end.timings.stt;
         assistant

@@ -2,9 +2,11 @@
 //! (recording turn, media stream, microphone, `voxd chat`, `voxd kb ask`, the greeting):
 //! transcript → goodbye check → prompt (with knowledge passages) → LLM text →
 //! [`Chunker`] pieces (one sentence limit, the tool call parsed once) → speech. Progress
-//! goes out as [`ReplyEvent`]s in order; the consumer decides what to do with them.
+//! goes out as [`ReplyEvent`]s in order; the consumer decides what to do with them. Every
+//! engine job of a reply carries its deadline ([`Pacing`]): the first words are due now,
+//! a live reply's later pieces when the speech before them has played.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde::Serialize;
@@ -14,6 +16,7 @@ use super::chunker::Chunker;
 use super::prompt::{self, TurnPrompt};
 use super::tools::ToolCall;
 use crate::audio::Pcm;
+use crate::engines::schedule::{Deadline, Due};
 use crate::engines::ChatMessage;
 pub use crate::metrics::Timings;
 use crate::sentences;
@@ -37,8 +40,44 @@ pub struct ReplyRequest {
     pub input: ReplyInput,
     /// The rate the speech comes at (None: the voice's own).
     pub rate: Option<u32>,
-    /// The first piece may be a short clause (real-time modes: the caller hears voxd sooner).
-    pub clause_first: bool,
+    /// The speech plays as it comes (media stream, microphone): the first piece may be a
+    /// short clause, so the caller hears voxd sooner, and later pieces are due only when
+    /// the speech before them has played.
+    pub live: bool,
+}
+
+/// When a reply's next piece is due: at first now, then, for a live reply, when the
+/// speech already sent has played (the LLM reads the same [`Due`]).
+struct Pacing {
+    live: bool,
+    due: Due,
+    /// When the speech sent so far has played.
+    played: Option<Instant>,
+}
+
+impl Pacing {
+    fn new(live: bool) -> Self {
+        Self {
+            live,
+            due: Due::new(Deadline::now()),
+            played: None,
+        }
+    }
+
+    fn next_due(&self) -> Deadline {
+        self.due.get()
+    }
+
+    /// `audio` went out at `now`: a live reply's next piece is due when it has played.
+    fn sent(&mut self, audio: &Pcm, now: Instant) {
+        if !self.live {
+            return;
+        }
+        let start = self.played.map_or(now, |t| t.max(now));
+        let played = start + Duration::from_secs_f64(audio.duration_secs());
+        self.played = Some(played);
+        self.due.set(Deadline::at(played));
+    }
 }
 
 /// What a reply produces, in this order: `Heard` (for a turn), `Speech` pieces, `Done`.
@@ -116,18 +155,20 @@ impl Assistant {
             memory,
             input,
             rate,
-            clause_first,
+            live,
         } = req;
+        let mut pacing = Pacing::new(live);
         let heard = match input {
             ReplyInput::Fixed(text) => {
-                self.voice(&text, rate, &mut end.timings, send).await?;
+                self.voice(&text, rate, &mut pacing, &mut end.timings, send)
+                    .await?;
                 send(ReplyEvent::Done(end));
                 return Ok(());
             }
             ReplyInput::Words(text) => text,
             ReplyInput::Audio(audio) => {
                 let t = Instant::now();
-                let transcript = self.transcribe(audio).await?;
+                let transcript = self.transcribe(audio, pacing.next_due()).await?;
                 end.timings.stt = ms(t);
                 send(ReplyEvent::Heard {
                     text: transcript.text.clone(),
@@ -143,11 +184,13 @@ impl Assistant {
         end.goodbye = says_goodbye(&heard, &self.settings.hangup_phrases);
         let turn = prompt::for_turn(&self.head, self.kb.as_ref(), &memory, &heard, end.goodbye)?;
         match turn {
-            TurnPrompt::Handoff(text) => self.voice(&text, rate, &mut end.timings, send).await?,
+            TurnPrompt::Handoff(text) => {
+                self.voice(&text, rate, &mut pacing, &mut end.timings, send)
+                    .await?
+            }
             TurnPrompt::Ask(messages) => {
-                let first_clause = clause_first.then_some(self.settings.first_clause_words);
                 end.tool = self
-                    .answer(messages, rate, first_clause, &mut end.timings, send)
+                    .answer(messages, rate, &mut pacing, &mut end.timings, send)
                     .await?;
             }
         }
@@ -155,19 +198,22 @@ impl Assistant {
         Ok(())
     }
 
-    /// Voices one piece and sends it; the first piece's synthesis time is noted.
+    /// Voices one piece by its deadline and sends it; the first piece's synthesis time is
+    /// noted.
     async fn voice(
         &self,
         text: &str,
         rate: Option<u32>,
+        pacing: &mut Pacing,
         timings: &mut Timings,
         send: &mut impl FnMut(ReplyEvent),
     ) -> Result<()> {
         let t = Instant::now();
-        let audio = self.speak(text, rate).await?;
+        let audio = self.speak(text, rate, pacing.next_due()).await?;
         if timings.tts_first_audio == 0.0 {
             timings.tts_first_audio = ms(t);
         }
+        pacing.sent(&audio, Instant::now());
         send(ReplyEvent::Speech {
             audio,
             text: text.to_string(),
@@ -176,18 +222,21 @@ impl Assistant {
     }
 
     /// Streams the LLM's answer to `messages`, voicing it piece by piece (or whole, in
-    /// sequential mode) up to the sentence limit, the first piece possibly a clause of
-    /// `first_clause` words; returns the tool the model called.
+    /// sequential mode) up to the sentence limit, the first piece of a live reply possibly
+    /// a clause; returns the tool the model called.
     async fn answer(
         &self,
         messages: Vec<ChatMessage>,
         rate: Option<u32>,
-        first_clause: Option<usize>,
+        pacing: &mut Pacing,
         timings: &mut Timings,
         send: &mut impl FnMut(ReplyEvent),
     ) -> Result<Option<ToolCall>> {
         let started = Instant::now();
-        let stream = self.llm().reply(messages, self.grammar.as_ref())?;
+        let first_clause = pacing.live.then_some(self.settings.first_clause_words);
+        let stream = self
+            .llm()
+            .reply(messages, self.grammar.as_ref(), pacing.due.clone())?;
         let mut chunker = Chunker::new(stream, self.tools.clone());
         let s = &self.settings;
         let (mut pieces, mut complete, mut held) = (0, 0, Vec::new());
@@ -204,13 +253,15 @@ impl Assistant {
             if s.sequential {
                 held.push(piece);
             } else {
-                self.voice(&piece, rate, timings, send).await?;
+                self.voice(&piece, rate, pacing, timings, send).await?;
             }
             if s.max_sentences > 0 && complete >= s.max_sentences {
                 break;
             }
         }
-        // Past the sentence limit the reply is only read for its tool call.
+        // Past the sentence limit the reply is only read for its tool call, which the
+        // caller waits for once the speech has played: read it now.
+        pacing.due.set(Deadline::now());
         let tool = chunker.finish().await?;
         // The text was complete when the model finished (or when voxd stopped reading).
         let text_done = chunker.text_done().unwrap_or_else(Instant::now);
@@ -218,7 +269,8 @@ impl Assistant {
         timings.llm_first_token = chunker.first_text().map_or(timings.llm, millis);
         drop(chunker);
         if !held.is_empty() {
-            self.voice(&held.join(" "), rate, timings, send).await?;
+            self.voice(&held.join(" "), rate, pacing, timings, send)
+                .await?;
         }
         timings.tts = ms(text_done);
         Ok(tool)
@@ -255,6 +307,36 @@ mod tests {
         assert_eq!(
             Action::after(false, Some(&ToolCall::Hangup)),
             Action::Hangup
+        );
+    }
+
+    #[test]
+    fn a_live_replys_next_piece_is_due_when_the_speech_before_it_has_played() {
+        let second = |secs: f64| Pcm {
+            samples: vec![0.0; (secs * 16_000.0) as usize],
+            rate: 16_000,
+        };
+        let t0 = Instant::now();
+        let mut live = Pacing::new(true);
+        assert!(live.next_due() <= Deadline::now());
+        live.sent(&second(2.0), t0);
+        // Sent while the first still plays: queued behind it.
+        live.sent(&second(1.5), t0 + Duration::from_millis(500));
+        let due = live.next_due().instant().unwrap();
+        let expected = t0 + Duration::from_millis(3500);
+        assert!(due <= expected && expected - due < Duration::from_millis(1));
+        // Sent after the speech ran out: played from then.
+        live.sent(&second(1.0), t0 + Duration::from_secs(10));
+        let due = live.next_due().instant().unwrap();
+        assert!(due > t0 + Duration::from_millis(10_999));
+
+        let mut whole = Pacing::new(false);
+        let first = whole.next_due();
+        whole.sent(&second(2.0), t0);
+        assert_eq!(
+            whole.next_due(),
+            first,
+            "a recording's pieces are all due at once"
         );
     }
 

@@ -2,9 +2,11 @@
 //! a text stream ([`TextGenerator`]), text → speech ([`TextToSpeech`]). The real ones
 //! (Whisper, llama.cpp, Piper) are loaded once at start-up ([`Engines::load`]) and shared by
 //! every call; the conversation layer sees only the traits, so it runs on fakes in tests.
+//! Their work is served by deadline within a CPU budget ([`schedule`]).
 
 pub mod llm;
 pub mod phonemize;
+pub mod schedule;
 pub mod stt;
 pub mod tts;
 
@@ -17,6 +19,7 @@ use anyhow::Result;
 use crate::audio::Pcm;
 use crate::config::Config;
 pub use llm::{ChatMessage, Grammar, LlmEvent, Role, TextStream};
+use schedule::{Budget, Due, Lane};
 pub use stt::Transcript;
 
 /// Speech to text. Blocking: callers run it off the async runtime.
@@ -27,10 +30,18 @@ pub trait SpeechToText: Send + Sync {
 
 /// Chat messages to a stream of reply text.
 pub trait TextGenerator: Send + Sync {
-    /// Starts a reply to `messages` (system message first), under `grammar` if given.
-    fn reply(&self, messages: Vec<ChatMessage>, grammar: Option<&Grammar>) -> Result<TextStream>;
+    /// Starts a reply to `messages` (system message first), under `grammar` if given, its
+    /// next words needed by `due`.
+    fn reply(
+        &self,
+        messages: Vec<ChatMessage>,
+        grammar: Option<&Grammar>,
+        due: Due,
+    ) -> Result<TextStream>;
     /// Whether the model's chat template mentions `marker` (it knows that tool-call form).
     fn template_mentions(&self, marker: &str) -> bool;
+    /// Replies waiting, being written, and how many may be written at once.
+    fn lane(&self) -> Lane;
 }
 
 /// Text to speech. Blocking: callers run it off the async runtime.
@@ -46,11 +57,19 @@ impl SpeechToText for stt::Stt {
 }
 
 impl TextGenerator for llm::Llm {
-    fn reply(&self, messages: Vec<ChatMessage>, grammar: Option<&Grammar>) -> Result<TextStream> {
-        llm::Llm::reply(self, messages, grammar)
+    fn reply(
+        &self,
+        messages: Vec<ChatMessage>,
+        grammar: Option<&Grammar>,
+        due: Due,
+    ) -> Result<TextStream> {
+        llm::Llm::reply_by(self, messages, grammar, due)
     }
     fn template_mentions(&self, marker: &str) -> bool {
         llm::Llm::template_mentions(self, marker)
+    }
+    fn lane(&self) -> Lane {
+        llm::Llm::lane(self)
     }
 }
 
@@ -67,6 +86,8 @@ pub struct Engines {
     pub llm: Arc<llm::Llm>,
     pub tts: Arc<tts::Tts>,
     pub names: ModelNames,
+    /// How many STT and TTS jobs run at once.
+    pub budget: Budget,
     /// Seconds each engine took to load, by engine name (`/metrics`).
     pub load_secs: [(&'static str, f64); 3],
 }
@@ -80,16 +101,22 @@ pub struct ModelNames {
 }
 
 impl Engines {
-    /// Loads all three engines (a few seconds); logs each load time.
+    /// Loads all three engines (a few seconds) within this machine's CPU budget; logs each
+    /// load time.
     pub fn load(cfg: &Config) -> Result<Self> {
+        let budget = Budget::of_machine(cfg);
+        let sequences = match cfg.llm.parallel {
+            0 => cfg.calls.capacity(),
+            n => n as usize,
+        };
         let (stt, stt_secs) = timed("STT", &cfg.models.stt, || {
             stt::Stt::load(&cfg.models.stt, &cfg.stt)
         })?;
         let (llm, llm_secs) = timed("LLM", &cfg.models.llm, || {
-            llm::Llm::load(&cfg.models.llm, &cfg.llm, cfg.llm.workers as usize)
+            llm::Llm::load(&cfg.models.llm, &cfg.llm, sequences)
         })?;
         let (tts, tts_secs) = timed("TTS", &cfg.models.voice, || {
-            tts::Tts::load(&cfg.models, &cfg.tts)
+            tts::Tts::load(&cfg.models, &cfg.tts, budget.tts_jobs)
         })?;
         let names = ModelNames {
             stt: file_name(&cfg.models.stt),
@@ -101,6 +128,7 @@ impl Engines {
             llm: Arc::new(llm),
             tts: Arc::new(tts),
             names,
+            budget,
             load_secs: [("stt", stt_secs), ("llm", llm_secs), ("tts", tts_secs)],
         })
     }

@@ -1,5 +1,5 @@
 //! Text to speech: one Piper voice (ONNX Runtime + espeak-ng), loaded once, run by a small
-//! pool of ONNX sessions (`tts.sessions`) so that several calls' sentences are voiced at
+//! pool of ONNX sessions (the CPU budget's TTS jobs, [`super::schedule::Budget`]) so that several calls' sentences are voiced at
 //! once; espeak-ng's phonemization, cheap and not thread-safe, stays serialized.
 
 use std::path::{Path, PathBuf};
@@ -24,8 +24,9 @@ pub struct Tts {
 }
 
 impl Tts {
-    /// Loads the ONNX Runtime library, locates espeak-ng's data and loads the voice.
-    pub fn load(models: &ModelsConfig, cfg: &TtsConfig) -> Result<Self> {
+    /// Loads the ONNX Runtime library, locates espeak-ng's data and loads the voice, in
+    /// `sessions` copies that may run at once.
+    pub fn load(models: &ModelsConfig, cfg: &TtsConfig, sessions: usize) -> Result<Self> {
         init_onnxruntime(&models.onnxruntime)?;
         init_espeak_data(&models.espeak_data)?;
         let voice = &models.voice;
@@ -44,7 +45,7 @@ impl Tts {
         };
         let config = read_config()?;
         let (espeak_voice, rate) = (config.espeak.voice.clone(), config.audio.sample_rate);
-        let sessions = cfg.sessions.max(1) as usize;
+        let sessions = sessions.max(1);
         let mut free = Vec::with_capacity(sessions);
         for _ in 0..sessions {
             let config = read_config()?;

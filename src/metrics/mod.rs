@@ -1,10 +1,12 @@
 //! voxd's operational metrics (`GET /metrics`, Prometheus text format): calls by transport
-//! and outcome, per-stage latencies, barge-ins, errors by kind and model load times.
+//! and outcome, per-stage latencies, barge-ins, errors by kind, model load times, and the
+//! engines' queues.
 
 pub mod registry;
 
 use serde::Serialize;
 
+use crate::engines::schedule::EngineLoad;
 use registry::{Counter, Family, Gauge, Histogram};
 
 /// Bucket bounds of the latency histograms, in seconds.
@@ -92,6 +94,9 @@ pub struct Metrics {
     draining: Family<Gauge>,
     capacity: Family<Gauge>,
     refused: Family<Counter>,
+    engine_queued: Family<Gauge>,
+    engine_running: Family<Gauge>,
+    engine_places: Family<Gauge>,
 }
 
 impl Default for Metrics {
@@ -144,6 +149,21 @@ impl Default for Metrics {
                 "voxd_calls_refused_total",
                 "New calls refused because voxd was at capacity.",
                 &["transport"],
+            ),
+            engine_queued: Family::new(
+                "voxd_engine_queued",
+                "Jobs waiting for an engine (LLM: replies waiting for a sequence).",
+                &["engine"],
+            ),
+            engine_running: Family::new(
+                "voxd_engine_running",
+                "Jobs an engine is running (LLM: replies being written).",
+                &["engine"],
+            ),
+            engine_places: Family::new(
+                "voxd_engine_places",
+                "Jobs an engine runs at once (its CPU budget; LLM: sequences).",
+                &["engine"],
             ),
         };
         for t in [Transport::Recording, Transport::Stream] {
@@ -200,9 +220,20 @@ impl Metrics {
     }
 
     /// The text exposition, with the live values that are read at scrape time.
-    pub fn render(&self, active: &[(Transport, usize)], capacity: usize, draining: bool) -> String {
+    pub fn render(
+        &self,
+        active: &[(Transport, usize)],
+        capacity: usize,
+        draining: bool,
+        engines: &EngineLoad,
+    ) -> String {
         for (t, n) in active {
             self.calls_active.set(&[t.as_str()], *n as f64);
+        }
+        for (engine, lane) in engines.by_engine() {
+            self.engine_queued.set(&[engine], lane.queued as f64);
+            self.engine_running.set(&[engine], lane.running as f64);
+            self.engine_places.set(&[engine], lane.places as f64);
         }
         self.capacity.set(&[], capacity as f64);
         self.draining.set(&[], f64::from(u8::from(draining)));
@@ -218,6 +249,9 @@ impl Metrics {
         self.errors.encode(&mut out);
         self.model_load.encode(&mut out);
         self.draining.encode(&mut out);
+        self.engine_queued.encode(&mut out);
+        self.engine_running.encode(&mut out);
+        self.engine_places.encode(&mut out);
         out
     }
 }

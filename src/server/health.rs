@@ -1,7 +1,8 @@
 //! `GET /health`: liveness, version, live calls, capacity and loaded models (no auth). While
 //! voxd drains before it stops it answers 503 with `"status":"draining"`, and while every
 //! place is taken 503 with `"status":"at_capacity"`, so that a load balancer's health check
-//! sends new calls elsewhere; `room` says how many more calls it takes.
+//! sends new calls elsewhere; `room` says how many more calls it takes, and `engines` how
+//! much work waits for each engine (queue depth).
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub async fn handle(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
         "active_calls": live,
         "capacity": capacity,
         "room": capacity.saturating_sub(live),
+        "engines": state.engine_load(),
         "uptime_secs": state.started.elapsed().as_secs(),
         "models": state.models,
     });

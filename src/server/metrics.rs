@@ -22,6 +22,7 @@ pub async fn handle(
         &state.calls.active_by_transport(),
         state.calls.capacity(),
         state.drain.is_draining(),
+        &state.engine_load(),
     );
     Ok((
         [(

@@ -23,6 +23,7 @@ use crate::calls::history::History;
 use crate::calls::{tool_effects, CallLog, Calls};
 use crate::config::Config;
 use crate::conversation::{Assistant, Settings};
+use crate::engines::schedule::EngineLoad;
 use crate::engines::{Engines, ModelNames};
 use crate::http::drain::{self, Drain, Signals};
 use crate::http::{auth, error, error::ApiError};
@@ -154,6 +155,11 @@ impl AppState {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.calls.log().metrics
+    }
+
+    /// What the engines are doing now.
+    pub fn engine_load(&self) -> EngineLoad {
+        self.stream.assistant.engine_load()
     }
 
     /// The base URL reply audio links point at.

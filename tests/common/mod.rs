@@ -74,6 +74,9 @@ pub fn test_config() -> Config {
     cfg.tts.deterministic = true;
     // The tests run calls side by side; tests/capacity.rs sets its own limit.
     cfg.calls.max_live = 16;
+    // Four replies are written at once (each sequence holds a context's KV cache); more
+    // wait for a free one.
+    cfg.llm.parallel = 4;
     cfg.history.database =
         std::env::temp_dir().join(format!("voxd-test-history-{}.db", std::process::id()));
     cfg

@@ -13,6 +13,7 @@ use crate::conversation::reply::ReplyEvent;
 use crate::conversation::tools::Tools;
 use crate::conversation::turn_detector::{TurnEvent, TurnSettings};
 use crate::conversation::{Assistant, Conversation, Output, ReplySettings, ReplyUpdates, Settings};
+use crate::engines::schedule::{Due, Lane};
 use crate::engines::{
     ChatMessage, Grammar, LlmEvent, SpeechToText, TextGenerator, TextStream, TextToSpeech,
     Transcript,
@@ -41,7 +42,12 @@ pub struct FakeLlm {
 }
 
 impl TextGenerator for FakeLlm {
-    fn reply(&self, messages: Vec<ChatMessage>, _grammar: Option<&Grammar>) -> Result<TextStream> {
+    fn reply(
+        &self,
+        messages: Vec<ChatMessage>,
+        _grammar: Option<&Grammar>,
+        _due: Due,
+    ) -> Result<TextStream> {
         self.prompts.lock().unwrap().push(messages);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let words: Vec<&str> = self.reply.split_inclusive(' ').collect();
@@ -55,6 +61,13 @@ impl TextGenerator for FakeLlm {
         })
         .unwrap();
         Ok(TextStream::new(rx, Arc::new(AtomicBool::new(false))))
+    }
+
+    fn lane(&self) -> Lane {
+        Lane {
+            places: 1,
+            ..Lane::default()
+        }
     }
 
     fn template_mentions(&self, _marker: &str) -> bool {

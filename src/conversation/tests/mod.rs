@@ -222,7 +222,7 @@ async fn typed_words_get_the_tool_call_too() {
         memory: Vec::new(),
         input: ReplyInput::Words("that's all".into()),
         rate: None,
-        clause_first: false,
+        live: false,
     };
     let mut events = Vec::new();
     a.reply(request, &mut |ev| events.push(ev)).await.unwrap();

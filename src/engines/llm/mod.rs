@@ -1,13 +1,15 @@
-//! The local language model: a GGUF model loaded once, worker threads that each own a
-//! llama.cpp context ([`worker`]), chat-template prompts trimmed to fit, and replies
-//! streamed back as raw text. What the text means (sentences, tool calls, prompts) is the
+//! The local language model: a GGUF model loaded once, one generation thread that writes
+//! every live reply as a sequence of one batched llama.cpp context ([`batch`], decisions in
+//! [`plan`]), chat-template prompts trimmed to fit, and replies streamed back as raw text,
+//! served by deadline. What the text means (sentences, tool calls, prompts) is the
 //! conversation's business ([`crate::conversation`]), not this engine's.
 
-mod worker;
+mod batch;
+mod plan;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, OnceLock};
 
 use anyhow::{anyhow, Context, Result};
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -16,8 +18,9 @@ use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use tokio::sync::mpsc as tmpsc;
 
+use super::schedule::{Deadline, Due, Lane};
 use crate::config::LlmConfig;
-pub use worker::fit_prompt;
+pub use batch::fit_prompt;
 
 /// One message of a conversation.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -100,32 +103,40 @@ impl Drop for TextStream {
     }
 }
 
-/// A request handed to a worker.
+/// A reply to write.
 struct Job {
     messages: Vec<crate::engines::llm::ChatMessage>,
     max_tokens: u32,
     grammar: Option<Grammar>,
+    /// When its next words must be ready (moved by the reader as the reply plays).
+    due: Due,
     cancel: Arc<AtomicBool>,
     out: tmpsc::UnboundedSender<LlmEvent>,
 }
 
-/// Handle to the model and its worker pool.
+impl Job {
+    /// Whether nobody waits for this reply any more.
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed) || self.out.is_closed()
+    }
+}
+
+/// Handle to the model and its generation thread.
 pub struct Llm {
-    /// None once the handle is being dropped.
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
-    workers: Vec<std::thread::JoinHandle<()>>,
+    queue: Arc<batch::Queue>,
+    thread: Option<std::thread::JoinHandle<()>>,
     cfg: LlmConfig,
-    shared: Arc<worker::Shared>,
+    shared: Arc<batch::Shared>,
 }
 
 impl Drop for Llm {
-    /// Closes the queue and waits for the workers: a reply whose stream was dropped stops at
-    /// its next token. No thread may be inside llama.cpp when the process tears down (it
+    /// Closes the queue and waits for the thread: a reply whose stream was dropped stops at
+    /// the next step. No thread may be inside llama.cpp when the process tears down (it
     /// crashed at exit before this).
     fn drop(&mut self) {
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take();
-        for w in self.workers.drain(..) {
-            let _ = w.join();
+        self.queue.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }
@@ -144,8 +155,9 @@ fn backend() -> Result<&'static LlamaBackend> {
 }
 
 impl Llm {
-    /// Loads the model and starts `workers` generation threads.
-    pub fn load(path: &Path, cfg: &LlmConfig, workers: usize) -> Result<Self> {
+    /// Loads the model and starts the generation thread, writing up to `sequences`
+    /// replies at once.
+    pub fn load(path: &Path, cfg: &LlmConfig, sequences: usize) -> Result<Self> {
         if !path.is_file() {
             return Err(anyhow!(
                 "LLM model {} not found (run scripts/fetch-test-models, or set models.llm)",
@@ -160,64 +172,75 @@ impl Llm {
             Ok(t) => t,
             Err(_) => LlamaChatTemplate::new("chatml").context("chat template")?,
         };
-        let shared = Arc::new(worker::Shared {
+        let shared = Arc::new(batch::Shared {
             model,
             template,
             cfg: cfg.clone(),
+            sequences: sequences.max(1),
         });
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
+        let queue = Arc::new(batch::Queue::default());
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
-        let mut handles = Vec::new();
-        for i in 0..workers.max(1) {
-            let shared = shared.clone();
-            let rx = rx.clone();
-            let ready = ready_tx.clone();
-            handles.push(
-                std::thread::Builder::new()
-                    .name(format!("llm-{i}"))
-                    .spawn(move || worker::run(&shared, &rx, &ready))
-                    .context("cannot start LLM worker")?,
-            );
-        }
-        drop(ready_tx);
-        for _ in 0..workers.max(1) {
-            ready_rx
-                .recv()
-                .context("LLM worker died while starting")??;
-        }
+        let thread = {
+            let (shared, queue) = (shared.clone(), queue.clone());
+            std::thread::Builder::new()
+                .name("llm".into())
+                .spawn(move || batch::run(&shared, &queue, &ready_tx))
+                .context("cannot start the LLM thread")?
+        };
+        ready_rx
+            .recv()
+            .context("the LLM thread died while starting")??;
         Ok(Self {
-            jobs: Mutex::new(Some(tx)),
-            workers: handles,
+            queue,
+            thread: Some(thread),
             cfg: cfg.clone(),
             shared,
         })
     }
 
     /// Starts generating a reply to `messages` (system prompt first), under `grammar` when
-    /// one is given.
+    /// one is given, for a caller waiting now.
     pub fn reply(
         &self,
         messages: Vec<ChatMessage>,
         grammar: Option<&Grammar>,
     ) -> Result<TextStream> {
+        self.reply_by(messages, grammar, Due::new(Deadline::now()))
+    }
+
+    /// Starts generating a reply whose next words are needed by `due`: replies are started
+    /// and advanced earliest deadline first, and one due later waits (just in time).
+    pub fn reply_by(
+        &self,
+        messages: Vec<ChatMessage>,
+        grammar: Option<&Grammar>,
+        due: Due,
+    ) -> Result<TextStream> {
         let (out, events) = tmpsc::unbounded_channel();
         let cancel = Arc::new(AtomicBool::new(false));
-        let job = Job {
+        self.queue.push(Job {
             messages,
             max_tokens: self.cfg.max_reply_tokens,
             grammar: grammar.cloned(),
+            due,
             cancel: cancel.clone(),
             out,
-        };
-        self.jobs
-            .lock()
-            .map_err(|_| anyhow!("LLM queue poisoned"))?
-            .as_ref()
-            .ok_or_else(|| anyhow!("LLM is shutting down"))?
-            .send(job)
-            .map_err(|_| anyhow!("LLM workers have stopped"))?;
+        })?;
         Ok(TextStream::new(events, cancel))
+    }
+
+    /// Replies waiting for a sequence, being written, and sequences.
+    pub fn lane(&self) -> Lane {
+        Lane {
+            queued: self.queue.queued(),
+            running: self.queue.active.load(Ordering::Relaxed),
+            places: self.shared.sequences,
+        }
+    }
+
+    /// Tokens generated since the model loaded.
+    pub fn tokens_generated(&self) -> u64 {
+        self.queue.tokens.load(Ordering::Relaxed)
     }
 
     /// Checks that `gbnf` loads against this model's vocabulary.

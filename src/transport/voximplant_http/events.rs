@@ -190,7 +190,7 @@ async fn greet(
                 memory: Vec::new(),
                 input: ReplyInput::Fixed(text.clone()),
                 rate: ctx.reply_rate,
-                clause_first: false,
+                live: false,
             };
             let mut audio = None;
             ctx.assistant

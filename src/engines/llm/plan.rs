@@ -1,0 +1,208 @@
+//! The batched LLM's decisions, as pure functions: which cached sequence a new reply takes
+//! ([`choose_sequence`]), and which replies advance in the next batch ([`plan`]), by
+//! deadline and just in time.
+
+use std::time::{Duration, Instant};
+
+use crate::engines::schedule::Deadline;
+
+/// How far ahead of its deadline a reply is written: enough to write a sentence and voice
+/// it before the audio already queued runs out, under load too. A reply due later than
+/// this waits, and the batch belongs to the replies callers are waiting for.
+pub(super) const LEAD: Duration = Duration::from_millis(2000);
+
+/// A sequence being written, as the planner sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Active {
+    pub due: Deadline,
+    /// Prompt tokens still to evaluate (0: it is generating).
+    pub prompt_left: usize,
+}
+
+/// What the next decoding step holds.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Step {
+    /// Sequences that advance by one generated token.
+    pub generate: Vec<usize>,
+    /// Sequences that evaluate this many prompt tokens, earliest deadline first.
+    pub prompt: Vec<(usize, usize)>,
+}
+
+impl Step {
+    pub fn is_empty(&self) -> bool {
+        self.generate.is_empty() && self.prompt.is_empty()
+    }
+}
+
+/// The next step for `sequences` (None: idle): every reply due within `lead` of `now`
+/// generates a token, and prompts due within it share `prompt_budget` tokens, earliest
+/// deadline first (a long prompt is evaluated over several steps, so it neither stalls
+/// the replies already speaking nor outlives a cancellation by more than one step).
+pub(super) fn plan(
+    sequences: &[Option<Active>],
+    now: Instant,
+    lead: Duration,
+    prompt_budget: usize,
+) -> Step {
+    let mut step = Step::default();
+    let mut prompts = Vec::new();
+    for (i, a) in sequences.iter().enumerate() {
+        let Some(a) = a.filter(|a| a.due.within(now, lead)) else {
+            continue;
+        };
+        if a.prompt_left == 0 {
+            step.generate.push(i);
+        } else {
+            prompts.push((a.due, i, a.prompt_left));
+        }
+    }
+    prompts.sort();
+    let mut budget = prompt_budget;
+    for (_, i, left) in prompts {
+        if budget == 0 {
+            break;
+        }
+        let n = left.min(budget);
+        step.prompt.push((i, n));
+        budget -= n;
+    }
+    step
+}
+
+/// When the earliest waiting reply falls due (within `lead`), if any reply waits.
+pub(super) fn wake_at(sequences: &[Option<Active>], lead: Duration) -> Option<Instant> {
+    sequences
+        .iter()
+        .flatten()
+        .filter_map(|a| a.due.instant())
+        .min()
+        .map(|t| t.checked_sub(lead).unwrap_or(t))
+}
+
+/// An idle sequence, as the chooser sees it: the tokens in its cache and when it was last
+/// used (a counter: larger is more recent).
+pub(super) struct Idle<'a, T> {
+    pub index: usize,
+    pub cached: &'a [T],
+    pub used: u64,
+}
+
+/// A cached token of another conversation thrown away counts this many times a token
+/// evaluated now: that call will likely come back for it, and if it then takes yet another
+/// call's sequence, the calls keep evicting each other.
+const WASTE_WEIGHT: usize = 4;
+
+/// The idle sequence a reply to `prompt` should take, and how many of its cached tokens it
+/// keeps. The cost of a choice is the tokens evaluated now plus the cached tokens thrown
+/// away ([`WASTE_WEIGHT`]): a call comes back to its own sequence, a new call takes an
+/// empty or a long-unused one. Ties go to the least recently used.
+pub(super) fn choose_sequence<'a, T: PartialEq + 'a>(
+    idle: impl IntoIterator<Item = Idle<'a, T>>,
+    prompt: &[T],
+) -> Option<(usize, usize)> {
+    idle.into_iter()
+        .map(|s| {
+            let common = s
+                .cached
+                .iter()
+                .zip(prompt)
+                .take_while(|(a, b)| a == b)
+                .count();
+            // At least one token is evaluated: its logits start the reply.
+            let keep = common.min(prompt.len().saturating_sub(1));
+            let cost = (prompt.len() - keep) + WASTE_WEIGHT * (s.cached.len() - keep);
+            (cost, s.used, s.index, keep)
+        })
+        .min_by_key(|&(cost, used, _, _)| (cost, used))
+        .map(|(_, _, index, keep)| (index, keep))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn active(now: Instant, due_ms: Option<u64>, prompt_left: usize) -> Option<Active> {
+        let due = due_ms.map_or(Deadline::NONE, |ms| {
+            Deadline::at(now + Duration::from_millis(ms))
+        });
+        Some(Active { due, prompt_left })
+    }
+
+    #[test]
+    fn due_replies_generate_and_prompts_share_the_budget_by_deadline() {
+        let now = Instant::now();
+        let seqs = [
+            active(now, Some(0), 0),    // speaking its first sentence
+            None,                       // idle
+            active(now, Some(8000), 0), // next sentence needed in 8 s
+            active(now, Some(50), 300), // a new turn, due a bit later
+            active(now, Some(10), 100), // a new turn, due first
+            active(now, None, 40),      // background work
+            active(now, Some(1500), 0), // next sentence needed soon
+        ];
+        let step = plan(&seqs, now, LEAD, 128);
+        assert_eq!(step.generate, [0, 6]);
+        assert_eq!(step.prompt, [(4, 100), (3, 28)]);
+    }
+
+    #[test]
+    fn nothing_runs_until_a_reply_falls_due() {
+        let now = Instant::now();
+        let seqs = [active(now, Some(5000), 0), None, active(now, None, 10)];
+        assert!(plan(&seqs, now, LEAD, 128).is_empty());
+        let wake = wake_at(&seqs, LEAD).unwrap();
+        // Deadlines keep microseconds.
+        let expected = now + Duration::from_millis(3000);
+        assert!(wake <= expected && expected - wake < Duration::from_millis(1));
+        assert_eq!(plan(&seqs, wake, LEAD, 128).generate, [0]);
+        assert_eq!(wake_at(&[None, active(now, None, 3)], LEAD), None);
+    }
+
+    #[test]
+    fn a_call_returns_to_its_own_sequence_and_a_new_one_takes_an_empty_one() {
+        let system = [1, 2, 3, 4];
+        let call_a: Vec<i32> = [&system[..], &[10, 11, 12, 13, 14, 15]].concat();
+        let empty: Vec<i32> = Vec::new();
+        let idle = |cached: &[&Vec<i32>]| -> Vec<(usize, Vec<i32>, u64)> {
+            cached
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (i, (*c).clone(), i as u64))
+                .collect()
+        };
+        let seqs = idle(&[&empty, &call_a]);
+        let views = || {
+            seqs.iter().map(|(i, c, u)| Idle {
+                index: *i,
+                cached: c.as_slice(),
+                used: *u,
+            })
+        };
+        let next_turn_a: Vec<i32> = [&call_a[..], &[16, 17]].concat();
+        assert_eq!(choose_sequence(views(), &next_turn_a), Some((1, 10)));
+        let new_call: Vec<i32> = [&system[..], &[20, 21]].concat();
+        assert_eq!(choose_sequence(views(), &new_call), Some((0, 0)));
+        // The same prompt again keeps all but its last token (its logits start the reply).
+        assert_eq!(choose_sequence(views(), &call_a), Some((1, 9)));
+        assert_eq!(choose_sequence(std::iter::empty(), &call_a), None);
+    }
+
+    #[test]
+    fn between_equal_choices_the_least_recently_used_goes() {
+        let a = vec![1, 2];
+        let b = vec![1, 3];
+        let seqs = [
+            Idle {
+                index: 0,
+                cached: a.as_slice(),
+                used: 9,
+            },
+            Idle {
+                index: 1,
+                cached: b.as_slice(),
+                used: 4,
+            },
+        ];
+        assert_eq!(choose_sequence(seqs, &[5, 6, 7]), Some((1, 0)));
+    }
+}
