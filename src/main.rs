@@ -72,15 +72,17 @@ enum Command {
     },
     /// Measure latency through the real API on loopback: `turn` (recording URL),
     /// `stream` (real-time media stream, streaming vs sequential pipeline), `load`
-    /// (simultaneous real-time calls) or `kb` (knowledge base search time and its prompt cost).
+    /// (simultaneous real-time calls), `llm` (tokens/s of replies written one at a time vs
+    /// together) or `kb` (knowledge base search time and its prompt cost).
     Bench {
         #[arg(value_enum, default_value_t = BenchKind::Turn)]
         kind: BenchKind,
         /// Measured turns (after one warm-up); default 5 for turn, 20 for stream, 3 per
-        /// caller for load; for kb, searches per question (default 100).
+        /// caller for load, 3 rounds for llm; for kb, searches per question (default 100).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         runs: Option<u32>,
-        /// `load`: the numbers of simultaneous callers to measure, e.g. 1,2,4,6,8.
+        /// `load`: the numbers of simultaneous callers to measure, e.g. 1,2,4,6,8; `llm`:
+        /// the numbers of replies written at once.
         #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
         calls: Vec<usize>,
         /// `load`: measure a voxd already running at this address (e.g. 127.0.0.1:8080, an
@@ -114,6 +116,7 @@ enum BenchKind {
     Turn,
     Stream,
     Load,
+    Llm,
     Kb,
 }
 
@@ -222,6 +225,12 @@ fn run(cli: Cli) -> Result<()> {
             runs.unwrap_or(3) as usize,
             url,
         )),
+        Command::Bench {
+            kind: BenchKind::Llm,
+            runs,
+            calls,
+            ..
+        } => runtime()?.block_on(voxd::bench::llm(cfg, &calls, runs.unwrap_or(3) as usize)),
         Command::Bench {
             kind: BenchKind::Kb,
             runs,

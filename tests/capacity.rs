@@ -1,7 +1,8 @@
 //! Admission on a real voxd with room for three calls: three simultaneous media-stream calls
 //! are all answered, a fourth is refused with the busy message and close code 1013, a new
 //! recording call gets 503 `at_capacity` with `Retry-After`, and the calls already admitted
-//! (their next turns included) are never refused.
+//! (their next turns included) are never refused. A caller who hangs up while their reply
+//! is queued or being written frees the engines at once, for the next caller.
 
 mod common;
 
@@ -9,7 +10,8 @@ use std::time::Duration;
 
 use common::{harness, spawn_api, test_config, wait_until, Served};
 use serde_json::{json, Value};
-use voxd::bench::caller::{is_type, Caller};
+use voxd::bench::caller::{is_event, is_type, Caller};
+use voxd::engines::Engines;
 use voxd::transport::voximplant_ws::protocol::Encoding;
 
 const OPERATOR: &str = "+15550001111";
@@ -185,4 +187,89 @@ async fn beyond_max_live_new_calls_are_refused_and_admitted_ones_go_on() {
     })
     .await
     .unwrap();
+}
+
+/// The LLM's line of `/metrics` for `gauge` (voxd_engine_queued or voxd_engine_running).
+async fn llm_gauge(api: std::net::SocketAddr, gauge: &str) -> String {
+    let line = format!("{gauge}{{engine=\"llm\"}} ");
+    let metrics = common::metrics_text(api).await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .unwrap_or_else(|| panic!("{line} not in\n{metrics}"))
+        .to_string()
+}
+
+/// Waits until the LLM's `gauge` reads `value`.
+async fn llm_reads(api: std::net::SocketAddr, gauge: &str, value: &str, what: &str) {
+    wait_until(what, Duration::from_secs(5), || async {
+        match llm_gauge(api, gauge).await {
+            v if v == value => Ok(()),
+            v => Err(format!("{gauge} = {v}")),
+        }
+    })
+    .await;
+}
+
+/// Streams `question` and waits for the first frame of the reply.
+async fn ask_until_reply_starts(c: &mut Caller, question: &voxd::audio::Pcm) {
+    let from = c.messages().len();
+    c.stream(question).await.unwrap();
+    c.wait_for(from, "reply audio", Duration::from_secs(90), |v| {
+        is_event(v, "media")
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_up_frees_queued_and_running_replies_at_once() {
+    let h = harness();
+    // One sequence, and replies with no sentence limit that run for hundreds of tokens: a
+    // reply holds the LLM for as long as it plays unless its caller's hang-up frees it.
+    let mut cfg = test_config();
+    cfg.llm.parallel = 1;
+    cfg.llm.max_sentences = 0;
+    cfg.llm.max_reply_tokens = 400;
+    cfg.conversation.greeting.clear();
+    let engines = {
+        let cfg = cfg.clone();
+        std::sync::Arc::new(
+            tokio::task::spawn_blocking(move || Engines::load(&cfg))
+                .await
+                .unwrap()
+                .unwrap(),
+        )
+    };
+    let api = spawn_api(cfg, engines).await;
+    let story = h.speak("Please tell me a long story about your company and its history.");
+    let question = h.speak(QUESTION);
+
+    // A is being answered; B's reply waits for the one sequence.
+    let mut a = stream_call(api, "free-a").await;
+    ask_until_reply_starts(&mut a, &story).await;
+    assert_eq!(llm_gauge(api, "voxd_engine_running").await, "1");
+    let mut b = stream_call(api, "free-b").await;
+    b.stream(&question).await.unwrap();
+    llm_reads(api, "voxd_engine_queued", "1", "B's reply queued").await;
+
+    // B hangs up while queued: its reply leaves the queue; A's goes on.
+    b.close().await;
+    llm_reads(
+        api,
+        "voxd_engine_queued",
+        "0",
+        "B's reply gone from the queue",
+    )
+    .await;
+    assert_eq!(llm_gauge(api, "voxd_engine_running").await, "1");
+
+    // A hangs up mid-reply: the sequence is free at once.
+    a.close().await;
+    llm_reads(api, "voxd_engine_running", "0", "A's reply stopped").await;
+
+    // The next caller is answered from the freed sequence.
+    let mut c = stream_call(api, "free-c").await;
+    ask_until_reply_starts(&mut c, &question).await;
+    c.close().await;
 }

@@ -130,7 +130,7 @@ async fn llm_streams_a_bounded_reply_and_fits_long_histories() {
     let mut cfg = test_config();
     cfg.llm.max_reply_tokens = 12;
     cfg.llm.context_tokens = 256;
-    let llm = Llm::load(&cfg.models.llm, &cfg.llm, 1).unwrap();
+    let llm = Llm::load(&cfg.models.llm, &cfg.llm, 1, None).unwrap();
     let mut messages = vec![system(&cfg)];
     // A history far longer than the 256-token context: the oldest turns are dropped.
     for i in 0..40 {
@@ -177,7 +177,7 @@ async fn llm_streams_a_bounded_reply_and_fits_long_histories() {
     let story = "Tell me a long story about a dragon and a knight.";
     let mut unlimited = test_config();
     unlimited.llm.max_reply_tokens = 200;
-    let long_llm = Arc::new(Llm::load(&unlimited.models.llm, &unlimited.llm, 1).unwrap());
+    let long_llm = Arc::new(Llm::load(&unlimited.models.llm, &unlimited.llm, 1, None).unwrap());
     let full = whole(
         long_llm
             .reply(vec![system(&unlimited), user(story)], None)
@@ -259,7 +259,8 @@ fn a_pool_of_voice_sessions_speaks_for_several_calls_at_once() {
     cfg.tts.sessions = 2;
     cfg.tts.threads = 1;
     cfg.tts.deterministic = true;
-    let tts = voxd::engines::tts::Tts::load(&cfg.models, &cfg.tts, 1).unwrap();
+    let tts =
+        voxd::engines::tts::Tts::load(&cfg.models, &cfg.tts, cfg.tts.sessions as usize).unwrap();
     assert_eq!(tts.sessions(), 2);
     let texts = ["Good morning, how can I help?", "We close at six tonight."];
     let alone: Vec<_> = texts.iter().map(|t| tts.synthesize(t).unwrap()).collect();

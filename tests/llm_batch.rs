@@ -15,7 +15,7 @@ use voxd::engines::{ChatMessage, LlmEvent, Role, TextStream};
 fn llm(sequences: usize, max_reply_tokens: u32) -> Llm {
     let mut cfg = test_config();
     cfg.llm.max_reply_tokens = max_reply_tokens;
-    Llm::load(&cfg.models.llm, &cfg.llm, sequences).unwrap()
+    Llm::load(&cfg.models.llm, &cfg.llm, sequences, None).unwrap()
 }
 
 fn ask(question: &str) -> Vec<ChatMessage> {

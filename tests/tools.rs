@@ -259,7 +259,7 @@ async fn a_closing_remark_is_answered_with_a_goodbye_and_a_hangup() {
 async fn every_constrained_reply_ends_in_a_parseable_tool_call_or_none() {
     let mut cfg = tools_config("", &[HANGUP, LEADS[0], PLAIN, TRANSFER]);
     cfg.llm.max_reply_tokens = 6;
-    let llm = voxd::engines::llm::Llm::load(&cfg.models.llm, &cfg.llm, 1).unwrap();
+    let llm = voxd::engines::llm::Llm::load(&cfg.models.llm, &cfg.llm, 1, None).unwrap();
     let offered = Tools::from_config(&cfg.tools).unwrap();
     let grammar = offered.llm_grammar();
     llm.check_grammar(&grammar.gbnf).unwrap();

@@ -104,7 +104,7 @@ pub fn run(cfg: Config, runs: usize) -> Result<()> {
 /// The LLM's time to its first word for a question, asked plain and with its passages, and
 /// how many prompt tokens it evaluated (past the cached system message).
 fn llm_cost(cfg: &Config, kb: &KnowledgeBase, runs: usize) -> Result<()> {
-    let llm = Llm::load(&cfg.models.llm, &cfg.llm, 1)?;
+    let llm = Llm::load(&cfg.models.llm, &cfg.llm, 1, None)?;
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
     let first_word = |messages| -> Result<(f64, f64)> {
         let t = Instant::now();

@@ -2,7 +2,8 @@
 //! lines. Each caller asks spoken questions at real-time pace (PCM16), the callers staggered
 //! so their turns overlap; every turn's voice-to-voice latency (last speech frame sent →
 //! first reply frame received) is measured, with the turns left unanswered, the calls voxd
-//! refused as busy, and the daemon's memory. Runs against an in-process voxd on the
+//! refused as busy, the gaps inside replies (voxd's `reply_gap` metric: silence while a
+//! reply's next piece was not ready) and the daemon's memory. Runs against an in-process voxd on the
 //! configured models, or against a running one (`--url`, e.g. an older build).
 
 use std::net::SocketAddr;
@@ -36,6 +37,8 @@ struct Row {
     latencies_ms: Vec<f64>,
     unanswered: usize,
     refused: usize,
+    /// Gaps inside replies and their total seconds (None: the voxd does not count them).
+    gaps: Option<(f64, f64)>,
     rss_mb: Option<(f64, f64, f64)>,
 }
 
@@ -62,8 +65,7 @@ pub async fn run(
             let questions = super::speak_questions(engines.tts.clone()).await?;
             println!(
                 "in-process voxd, capacity {} (calls.max_live = {})",
-                cfg.calls.capacity(),
-                cfg.calls.max_live
+                engines.capacity, cfg.calls.max_live
             );
             (super::spawn_api(cfg, engines).await?, questions)
         }
@@ -73,7 +75,7 @@ pub async fn run(
         rows.push(measure(api, n.max(1), turns, &questions, url.is_none()).await?);
     }
     println!(
-        "\n| simultaneous calls | voice-to-voice p50 | p95 | max | unanswered turns | refused calls | RSS before / peak / after |\n|---|---|---|---|---|---|---|"
+        "\n| simultaneous calls | voice-to-voice p50 | p95 | max | unanswered turns | refused calls | gaps in replies | RSS before / peak / after |\n|---|---|---|---|---|---|---|---|"
     );
     for row in &mut rows {
         let rss = row
@@ -82,8 +84,11 @@ pub async fn run(
                 format!("{b:.0} / {p:.0} / {a:.0} MB")
             });
         let max = row.latencies_ms.iter().copied().fold(0.0, f64::max);
+        let gaps = row.gaps.map_or("n/a".into(), |(n, secs)| {
+            format!("{n:.0} ({:.0} ms in all)", secs * 1000.0)
+        });
         println!(
-            "| {} | {:.2} s | {:.2} s | {:.2} s | {} | {} | {rss} |",
+            "| {} | {:.2} s | {:.2} s | {:.2} s | {} | {} | {gaps} | {rss} |",
             row.calls,
             super::median(&mut row.latencies_ms) / 1000.0,
             super::percentile(&mut row.latencies_ms, 95.0) / 1000.0,
@@ -103,6 +108,7 @@ async fn measure(
     questions: &[Pcm],
     in_process: bool,
 ) -> Result<Row> {
+    let gaps_before = reply_gaps(api).await;
     let before = rss_mb();
     let peak = Arc::new(AtomicU64::new(before.to_bits()));
     let done = Arc::new(AtomicBool::new(false));
@@ -140,6 +146,7 @@ async fn measure(
         latencies_ms: Vec::new(),
         unanswered: 0,
         refused: 0,
+        gaps: None,
         rss_mb: None,
     };
     for task in tasks {
@@ -150,6 +157,9 @@ async fn measure(
     }
     done.store(true, Ordering::Relaxed);
     sampler.await?;
+    row.gaps = gaps_before
+        .zip(reply_gaps(api).await)
+        .map(|((n0, s0), (n1, s1))| (n1 - n0, s1 - s0));
     if in_process {
         row.rss_mb = Some((
             before,
@@ -206,6 +216,24 @@ async fn one_caller(
     }
     caller.close().await;
     Ok(result)
+}
+
+/// How many gaps the voxd at `api` has counted inside real-time replies, and their total
+/// seconds, from its `/metrics`; None when it does not count them (an older build).
+async fn reply_gaps(api: SocketAddr) -> Option<(f64, f64)> {
+    let text = reqwest::get(format!("http://{api}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let series = |name: &str| {
+        let prefix = format!("{name}{{transport=\"stream\",stage=\"reply_gap\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    series("voxd_stage_seconds_count").zip(series("voxd_stage_seconds_sum"))
 }
 
 /// This process's resident memory in MB (0 where /proc is not available).

@@ -1,11 +1,12 @@
 //! `voxd bench`: latency measurements through the real API on loopback, with the
 //! configured models. `turn` measures the recording-URL turn, `stream` real-time calls,
-//! `load` several simultaneous real-time calls,
+//! `load` several simultaneous real-time calls, `llm` batched generation's tokens/s,
 //! `kb` the knowledge base's search and prompt cost. [`caller`] is the media-stream client
 //! they (and the tests) call voxd with.
 
 pub mod caller;
 mod kb;
+mod llm;
 mod load;
 mod stream;
 mod turn;
@@ -24,6 +25,7 @@ use crate::engines::Engines;
 use crate::server::{router, AppState};
 
 pub use kb::run as kb;
+pub use llm::run as llm;
 pub use load::run as load;
 pub use stream::run as stream;
 pub use turn::run as turn;

@@ -144,6 +144,12 @@ impl CallRecorder {
         m.stage_ms(self.transport, Stage::EndOfTurnToFirstAudio, ms);
     }
 
+    /// The caller heard `gap` of silence inside a reply: its next piece was not ready.
+    pub fn reply_gap(&self, gap: std::time::Duration) {
+        let m = &self.log.metrics;
+        m.stage_ms(self.transport, Stage::ReplyGap, gap.as_secs_f64() * 1000.0);
+    }
+
     /// The caller interrupted voxd.
     pub fn barge_in(&self) {
         self.log.metrics.barge_in();

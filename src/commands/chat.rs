@@ -15,7 +15,7 @@ use crate::engines::{ChatMessage, Role};
 
 /// `voxd chat`: typed turns through the reply pipeline (no voice), tool calls shown.
 pub fn run(cfg: &Config) -> Result<()> {
-    let llm = Arc::new(Llm::load(&cfg.models.llm, &cfg.llm, 1)?);
+    let llm = Arc::new(Llm::load(&cfg.models.llm, &cfg.llm, 1, None)?);
     let tools = Tools::from_config(&cfg.tools);
     let assistant = Assistant::new(
         llm,

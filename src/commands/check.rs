@@ -196,7 +196,7 @@ pub fn run(cfg: &Config) -> Result<()> {
         })
     });
     let llm_ok = engine("llm", &[&m.llm], || {
-        Llm::load(&m.llm, &cfg.llm, 1)?;
+        Llm::load(&m.llm, &cfg.llm, 1, None)?;
         Ok(Loaded {
             detail: m.llm.display().to_string(),
             language: declared_language(&m.llm).map_or_else(

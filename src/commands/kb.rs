@@ -56,7 +56,7 @@ pub fn search(cfg: &Config, question: &str, top: Option<usize>) -> Result<()> {
 pub fn ask(cfg: &Config, question: &str) -> Result<()> {
     let kb = KnowledgeBase::open(&cfg.kb.index, &cfg.kb)?;
     print_hits(&kb.search(question)?);
-    let llm = std::sync::Arc::new(Llm::load(&cfg.models.llm, &cfg.llm, 1)?);
+    let llm = std::sync::Arc::new(Llm::load(&cfg.models.llm, &cfg.llm, 1, None)?);
     let tools = Tools::from_config(&cfg.tools);
     let settings = ReplySettings::from_config(cfg);
     let assistant = Assistant::new(llm, &cfg.llm.system_prompt, tools, settings).with_kb(Some(kb));

@@ -46,21 +46,9 @@ pub struct CallsConfig {
     pub max_audio_secs: f64,
     pub reprompt_text: String,
     pub hangup_phrases: Vec<String>,
+    /// Live calls served at once; 0: measured at start-up ([`crate::engines::capacity`]).
     pub max_live: u32,
     pub retry_after_secs: u32,
-}
-
-impl CallsConfig {
-    /// How many calls may be live at once: `max_live`, or with 0 one per two cores. On 2
-    /// cores and the test models one call keeps its reply within 1–1.4 s, while two calls
-    /// with 3.5 s questions reach 3.7 s at p95 (issue #12's measurement; BENCHMARKS.md,
-    /// "Many calls on one server", has shorter questions).
-    pub fn capacity(&self) -> usize {
-        match self.max_live {
-            0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
-            n => n as usize,
-        }
-    }
 }
 
 impl Default for CallsConfig {

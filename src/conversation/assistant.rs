@@ -1,5 +1,5 @@
 //! The assistant every conversation talks to: the engines behind their traits (STT and TTS
-//! jobs through their deadline gates), the knowledge base, the tools, the prompt head and
+//! jobs through the deadline gate of the cores), the knowledge base, the tools, the prompt head and
 //! the reply settings, built once and shared by every call and mode. [`super::reply`] is
 //! what it does with them.
 
@@ -11,7 +11,7 @@ use super::prompt;
 use super::tools::{self, Tools};
 use crate::audio::{resample, Pcm, STT_RATE};
 use crate::config::Config;
-use crate::engines::schedule::{Budget, Deadline, EngineLoad, Gates};
+use crate::engines::schedule::{Deadline, EngineLoad, Gate, Work};
 use crate::engines::{
     ChatMessage, Engines, Grammar, SpeechToText, TextGenerator, TextToSpeech, Transcript,
 };
@@ -53,7 +53,7 @@ pub struct Assistant {
     llm: Arc<dyn TextGenerator>,
     tts: Option<Arc<dyn TextToSpeech>>,
     /// How many STT and TTS jobs run at once, and who goes next.
-    gates: Arc<Gates>,
+    speech: Arc<Gate>,
     pub(super) kb: Option<KnowledgeBase>,
     pub(super) tools: Option<Tools>,
     pub(super) grammar: Option<Grammar>,
@@ -77,10 +77,7 @@ impl Assistant {
             stt: None,
             llm,
             tts: None,
-            gates: Arc::new(Gates::new(Budget {
-                stt_jobs: 1,
-                tts_jobs: 1,
-            })),
+            speech: Arc::new(Gate::new(1)),
             kb: None,
             tools,
             grammar,
@@ -89,25 +86,25 @@ impl Assistant {
         }
     }
 
-    /// Adds ears and a voice (one job of each at a time; see [`Self::with_budget`]).
+    /// Adds ears and a voice (one job at a time; see [`Self::with_gate`]).
     pub fn with_speech(mut self, stt: Arc<dyn SpeechToText>, tts: Arc<dyn TextToSpeech>) -> Self {
         self.stt = Some(stt);
         self.tts = Some(tts);
         self
     }
 
-    /// Runs as many STT and TTS jobs at once as `budget` allows.
-    pub fn with_budget(mut self, budget: Budget) -> Self {
-        self.gates = Arc::new(Gates::new(budget));
+    /// Runs STT and TTS jobs through `speech` (the engines' gate, which the LLM defers to).
+    pub fn with_gate(mut self, speech: Arc<Gate>) -> Self {
+        self.speech = speech;
         self
     }
 
     /// What the engines are doing now: jobs waiting and running.
     pub fn engine_load(&self) -> EngineLoad {
         EngineLoad {
-            stt: self.gates.stt.lane(),
+            stt: self.speech.lane(Work::Stt),
             llm: self.llm.lane(),
-            tts: self.gates.tts.lane(),
+            tts: self.speech.lane(Work::Tts),
         }
     }
 
@@ -138,7 +135,7 @@ impl Assistant {
         }
         Ok(assistant
             .with_speech(engines.stt.clone(), engines.tts.clone())
-            .with_budget(engines.budget)
+            .with_gate(engines.speech.clone())
             .with_kb(kb))
     }
 
@@ -152,13 +149,13 @@ impl Assistant {
     }
 
     /// Transcribes audio at any rate off the async runtime (resampled to 16 kHz), when the
-    /// STT gate lets it by `deadline`.
+    /// gate lets it by `deadline`.
     pub async fn transcribe(&self, audio: Pcm, deadline: Deadline) -> Result<Transcript> {
         let stt = self
             .stt
             .clone()
             .ok_or_else(|| anyhow!("this assistant has no speech recognition"))?;
-        let pass = self.gates.stt.enter(deadline).await;
+        let pass = self.speech.enter(Work::Stt, deadline).await;
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _pass = pass;
@@ -170,7 +167,7 @@ impl Assistant {
         .await?
     }
 
-    /// Voices `text` off the async runtime, at `rate` (None: the voice's own), when the TTS
+    /// Voices `text` off the async runtime, at `rate` (None: the voice's own), when the
     /// gate lets it by `deadline`. Without a voice the audio is empty.
     pub async fn speak(&self, text: &str, rate: Option<u32>, deadline: Deadline) -> Result<Pcm> {
         let Some(tts) = self.tts.clone() else {
@@ -180,7 +177,7 @@ impl Assistant {
             });
         };
         let text = text.to_string();
-        let pass = self.gates.tts.enter(deadline).await;
+        let pass = self.speech.enter(Work::Tts, deadline).await;
         tokio::task::spawn_blocking(move || {
             let _pass = pass;
             let pcm = tts.synthesize(&text)?;

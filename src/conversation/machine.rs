@@ -222,9 +222,13 @@ impl Conversation {
             }
             ReplyEvent::Speech { audio, text } => {
                 let (rate, lead) = (self.out_rate, self.settings.lead);
-                self.playout
+                let gap = self
+                    .playout
                     .get_or_insert_with(|| Playout::new(rate, lead))
-                    .push(&audio.to_i16(), &text);
+                    .push(&audio.to_i16(), &text, now);
+                if let (Some(gap), Some(call)) = (gap, &self.call) {
+                    call.reply_gap(gap);
+                }
                 self.out.push(Output::Replying(text));
             }
             ReplyEvent::Done(end) => {

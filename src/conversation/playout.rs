@@ -1,5 +1,6 @@
 //! voxd's outgoing speech: 20 ms frames paced to run at most `lead` ahead of real time,
-//! and the playout position (what the caller has actually heard) for barge-in.
+//! the playout position (what the caller has actually heard) for barge-in, and the gaps:
+//! silence inside a reply while its next piece was not ready.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -36,11 +37,27 @@ impl Playout {
         self.rate as usize / 50
     }
 
-    /// Queues a piece of speech with the text it says.
-    pub fn push(&mut self, samples: &[i16], text: &str) {
+    /// Queues a piece of speech with the text it says, arriving at `now`. Returns the gap
+    /// the caller heard before it, when the speech before it had already played out; the
+    /// clock of the reply moves on by the gap.
+    pub fn push(&mut self, samples: &[i16], text: &str, now: Instant) -> Option<Duration> {
+        let gap = self
+            .started
+            .filter(|_| self.queue.is_empty())
+            .map(|s| s + self.duration(self.sent))
+            .filter(|end| now > *end)
+            .map(|end| now - end);
+        if let (Some(gap), Some(started)) = (gap, self.started.as_mut()) {
+            *started += gap;
+        }
         self.queue.extend(samples);
         self.queued += samples.len() as u64;
         self.pieces.push((self.queued, text.to_string()));
+        gap
+    }
+
+    fn duration(&self, samples: u64) -> Duration {
+        Duration::from_secs_f64(samples as f64 / f64::from(self.rate))
     }
 
     /// The next frame to send now, if the pacing allows one (the last may be short).
@@ -51,8 +68,7 @@ impl Playout {
         let elapsed = self
             .started
             .map_or(Duration::ZERO, |s| now.duration_since(s));
-        let ahead = Duration::from_secs_f64(self.sent as f64 / f64::from(self.rate))
-            .saturating_sub(elapsed);
+        let ahead = self.duration(self.sent).saturating_sub(elapsed);
         if ahead >= self.lead {
             return None;
         }
@@ -116,9 +132,9 @@ mod tests {
     #[test]
     fn paces_to_the_lead_and_tracks_what_was_heard() {
         let mut p = Playout::new(8000, Duration::from_millis(100));
-        p.push(&[1; 8000], "one two three four");
-        p.push(&[2; 8000], "five six");
         let t0 = Instant::now();
+        assert_eq!(p.push(&[1; 8000], "one two three four", t0), None);
+        assert_eq!(p.push(&[2; 8000], "five six", t0), None);
         let mut frames = 0;
         while p.next_frame(t0).is_some() {
             frames += 1;
@@ -142,5 +158,32 @@ mod tests {
         assert!(p.all_sent());
         assert!(p.busy(t2), "sent audio is still playing");
         assert!(!p.busy(t0 + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_piece_that_comes_after_the_speech_ran_out_is_a_gap() {
+        let mut p = Playout::new(8000, Duration::from_millis(100));
+        let t0 = Instant::now();
+        p.push(&[1; 4000], "one", t0);
+        while p.next_frame(t0).is_some() {}
+        while p.next_frame(t0 + Duration::from_millis(450)).is_some() {}
+        // Queued before the first piece has played: no gap.
+        let on_time = t0 + Duration::from_millis(450);
+        assert_eq!(p.push(&[2; 4000], "two", on_time), None);
+        while p.next_frame(t0 + Duration::from_millis(1000)).is_some() {}
+        // The third piece comes 300 ms after the second played out at 1 s.
+        let late = t0 + Duration::from_millis(1300);
+        let gap = p.push(&[3; 4000], "three", late).unwrap();
+        assert!(gap.abs_diff(Duration::from_millis(300)) < Duration::from_millis(1));
+        // The reply's clock moved on by the gap: the new piece is paced from now.
+        assert_eq!(p.played(late), 8000);
+        let mut burst = 0;
+        while p.next_frame(late).is_some() {
+            burst += 1;
+        }
+        assert_eq!(
+            burst, 5,
+            "paced by the lead, not sent in a burst to catch up"
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! every call; the conversation layer sees only the traits, so it runs on fakes in tests.
 //! Their work is served by deadline within a CPU budget ([`schedule`]).
 
+pub mod capacity;
 pub mod llm;
 pub mod phonemize;
 pub mod schedule;
@@ -19,7 +20,7 @@ use anyhow::Result;
 use crate::audio::Pcm;
 use crate::config::Config;
 pub use llm::{ChatMessage, Grammar, LlmEvent, Role, TextStream};
-use schedule::{Budget, Due, Lane};
+use schedule::{Budget, Due, Gate, Lane};
 pub use stt::Transcript;
 
 /// Speech to text. Blocking: callers run it off the async runtime.
@@ -86,8 +87,10 @@ pub struct Engines {
     pub llm: Arc<llm::Llm>,
     pub tts: Arc<tts::Tts>,
     pub names: ModelNames,
-    /// How many STT and TTS jobs run at once.
-    pub budget: Budget,
+    /// Where transcriptions and syntheses wait for the cores (the LLM defers to it).
+    pub speech: Arc<Gate>,
+    /// Live calls served at once: `calls.max_live`, or measured at load ([`capacity`]).
+    pub capacity: usize,
     /// Seconds each engine took to load, by engine name (`/metrics`).
     pub load_secs: [(&'static str, f64); 3],
 }
@@ -105,19 +108,46 @@ impl Engines {
     /// load time.
     pub fn load(cfg: &Config) -> Result<Self> {
         let budget = Budget::of_machine(cfg);
-        let sequences = match cfg.llm.parallel {
-            0 => cfg.calls.capacity(),
-            n => n as usize,
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // One sequence per live call; when the capacity is measured, room for two per core.
+        let sequences = match (cfg.llm.parallel, cfg.calls.max_live) {
+            (0, 0) => (2 * cores).max(2),
+            (0, n) | (n, _) => n as usize,
         };
+        tracing::info!(
+            speech_jobs = budget.speech_jobs,
+            llm_sequences = sequences,
+            "engine budget: transcriptions or syntheses at once, replies written together"
+        );
+        let speech = Arc::new(Gate::new(budget.speech_jobs));
         let (stt, stt_secs) = timed("STT", &cfg.models.stt, || {
             stt::Stt::load(&cfg.models.stt, &cfg.stt)
         })?;
         let (llm, llm_secs) = timed("LLM", &cfg.models.llm, || {
-            llm::Llm::load(&cfg.models.llm, &cfg.llm, sequences)
+            llm::Llm::load(&cfg.models.llm, &cfg.llm, sequences, Some(speech.clone()))
         })?;
         let (tts, tts_secs) = timed("TTS", &cfg.models.voice, || {
-            tts::Tts::load(&cfg.models, &cfg.tts, budget.tts_jobs)
+            let sessions = match cfg.tts.sessions {
+                0 => budget.speech_jobs,
+                n => n as usize,
+            };
+            tts::Tts::load(&cfg.models, &cfg.tts, sessions)
         })?;
+        let capacity = match cfg.calls.max_live {
+            0 => {
+                let turn = capacity::measure(&stt, &llm, &tts, &cfg.llm.system_prompt)?;
+                let calls = turn.calls(budget.speech_jobs).min(sequences);
+                tracing::info!(
+                    capacity = calls,
+                    engine_ms = (turn.engine_secs * 1000.0) as u64,
+                    turn_ms = (turn.turn_secs * 1000.0) as u64,
+                    "call capacity measured: a turn keeps the engines busy engine_ms out of \
+                     turn_ms (calls.max_live overrides it)"
+                );
+                calls
+            }
+            n => n as usize,
+        };
         let names = ModelNames {
             stt: file_name(&cfg.models.stt),
             llm: file_name(&cfg.models.llm),
@@ -128,7 +158,8 @@ impl Engines {
             llm: Arc::new(llm),
             tts: Arc::new(tts),
             names,
-            budget,
+            speech,
+            capacity,
             load_secs: [("stt", stt_secs), ("llm", llm_secs), ("tts", tts_secs)],
         })
     }

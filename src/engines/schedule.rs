@@ -1,9 +1,11 @@
 //! Engine work by deadline: every STT, LLM and TTS job carries the moment a caller will
 //! hear silence if it is not done ([`Deadline`]; a [`Due`] when the moment moves as a reply
-//! plays). STT and TTS jobs pass a [`Gate`]: a fixed number run at once (the CPU budget,
-//! [`Budget`]), and a freed place goes to the waiting job with the earliest deadline. A job
-//! whose caller went away (barge-in, hang-up) leaves the queue when its future is dropped.
-//! The LLM orders its own sequences by the same deadlines ([`super::llm`]).
+//! plays). Transcriptions and syntheses pass one [`Gate`]: a fixed number run at once (the
+//! CPU budget, [`Budget`]), and a freed place goes to the waiting job with the earliest
+//! deadline. A job whose caller went away (barge-in, hang-up) leaves the queue when its
+//! future is dropped. The LLM orders its own sequences by the same deadlines and steps
+//! aside, between two of its small steps, for speech jobs more urgent than its replies
+//! ([`super::llm`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,25 +75,19 @@ impl Due {
     }
 }
 
-/// How many jobs of each engine run at once: threads per job × jobs ≤ cores, decided once
-/// at start-up from the core count and the configured threads.
+/// How many speech jobs (transcriptions and syntheses) run at once: threads per job × jobs
+/// ≤ cores, decided once at start-up from the core count and the configured threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
-    pub stt_jobs: usize,
-    pub tts_jobs: usize,
+    pub speech_jobs: usize,
 }
 
 impl Budget {
-    /// The budget for `cores` cores: each engine gets the jobs its threads fit in.
+    /// The budget for `cores` cores: as many jobs as the hungrier engine's threads fit in.
     pub fn for_cores(cores: usize, cfg: &Config) -> Self {
-        let fit = |threads: u32| (cores / threads.max(1) as usize).max(1);
-        let tts_jobs = match cfg.tts.sessions {
-            0 => fit(cfg.tts.threads),
-            n => n as usize,
-        };
+        let threads = cfg.stt.threads.max(cfg.tts.threads).max(1) as usize;
         Self {
-            stt_jobs: fit(cfg.stt.threads),
-            tts_jobs,
+            speech_jobs: (cores / threads).max(1),
         }
     }
 
@@ -102,39 +98,59 @@ impl Budget {
     }
 }
 
-/// A fixed number of places for one engine's jobs, handed out earliest deadline first.
+/// Which engine a job is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    Stt,
+    Tts,
+}
+
+/// The places where speech jobs run (the CPU budget), handed out earliest deadline first.
+/// The LLM, which works in small steps, reads [`Gate::earliest`] before each step and
+/// lets these jobs have the cores while they are more urgent than its own replies.
 pub struct Gate {
     state: Arc<Mutex<GateState>>,
 }
 
 struct GateState {
-    free: usize,
     places: usize,
+    /// Jobs holding a place, by (deadline, arrival).
+    running: BTreeMap<(Deadline, u64), Work>,
     /// Waiting jobs by (deadline, arrival).
-    waiting: BTreeMap<(Deadline, u64), oneshot::Sender<()>>,
+    waiting: BTreeMap<(Deadline, u64), (Work, oneshot::Sender<()>)>,
     arrivals: u64,
 }
 
 impl GateState {
-    /// Gives a freed place to the earliest waiter still there, else keeps it.
-    fn release(&mut self) {
-        while let Some((_, waiter)) = self.waiting.pop_first() {
+    /// Frees the place of job `key` and gives it to the earliest waiter still there.
+    fn release(&mut self, key: (Deadline, u64)) {
+        self.running.remove(&key);
+        while let Some((next, (work, waiter))) = self.waiting.pop_first() {
             if waiter.send(()).is_ok() {
+                self.running.insert(next, work);
                 return;
             }
         }
-        self.free += 1;
+    }
+
+    fn lane(&self, work: Work) -> Lane {
+        Lane {
+            queued: self.waiting.values().filter(|(w, _)| *w == work).count(),
+            running: self.running.values().filter(|w| **w == work).count(),
+            places: self.places,
+        }
     }
 }
 
 /// A place held by a job; it goes to the next job when dropped.
 pub struct Pass {
     state: Arc<Mutex<GateState>>,
+    key: (Deadline, u64),
 }
 
 impl Drop for Pass {
     fn drop(&mut self) {
-        lock(&self.state).release();
+        lock(&self.state).release(self.key);
     }
 }
 
@@ -151,7 +167,7 @@ impl Drop for Waiting {
         if self.armed {
             let mut state = lock(&self.state);
             if state.waiting.remove(&self.key).is_none() {
-                state.release();
+                state.release(self.key);
             }
         }
     }
@@ -163,32 +179,31 @@ fn lock(state: &Mutex<GateState>) -> std::sync::MutexGuard<'_, GateState> {
 
 impl Gate {
     pub fn new(places: usize) -> Self {
-        let places = places.max(1);
         Self {
             state: Arc::new(Mutex::new(GateState {
-                free: places,
-                places,
+                places: places.max(1),
+                running: BTreeMap::new(),
                 waiting: BTreeMap::new(),
                 arrivals: 0,
             })),
         }
     }
 
-    /// Waits for a place, served by `deadline` (earliest first, then by arrival).
-    pub async fn enter(&self, deadline: Deadline) -> Pass {
-        let rx = {
+    /// Waits for a place for `work`, served by `deadline` (earliest first, then by
+    /// arrival).
+    pub async fn enter(&self, work: Work, deadline: Deadline) -> Pass {
+        let (rx, key) = {
             let mut state = lock(&self.state);
-            if state.free > 0 && state.waiting.is_empty() {
-                state.free -= 1;
-                return self.pass();
-            }
             state.arrivals += 1;
             let key = (deadline, state.arrivals);
+            if state.running.len() < state.places && state.waiting.is_empty() {
+                state.running.insert(key, work);
+                return self.pass(key);
+            }
             let (tx, rx) = oneshot::channel();
-            state.waiting.insert(key, tx);
+            state.waiting.insert(key, (work, tx));
             (rx, key)
         };
-        let (rx, key) = rx;
         let mut waiting = Waiting {
             state: self.state.clone(),
             key,
@@ -197,23 +212,27 @@ impl Gate {
         // The sender lives in the queue until it is used, so this only ends with a place.
         let _ = rx.await;
         waiting.armed = false;
-        self.pass()
+        self.pass(key)
     }
 
-    fn pass(&self) -> Pass {
+    fn pass(&self, key: (Deadline, u64)) -> Pass {
         Pass {
             state: self.state.clone(),
+            key,
         }
     }
 
-    /// Jobs waiting, running, and places.
-    pub fn lane(&self) -> Lane {
+    /// `work`'s jobs waiting and running, and the places.
+    pub fn lane(&self, work: Work) -> Lane {
+        lock(&self.state).lane(work)
+    }
+
+    /// The earliest deadline of the jobs running or waiting here, if any.
+    pub fn earliest(&self) -> Option<Deadline> {
         let state = lock(&self.state);
-        Lane {
-            queued: state.waiting.len(),
-            running: state.places - state.free,
-            places: state.places,
-        }
+        let running = state.running.keys().next().map(|k| k.0);
+        let waiting = state.waiting.keys().next().map(|k| k.0);
+        running.into_iter().chain(waiting).min()
     }
 }
 
@@ -244,21 +263,6 @@ impl EngineLoad {
     }
 }
 
-/// The gates of the engines that run one job per place (the LLM batches its own).
-pub struct Gates {
-    pub stt: Gate,
-    pub tts: Gate,
-}
-
-impl Gates {
-    pub fn new(budget: Budget) -> Self {
-        Self {
-            stt: Gate::new(budget.stt_jobs),
-            tts: Gate::new(budget.tts_jobs),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,7 +283,7 @@ mod tests {
         let (release, done) = oneshot::channel::<()>();
         let (gate, order) = (gate.clone(), order.clone());
         let task = tokio::spawn(async move {
-            let _pass = gate.enter(deadline).await;
+            let _pass = gate.enter(Work::Stt, deadline).await;
             order.lock().unwrap().push(name);
             let _ = done.await;
         });
@@ -303,8 +307,8 @@ mod tests {
         let (first_words, free_words) = job(&gate, later(10), "first words", &order);
         let (also_now, free_also) = job(&gate, later(10), "same deadline, later", &order);
         settle().await;
-        assert_eq!(gate.lane().queued, 4);
-        assert_eq!(gate.lane().running, 1);
+        assert_eq!(gate.lane(Work::Stt).queued, 4);
+        assert_eq!(gate.lane(Work::Stt).running, 1);
         for free in [free_first, free_words, free_also, free_next, free_bg] {
             let _ = free.send(());
             settle().await;
@@ -322,7 +326,10 @@ mod tests {
                 "background"
             ]
         );
-        assert_eq!((gate.lane().queued, gate.lane().running), (0, 0));
+        assert_eq!(
+            (gate.lane(Work::Stt).queued, gate.lane(Work::Stt).running),
+            (0, 0)
+        );
     }
 
     #[tokio::test]
@@ -333,7 +340,10 @@ mod tests {
             .map(|_| job(&gate, Deadline::now(), "job", &order))
             .collect();
         settle().await;
-        assert_eq!((gate.lane().running, gate.lane().queued), (2, 3));
+        assert_eq!(
+            (gate.lane(Work::Stt).running, gate.lane(Work::Stt).queued),
+            (2, 3)
+        );
         assert_eq!(order.lock().unwrap().len(), 2);
         let mut releases = Vec::new();
         let mut tasks = Vec::new();
@@ -343,7 +353,10 @@ mod tests {
         }
         let _ = releases.remove(0).send(());
         settle().await;
-        assert_eq!((gate.lane().running, gate.lane().queued), (2, 2));
+        assert_eq!(
+            (gate.lane(Work::Stt).running, gate.lane(Work::Stt).queued),
+            (2, 2)
+        );
         for r in releases {
             let _ = r.send(());
             settle().await;
@@ -352,7 +365,7 @@ mod tests {
             t.await.unwrap();
         }
         assert_eq!(order.lock().unwrap().len(), 5);
-        assert_eq!(gate.lane().running, 0);
+        assert_eq!(gate.lane(Work::Stt).running, 0);
     }
 
     #[tokio::test]
@@ -364,16 +377,23 @@ mod tests {
         let (gone, _) = job(&gate, later(1), "hung up", &order);
         let (next, free_next) = job(&gate, later(5), "next caller", &order);
         settle().await;
-        assert_eq!(gate.lane().queued, 2);
+        assert_eq!(gate.lane(Work::Stt).queued, 2);
         gone.abort();
         settle().await;
-        assert_eq!(gate.lane().queued, 1, "the hung-up job left the queue");
+        assert_eq!(
+            gate.lane(Work::Stt).queued,
+            1,
+            "the hung-up job left the queue"
+        );
         let _ = free_running.send(());
         let _ = free_next.send(());
         running.await.unwrap();
         next.await.unwrap();
         assert_eq!(*order.lock().unwrap(), ["running", "next caller"]);
-        assert_eq!((gate.lane().queued, gate.lane().running), (0, 0));
+        assert_eq!(
+            (gate.lane(Work::Stt).queued, gate.lane(Work::Stt).running),
+            (0, 0)
+        );
     }
 
     #[test]
@@ -394,12 +414,34 @@ mod tests {
         let mut cfg = Config::default();
         cfg.stt.threads = 2;
         cfg.tts.threads = 1;
-        cfg.tts.sessions = 0;
-        let b = Budget::for_cores(8, &cfg);
-        assert_eq!((b.stt_jobs, b.tts_jobs), (4, 8));
-        let b = Budget::for_cores(2, &cfg);
-        assert_eq!((b.stt_jobs, b.tts_jobs), (1, 2));
+        assert_eq!(Budget::for_cores(8, &cfg).speech_jobs, 4);
+        assert_eq!(Budget::for_cores(2, &cfg).speech_jobs, 1);
         cfg.stt.threads = 4;
-        assert_eq!(Budget::for_cores(2, &cfg).stt_jobs, 1);
+        assert_eq!(Budget::for_cores(2, &cfg).speech_jobs, 1);
+    }
+
+    #[tokio::test]
+    async fn the_gate_knows_its_most_urgent_job_and_each_engines_share() {
+        let gate = Gate::new(1);
+        assert_eq!(gate.earliest(), None);
+        let later_deadline = later(3000);
+        let running = gate.enter(Work::Tts, later_deadline).await;
+        assert_eq!(gate.earliest(), Some(later_deadline));
+        let urgent = Deadline::now();
+        let gate = Arc::new(gate);
+        let waiting = tokio::spawn({
+            let gate = gate.clone();
+            async move { drop(gate.enter(Work::Stt, urgent).await) }
+        });
+        settle().await;
+        assert_eq!(gate.earliest(), Some(urgent));
+        let (stt, tts) = (gate.lane(Work::Stt), gate.lane(Work::Tts));
+        assert_eq!(
+            (stt.queued, stt.running, tts.queued, tts.running),
+            (1, 0, 0, 1)
+        );
+        drop(running);
+        waiting.await.unwrap();
+        assert_eq!(gate.earliest(), None);
     }
 }

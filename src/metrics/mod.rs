@@ -64,6 +64,8 @@ pub enum Stage {
     TurnTotal,
     /// Media stream: the caller stopped speaking → voxd's first reply frame sent.
     EndOfTurnToFirstAudio,
+    /// Real time: silence inside a reply while its next piece was not ready (a gap).
+    ReplyGap,
 }
 
 impl Stage {
@@ -77,6 +79,7 @@ impl Stage {
             Stage::TtsFirstAudio => "tts_first_audio",
             Stage::TurnTotal => "turn_total",
             Stage::EndOfTurnToFirstAudio => "end_of_turn_to_first_audio",
+            Stage::ReplyGap => "reply_gap",
         }
     }
 }
@@ -172,6 +175,9 @@ impl Default for Metrics {
             m.refused.declare(&[t.as_str()]);
         }
         m.barge_ins.declare(&[]);
+        // Zero gaps is a figure too (`voxd bench load` reads it).
+        m.stages
+            .declare(&[Transport::Stream.as_str(), Stage::ReplyGap.as_str()]);
         m
     }
 }

@@ -80,17 +80,19 @@ impl AppState {
             assistant,
             engines.names.clone(),
             engines.load_secs,
+            engines.capacity,
             bound,
         )
     }
 
     /// The state, with the call history opened (and migrated); `load_secs` are the
-    /// engines' load times for the metrics.
+    /// engines' load times for the metrics, `capacity` the live calls served at once.
     pub fn with_assistant(
         cfg: Config,
         assistant: Arc<Assistant>,
         models: ModelNames,
         load_secs: [(&'static str, f64); 3],
+        capacity: usize,
         bound: SocketAddr,
     ) -> Result<Self> {
         let history = if cfg.history.database.as_os_str().is_empty() {
@@ -107,7 +109,6 @@ impl AppState {
             metrics.model_loaded(engine, secs);
         }
         let log = Arc::new(CallLog::new(history, metrics, cfg.tools.clone()));
-        let capacity = cfg.calls.capacity();
         tracing::info!(capacity, max_live = cfg.calls.max_live, "call capacity");
         let calls = Arc::new(Calls::new(
             Duration::from_secs(cfg.calls.idle_timeout_secs),

@@ -7,7 +7,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
@@ -21,6 +21,7 @@ use llama_cpp_2::token::LlamaToken;
 use super::plan::{self, choose_sequence, Active, Idle, LEAD};
 use super::{backend, ChatMessage, Job, LlmEvent, Role};
 use crate::config::LlmConfig;
+use crate::engines::schedule::Gate;
 
 /// Prompt tokens evaluated per step, shared by the prompts due.
 const PROMPT_STEP: usize = 128;
@@ -31,6 +32,8 @@ pub(super) struct Shared {
     pub(super) cfg: LlmConfig,
     /// Sequences (replies written at once).
     pub(super) sequences: usize,
+    /// Speech jobs more urgent than a reply go first: its step waits.
+    pub(super) speech: Option<Arc<Gate>>,
 }
 
 /// Replies waiting for a sequence, and what `/metrics` reads.
@@ -118,7 +121,14 @@ pub(super) fn run(shared: &Shared, queue: &Queue, ready: &mpsc::Sender<Result<()
     };
     while engine.take_jobs(&mut ctx) {
         engine.drop_cancelled(&mut ctx);
-        let step = plan::plan(&engine.planned(), Instant::now(), LEAD, PROMPT_STEP);
+        let urgent_speech = shared.speech.as_ref().and_then(|g| g.earliest());
+        let step = plan::plan(
+            &engine.planned(),
+            Instant::now(),
+            LEAD,
+            urgent_speech,
+            PROMPT_STEP,
+        );
         if step.is_empty() {
             engine.wait_until_due();
             continue;
@@ -156,7 +166,7 @@ struct Engine<'a> {
 
 impl Engine<'_> {
     /// Starts waiting replies on idle sequences, earliest deadline first; blocks while
-    /// there is nothing to do. False once the queue is closed and nothing is left.
+    /// there is nothing to do. False once the queue is closed.
     fn take_jobs(&mut self, ctx: &mut LlamaContext) -> bool {
         let mut state = self.queue.lock();
         loop {
@@ -172,11 +182,13 @@ impl Engine<'_> {
                 state = self.queue.lock();
                 continue;
             }
+            if state.closed {
+                // Shutting down: replies still being written end here (their readers see
+                // the stream end), so the thread never outlives the model.
+                return false;
+            }
             if self.seqs.iter().any(|s| s.reply.is_some()) {
                 return true;
-            }
-            if state.closed {
-                return false;
             }
             state = self
                 .queue
@@ -186,25 +198,17 @@ impl Engine<'_> {
         }
     }
 
-    /// Sleeps until the earliest reply falls due or a new one arrives.
+    /// Sleeps until the earliest reply falls due or a new one arrives, and at most 50 ms:
+    /// deadlines move as replies play, and a reply may be dropped meanwhile. (A waiting
+    /// job has no idle sequence here: `take_jobs` started the others.)
     fn wait_until_due(&self) {
-        let Some(at) = plan::wake_at(&self.planned(), LEAD) else {
-            // Only replies without a deadline: they wait for new work or a deadline move.
+        let most = std::time::Duration::from_millis(50);
+        let left = plan::wake_at(&self.planned(), LEAD).map_or(most, |at| {
+            at.saturating_duration_since(Instant::now()).min(most)
+        });
+        if !left.is_zero() {
             let state = self.queue.lock();
-            let _ = self
-                .queue
-                .wake
-                .wait_timeout(state, std::time::Duration::from_millis(50));
-            return;
-        };
-        let left = at.saturating_duration_since(Instant::now());
-        let state = self.queue.lock();
-        if state.jobs.is_empty() && !left.is_zero() {
-            // Deadlines move as replies play: look again at least every 50 ms.
-            let _ = self
-                .queue
-                .wake
-                .wait_timeout(state, left.min(std::time::Duration::from_millis(50)));
+            let _ = self.queue.wake.wait_timeout(state, left);
         }
     }
 

@@ -18,7 +18,7 @@ use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use tokio::sync::mpsc as tmpsc;
 
-use super::schedule::{Deadline, Due, Lane};
+use super::schedule::{Deadline, Due, Gate, Lane};
 use crate::config::LlmConfig;
 pub use batch::fit_prompt;
 
@@ -156,8 +156,13 @@ fn backend() -> Result<&'static LlamaBackend> {
 
 impl Llm {
     /// Loads the model and starts the generation thread, writing up to `sequences`
-    /// replies at once.
-    pub fn load(path: &Path, cfg: &LlmConfig, sequences: usize) -> Result<Self> {
+    /// replies at once, and stepping aside for the jobs at `speech` that are more urgent.
+    pub fn load(
+        path: &Path,
+        cfg: &LlmConfig,
+        sequences: usize,
+        speech: Option<Arc<Gate>>,
+    ) -> Result<Self> {
         if !path.is_file() {
             return Err(anyhow!(
                 "LLM model {} not found (run scripts/fetch-test-models, or set models.llm)",
@@ -177,6 +182,7 @@ impl Llm {
             template,
             cfg: cfg.clone(),
             sequences: sequences.max(1),
+            speech,
         });
         let queue = Arc::new(batch::Queue::default());
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();

@@ -9,7 +9,7 @@ use crate::engines::schedule::Deadline;
 /// How far ahead of its deadline a reply is written: enough to write a sentence and voice
 /// it before the audio already queued runs out, under load too. A reply due later than
 /// this waits, and the batch belongs to the replies callers are waiting for.
-pub(super) const LEAD: Duration = Duration::from_millis(2000);
+pub(super) const LEAD: Duration = Duration::from_millis(3000);
 
 /// A sequence being written, as the planner sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -37,17 +37,20 @@ impl Step {
 /// The next step for `sequences` (None: idle): every reply due within `lead` of `now`
 /// generates a token, and prompts due within it share `prompt_budget` tokens, earliest
 /// deadline first (a long prompt is evaluated over several steps, so it neither stalls
-/// the replies already speaking nor outlives a cancellation by more than one step).
+/// the replies already speaking nor outlives a cancellation by more than one step). While
+/// a speech job due at `speech` holds or waits for the cores, replies due later wait.
 pub(super) fn plan(
     sequences: &[Option<Active>],
     now: Instant,
     lead: Duration,
+    speech: Option<Deadline>,
     prompt_budget: usize,
 ) -> Step {
     let mut step = Step::default();
     let mut prompts = Vec::new();
+    let runs = |a: &Active| a.due.within(now, lead) && speech.is_none_or(|s| a.due <= s);
     for (i, a) in sequences.iter().enumerate() {
-        let Some(a) = a.filter(|a| a.due.within(now, lead)) else {
+        let Some(a) = a.filter(runs) else {
             continue;
         };
         if a.prompt_left == 0 {
@@ -121,6 +124,9 @@ pub(super) fn choose_sequence<'a, T: PartialEq + 'a>(
 mod tests {
     use super::*;
 
+    /// The lead these tests plan with.
+    const LEAD: Duration = Duration::from_millis(2000);
+
     fn active(now: Instant, due_ms: Option<u64>, prompt_left: usize) -> Option<Active> {
         let due = due_ms.map_or(Deadline::NONE, |ms| {
             Deadline::at(now + Duration::from_millis(ms))
@@ -140,21 +146,36 @@ mod tests {
             active(now, None, 40),      // background work
             active(now, Some(1500), 0), // next sentence needed soon
         ];
-        let step = plan(&seqs, now, LEAD, 128);
+        let step = plan(&seqs, now, LEAD, None, 128);
         assert_eq!(step.generate, [0, 6]);
         assert_eq!(step.prompt, [(4, 100), (3, 28)]);
+    }
+
+    #[test]
+    fn replies_due_after_a_waiting_speech_job_step_aside_for_it() {
+        let now = Instant::now();
+        let seqs = [
+            active(now, Some(0), 0),    // its caller waits since before the speech job
+            active(now, Some(300), 0),  // due after it
+            active(now, Some(400), 50), // a new turn, due after it
+        ];
+        let speech = Some(Deadline::at(now + Duration::from_millis(100)));
+        let step = plan(&seqs, now, LEAD, speech, 128);
+        assert_eq!((step.generate, step.prompt), (vec![0], vec![]));
+        let step = plan(&seqs, now, LEAD, None, 128);
+        assert_eq!((step.generate, step.prompt), (vec![0, 1], vec![(2, 50)]));
     }
 
     #[test]
     fn nothing_runs_until_a_reply_falls_due() {
         let now = Instant::now();
         let seqs = [active(now, Some(5000), 0), None, active(now, None, 10)];
-        assert!(plan(&seqs, now, LEAD, 128).is_empty());
+        assert!(plan(&seqs, now, LEAD, None, 128).is_empty());
         let wake = wake_at(&seqs, LEAD).unwrap();
         // Deadlines keep microseconds.
         let expected = now + Duration::from_millis(3000);
         assert!(wake <= expected && expected - wake < Duration::from_millis(1));
-        assert_eq!(plan(&seqs, wake, LEAD, 128).generate, [0]);
+        assert_eq!(plan(&seqs, wake, LEAD, None, 128).generate, [0]);
         assert_eq!(wake_at(&[None, active(now, None, 3)], LEAD), None);
     }
 
