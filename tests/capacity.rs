@@ -251,6 +251,11 @@ async fn hanging_up_frees_queued_and_running_replies_at_once() {
     assert_eq!(llm_gauge(api, "voxd_engine_running").await, "1");
     let mut b = stream_call(api, "free-b").await;
     b.stream(&question).await.unwrap();
+    b.wait_for(0, "B's words heard", Duration::from_secs(30), |v| {
+        is_type(v, "transcript") && v["role"] == "user"
+    })
+    .await
+    .unwrap();
     llm_reads(api, "voxd_engine_queued", "1", "B's reply queued").await;
 
     // B hangs up while queued: its reply leaves the queue; A's goes on.

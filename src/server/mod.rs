@@ -75,12 +75,17 @@ impl AppState {
     pub fn new(cfg: Config, engines: &Engines, bound: SocketAddr) -> Result<Self> {
         let kb = KnowledgeBase::load(&cfg.kb)?;
         let assistant = Arc::new(Assistant::from_engines(engines, kb, &cfg)?);
+        // This state's own limit, else what the engines measured.
+        let capacity = match cfg.calls.max_live {
+            0 => engines.capacity,
+            n => n as usize,
+        };
         Self::with_assistant(
             cfg,
             assistant,
             engines.names.clone(),
             engines.load_secs,
-            engines.capacity,
+            capacity,
             bound,
         )
     }
