@@ -148,10 +148,13 @@ fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::Serve => {
-            // A missing knowledge-base index fails at once, before the models load.
+            // A port in use or a missing knowledge-base index fails at once, before the
+            // models load; systemd shows what voxd is doing meanwhile.
+            let listener = voxd::server::listen(&cfg)?;
             voxd::kb::KnowledgeBase::load(&cfg.kb)?;
+            voxd::notify::notify("STATUS=loading the models");
             let engines = Arc::new(Engines::load(&cfg)?);
-            runtime()?.block_on(voxd::server::serve(cfg, engines))
+            runtime()?.block_on(voxd::server::serve(cfg, listener, engines))
         }
         Command::Transcribe { file } => {
             let stt = Stt::load(&cfg.models.stt, &cfg.stt)?;

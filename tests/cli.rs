@@ -33,8 +33,13 @@ fn help_lists_every_command() {
 
 #[test]
 fn check_say_transcribe_and_chat_with_the_test_models() {
-    let (ok, out, err) = run(voxd().arg("check"));
+    // A misspelled override is named, and the check still passes.
+    let (ok, out, err) = run(voxd().arg("check").env("VOXD_SERVER_BIDN", "0.0.0.0:80"));
     assert!(ok, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("VOXD_SERVER_BIDN names no config key and is ignored"),
+        "{out}{err}"
+    );
     for line in [
         "stt: ok",
         "llm: ok",
@@ -107,6 +112,14 @@ fn missing_models_and_bad_config_fail_clearly() {
     let (ok, _, err) = run(voxd().arg("serve").env("VOXD_SERVER_BIND", "0.0.0.0:0"));
     assert!(!ok);
     assert!(err.contains("server.token"), "{err}");
+
+    // A port already taken fails at once, before the models load.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (ok, out, err) = run(voxd().arg("serve").env("VOXD_SERVER_BIND", &addr));
+    assert!(!ok);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert!(!out.contains("loaded"), "the models loaded first: {out}");
 
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bad.toml");

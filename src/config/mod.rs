@@ -18,7 +18,8 @@ pub use crate::outbound::VoximplantConfig;
 pub use conversation::{ConversationConfig, Pipeline, StreamEncoding, VoximplantStreamConfig};
 pub use engines::{LlmConfig, ModelsConfig, SttConfig, TtsConfig};
 pub use service::{
-    CallsConfig, HistoryConfig, KbConfig, LogFormat, MetricsConfig, ServerConfig, ToolsConfig,
+    CallsConfig, HistoryConfig, KbConfig, LogFormat, MetricsConfig, PhoneCountry, ServerConfig,
+    ToolsConfig,
 };
 
 /// The whole configuration, one struct per TOML section.
@@ -58,8 +59,8 @@ impl Config {
         };
         let mut value: toml::Table = toml::from_str(&text)
             .with_context(|| format!("config file {} is not valid TOML", display(path)))?;
-        env::apply_env_overrides(&mut value, std::env::vars())?;
-        let warnings = conversation::legacy::migrate(&mut value).map_err(anyhow::Error::msg)?;
+        let mut warnings = env::apply_env_overrides(&mut value, std::env::vars())?;
+        warnings.extend(conversation::legacy::migrate(&mut value).map_err(anyhow::Error::msg)?);
         let mut cfg: Config = toml::Value::Table(value).try_into().with_context(|| {
             format!("config file {} has an invalid key or value", display(path))
         })?;
@@ -172,7 +173,7 @@ mod tests {
     #[test]
     fn env_overrides_typed_and_string_values() {
         let mut t = toml::Table::new();
-        env::apply_env_overrides(
+        let warnings = env::apply_env_overrides(
             &mut t,
             vars(&[
                 ("VOXD_SERVER_PUBLIC_URL", "http://example.org"),
@@ -181,10 +182,16 @@ mod tests {
                 ("VOXD_SERVER_TOKEN", "12345"),
                 ("VOXD_VOXIMPLANT_RULE_ID", "678"),
                 ("VOXD_UNKNOWN_THING", "x"),
+                ("VOXD_SERVER_BIDN", "0.0.0.0:80"),
+                ("VOXD_CONFIG", "/etc/voxd/voxd.toml"),
                 ("HOME", "/root"),
             ]),
         )
         .unwrap();
+        // Misspelled names are named, not applied; voxd's own non-key variables pass.
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("VOXD_UNKNOWN_THING names no config key"));
+        assert!(warnings[1].starts_with("VOXD_SERVER_BIDN names no config key"));
         let cfg: Config = toml::Value::Table(t).try_into().unwrap();
         assert_eq!(cfg.server.public_url, "http://example.org");
         assert_eq!(cfg.download.max_bytes, 1234);

@@ -130,6 +130,8 @@ impl Default for KbConfig {
 pub struct ToolsConfig {
     pub enabled: bool,
     pub operator_phone: String,
+    /// The country whose national numbers callers say, for saved leads' phones.
+    pub phone_country: PhoneCountry,
     pub lead_webhook: String,
     pub webhook_attempts: u32,
     pub webhook_backoff_ms: u64,
@@ -137,11 +139,24 @@ pub struct ToolsConfig {
     pub examples: Vec<[String; 2]>,
 }
 
+/// How a number said without its country code is completed to E.164.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhoneCountry {
+    /// Russia (and Kazakhstan): "8 999 123-45-67" or "999 123-45-67" → "+79991234567".
+    Ru,
+    /// The North American plan: "(555) 123-4567" or "1 555 123 4567" → "+15551234567".
+    Us,
+    /// Numbers are kept as said.
+    None,
+}
+
 impl Default for ToolsConfig {
     fn default() -> Self {
         Self {
             enabled: false,
             operator_phone: String::new(),
+            phone_country: PhoneCountry::Ru,
             lead_webhook: String::new(),
             webhook_attempts: 5,
             webhook_backoff_ms: 1000,

@@ -197,6 +197,7 @@ mod tests {
         let tools = Tools {
             transfer: true,
             examples: Vec::new(),
+            phone_country: crate::config::PhoneCountry::Ru,
         };
         let call = "<tool_call>{\"name\": \"transfer\"}</tool_call>";
         let mut c = chunker(&["One moment please.", call], Some(tools));

@@ -46,6 +46,11 @@ pub struct ReplyRequest {
     pub live: bool,
 }
 
+/// How long before its deadline a live reply's later piece is voiced: enough to wait for
+/// the cores behind a few other callers' first words and be synthesized, no more, so that
+/// it does not take the cores from them while the caller still hears the piece before it.
+const SYNTHESIS_LEAD: Duration = Duration::from_millis(1500);
+
 /// When a reply's next piece is due: at first now, then, for a live reply, when the
 /// speech already sent has played (the LLM reads the same [`Due`]).
 struct Pacing {
@@ -66,6 +71,13 @@ impl Pacing {
 
     fn next_due(&self) -> Deadline {
         self.due.get()
+    }
+
+    /// When the next piece should be voiced: [`SYNTHESIS_LEAD`] before it is due (None:
+    /// now).
+    fn synthesis_start(&self, now: Instant) -> Option<Instant> {
+        let at = self.next_due().instant()?.checked_sub(SYNTHESIS_LEAD)?;
+        (at > now).then_some(at)
     }
 
     /// `audio` went out at `now`: a live reply's next piece is due when it has played.
@@ -208,6 +220,9 @@ impl Assistant {
         timings: &mut Timings,
         send: &mut impl FnMut(ReplyEvent),
     ) -> Result<()> {
+        if let Some(at) = pacing.synthesis_start(Instant::now()) {
+            tokio::time::sleep_until(at.into()).await;
+        }
         let t = Instant::now();
         let audio = self.speak(text, rate, pacing.next_due()).await?;
         if timings.tts_first_audio == 0.0 {
@@ -319,12 +334,20 @@ mod tests {
         let t0 = Instant::now();
         let mut live = Pacing::new(true);
         assert!(live.next_due() <= Deadline::now());
+        assert_eq!(
+            live.synthesis_start(t0),
+            None,
+            "the first piece is voiced at once"
+        );
         live.sent(&second(2.0), t0);
         // Sent while the first still plays: queued behind it.
         live.sent(&second(1.5), t0 + Duration::from_millis(500));
         let due = live.next_due().instant().unwrap();
         let expected = t0 + Duration::from_millis(3500);
         assert!(due <= expected && expected - due < Duration::from_millis(1));
+        // Voiced just in time: SYNTHESIS_LEAD before it is due, not at once.
+        assert_eq!(live.synthesis_start(t0), Some(due - SYNTHESIS_LEAD));
+        assert_eq!(live.synthesis_start(due), None);
         // Sent after the speech ran out: played from then.
         live.sent(&second(1.0), t0 + Duration::from_secs(10));
         let due = live.next_due().instant().unwrap();

@@ -73,10 +73,22 @@ impl Series for Histogram {
 }
 
 fn sample(out: &mut String, name: &str, suffix: &str, labels: &str, value: f64) {
+    let value = number(value);
     if labels.is_empty() {
         let _ = writeln!(out, "{name}{suffix} {value}");
     } else {
         let _ = writeln!(out, "{name}{suffix}{{{labels}}} {value}");
+    }
+}
+
+/// A sample value as the text format writes it: Rust prints infinity as `inf`, Prometheus
+/// reads `+Inf`, `-Inf` and `NaN`.
+fn number(v: f64) -> String {
+    match v {
+        f64::INFINITY => "+Inf".into(),
+        f64::NEG_INFINITY => "-Inf".into(),
+        v if v.is_nan() => "NaN".into(),
+        v => v.to_string(),
     }
 }
 
@@ -203,5 +215,22 @@ mod tests {
              t_seconds_bucket{stage=\"stt\",le=\"+Inf\"} 2\n\
              t_seconds_sum{stage=\"stt\"} 0.55\nt_seconds_count{stage=\"stt\"} 2\n"
         );
+    }
+
+    #[test]
+    fn infinite_and_missing_values_are_written_as_prometheus_reads_them() {
+        let g: Family<Gauge> = Family::new("t_level", "A level.", &["side"]);
+        g.set(&["up"], f64::INFINITY);
+        g.set(&["down"], f64::NEG_INFINITY);
+        g.set(&["none"], f64::NAN);
+        let mut out = String::new();
+        g.encode(&mut out);
+        for line in [
+            "t_level{side=\"up\"} +Inf",
+            "t_level{side=\"down\"} -Inf",
+            "t_level{side=\"none\"} NaN",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} not in {out}");
+        }
     }
 }

@@ -221,11 +221,23 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Binds the configured address, serves `engines` until SIGTERM or SIGINT, then drains
 /// (see [`drain`]).
-pub async fn serve(cfg: Config, engines: Arc<Engines>) -> Result<()> {
+/// Binds `server.bind`, before anything slow: a port already in use fails at once, not
+/// after the models have loaded. Connections wait in the backlog until [`serve`] accepts.
+pub fn listen(cfg: &Config) -> Result<std::net::TcpListener> {
     let addr = cfg.bind_addr()?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Serves the API on `listener` (from [`listen`]) until a signal, then drains.
+pub async fn serve(
+    cfg: Config,
+    listener: std::net::TcpListener,
+    engines: Arc<Engines>,
+) -> Result<()> {
+    let listener = TcpListener::from_std(listener)?;
     let bound = listener.local_addr()?;
     if cfg.server.token.is_empty() {
         tracing::warn!("server.token is empty: the API is open to anyone who can reach {bound}");

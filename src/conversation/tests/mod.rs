@@ -137,6 +137,7 @@ async fn a_tool_call_is_acted_on_and_never_spoken() {
     let tools = Tools {
         transfer: true,
         examples: Vec::new(),
+        phone_country: crate::config::PhoneCountry::Ru,
     };
     let reply = "Let me connect you. <tool_call>{\"name\": \"transfer\"}</tool_call>";
     let (a, _) = assistant(&["I want a person."], reply, Some(tools));

@@ -9,7 +9,7 @@ pub mod phone;
 use serde::Deserialize;
 
 pub use crate::calls::{Lead, ToolCall};
-use crate::config::ToolsConfig;
+use crate::config::{PhoneCountry, ToolsConfig};
 use crate::engines::Grammar;
 
 /// Marker the system prompt may ask the model to emit when the call should end.
@@ -32,6 +32,8 @@ pub struct Tools {
     /// Exchanges (caller's words, assistant's reply) put before every call's history to
     /// show the model when and how to call the tools.
     pub examples: Vec<[String; 2]>,
+    /// How a lead's national number is completed to E.164.
+    pub phone_country: PhoneCountry,
 }
 
 impl Tools {
@@ -39,6 +41,7 @@ impl Tools {
         cfg.enabled.then(|| Self {
             transfer: !cfg.operator_phone.is_empty(),
             examples: cfg.examples.clone(),
+            phone_country: cfg.phone_country,
         })
     }
 
@@ -199,12 +202,12 @@ pub fn parse(tail: &str, tools: &Tools) -> Result<ToolCall, ParseError> {
     match raw.name.as_str() {
         "hangup" => Ok(ToolCall::Hangup),
         "transfer" if tools.transfer => Ok(ToolCall::Transfer),
-        "save_lead" => lead(&raw.arguments).map(ToolCall::SaveLead),
+        "save_lead" => lead(&raw.arguments, tools.phone_country).map(ToolCall::SaveLead),
         other => Err(ParseError::NotOffered(other.to_string())),
     }
 }
 
-fn lead(args: &serde_json::Value) -> Result<Lead, ParseError> {
+fn lead(args: &serde_json::Value, country: PhoneCountry) -> Result<Lead, ParseError> {
     let field = |key: &str| {
         args.get(key)
             .and_then(|v| v.as_str())
@@ -213,7 +216,7 @@ fn lead(args: &serde_json::Value) -> Result<Lead, ParseError> {
             .ok_or_else(|| ParseError::BadLead(format!("{key} is missing")))
     };
     let raw_phone = field("phone")?;
-    let phone = phone::normalize(&raw_phone)
+    let phone = phone::normalize(&raw_phone, country)
         .ok_or_else(|| ParseError::BadLead(format!("{raw_phone:?} is not a phone number")))?;
     Ok(Lead {
         name: field("name")?,
@@ -229,6 +232,7 @@ mod tests {
     const ALL: Tools = Tools {
         transfer: true,
         examples: Vec::new(),
+        phone_country: crate::config::PhoneCountry::Ru,
     };
 
     #[test]
@@ -261,6 +265,7 @@ mod tests {
         let no_transfer = Tools {
             transfer: false,
             examples: Vec::new(),
+            phone_country: crate::config::PhoneCountry::Ru,
         };
         let transfer = r#"<tool_call>{"name": "transfer"}</tool_call>"#;
         assert_eq!(
@@ -302,12 +307,14 @@ mod tests {
         let g = Tools {
             transfer: false,
             examples: Vec::new(),
+            phone_country: crate::config::PhoneCountry::Ru,
         }
         .grammar();
         assert!(g.contains("call ::= hangup | lead"), "{g}");
         assert!(!Tools {
             transfer: false,
             examples: Vec::new(),
+            phone_country: crate::config::PhoneCountry::Ru,
         }
         .describe(false)
         .contains("transfer"));
