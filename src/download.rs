@@ -15,6 +15,9 @@ use url::Url;
 pub struct DownloadConfig {
     pub max_bytes: u64,
     pub timeout_secs: f64,
+    /// How long a recording the store answers 404 or 403 for is asked for again: right
+    /// after `RecordStopped` it may not be published yet (at most half of `timeout_secs`).
+    pub not_ready_retry_secs: f64,
     pub max_redirects: u32,
     pub allow_private: bool,
     pub allowed_networks: Vec<String>,
@@ -25,6 +28,7 @@ impl Default for DownloadConfig {
         Self {
             max_bytes: 10 * 1024 * 1024,
             timeout_secs: 15.0,
+            not_ready_retry_secs: 5.0,
             max_redirects: 5,
             allow_private: false,
             allowed_networks: Vec::new(),
@@ -51,10 +55,39 @@ pub enum DownloadError {
     Network(String),
 }
 
-/// Downloads `url` under the limits of `cfg`.
+/// First wait before asking again for a recording that is not there yet; it doubles.
+const NOT_READY_FIRST_WAIT: Duration = Duration::from_millis(250);
+/// Longest wait between two asks.
+const NOT_READY_MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// Downloads `url` under the limits of `cfg`. A 404 or 403 is asked again with backoff for
+/// `not_ready_retry_secs` (a fresh recording may not be downloadable yet), then reported.
 pub async fn fetch(url: &str, cfg: &DownloadConfig) -> Result<Vec<u8>, DownloadError> {
     let limit = Duration::from_secs_f64(cfg.timeout_secs);
-    match tokio::time::timeout(limit, fetch_inner(url, cfg, Instant::now() + limit)).await {
+    let started = Instant::now();
+    let deadline = started + limit;
+    let give_up =
+        started + Duration::from_secs_f64(cfg.not_ready_retry_secs.max(0.0)).min(limit / 2);
+    let attempts = async {
+        let mut wait = NOT_READY_FIRST_WAIT;
+        loop {
+            match fetch_inner(url, cfg, deadline).await {
+                Err(DownloadError::Status(status @ (403 | 404)))
+                    if Instant::now() + wait <= give_up =>
+                {
+                    tracing::debug!(
+                        status,
+                        ?wait,
+                        "the recording is not there yet; asking again"
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(NOT_READY_MAX_WAIT);
+                }
+                result => return result,
+            }
+        }
+    };
+    match tokio::time::timeout(limit, attempts).await {
         Ok(r) => r,
         Err(_) => Err(DownloadError::Timeout(cfg.timeout_secs)),
     }

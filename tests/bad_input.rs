@@ -92,6 +92,18 @@ async fn broken_recordings() {
         "download_failed",
         "HTTP 404",
     );
+    // It was asked again before voxd gave up (a fresh recording may take a moment).
+    assert!(
+        h.hits("never-published.mp3") >= 3,
+        "{}",
+        h.hits("never-published.mp3")
+    );
+
+    // A recording published a moment after RecordStopped is fetched once it is there.
+    let url = h.serve("late.mp3", Served::NotYet(2, mp3.clone()));
+    let body = turn_on(h.api, &url).await;
+    assert_eq!(body.0, 200, "{:?}", body.1);
+    assert_eq!(h.hits("late.mp3"), 3);
 
     let url = h.serve(
         "page.mp3",

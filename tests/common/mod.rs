@@ -36,6 +36,8 @@ pub enum Served {
     Slow(Duration, Vec<u8>),
     Redirect(String),
     Status(u16),
+    /// 404 for the first N requests (not published yet), then the bytes.
+    NotYet(usize, Vec<u8>),
 }
 
 pub struct Harness {
@@ -162,10 +164,12 @@ struct Hosted {
 }
 
 async fn serve_file(State(files): State<Files>, Path(name): Path<String>) -> Response {
-    let item = {
+    let (item, hits) = {
         let mut files = files.0.lock().unwrap();
-        *files.hits.entry(name.clone()).or_default() += 1;
-        files.served.get(&name).cloned()
+        let hits = files.hits.entry(name.clone()).or_default();
+        *hits += 1;
+        let hits = *hits;
+        (files.served.get(&name).cloned(), hits)
     };
     match item {
         None => StatusCode::NOT_FOUND.into_response(),
@@ -176,6 +180,8 @@ async fn serve_file(State(files): State<Files>, Path(name): Path<String>) -> Res
         }
         Some(Served::Redirect(to)) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
         Some(Served::Status(s)) => StatusCode::from_u16(s).unwrap().into_response(),
+        Some(Served::NotYet(misses, _)) if hits <= misses => StatusCode::NOT_FOUND.into_response(),
+        Some(Served::NotYet(_, b)) => b.into_response(),
     }
 }
 
