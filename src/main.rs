@@ -252,7 +252,10 @@ fn mic(cfg: &Config, opts: mic::Options) -> Result<()> {
     let audio = mic::Audio::open(&opts)?;
     println!("loading the models…");
     let kb = voxd::kb::KnowledgeBase::load(&cfg.kb)?;
-    let engines = Engines::load(cfg)?;
+    // One caller, the machine's user: one LLM sequence, and no call capacity to measure.
+    let mut one_call = cfg.clone();
+    one_call.calls.max_live = 1;
+    let engines = Engines::load(&one_call)?;
     let assistant = Arc::new(Assistant::from_engines(&engines, kb, cfg)?);
     let history = match cfg.history.database.as_os_str().is_empty() {
         true => None,
