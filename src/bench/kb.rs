@@ -4,13 +4,12 @@
 
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use super::{median, percentile};
 use crate::config::Config;
 use crate::conversation::prompt::{self, TurnPrompt};
 use crate::engines::llm::Llm;
-use crate::engines::LlmEvent;
 use crate::kb::{build, KnowledgeBase};
 
 /// Branches of the made-up company; each gets a handbook page in both languages.
@@ -108,23 +107,9 @@ fn llm_cost(cfg: &Config, kb: &KnowledgeBase, runs: usize) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
     let first_word = |messages| -> Result<(f64, f64)> {
         let t = Instant::now();
-        let mut stream = llm.reply(messages, None)?;
-        let mut first = None;
-        while let Some(ev) = rt.block_on(stream.next()) {
-            match ev {
-                LlmEvent::Text(_) => {
-                    first.get_or_insert_with(|| t.elapsed().as_secs_f64() * 1000.0);
-                }
-                LlmEvent::Done {
-                    prompt_evaluated, ..
-                } => {
-                    let ms = first.unwrap_or_else(|| t.elapsed().as_secs_f64() * 1000.0);
-                    return Ok((ms, prompt_evaluated as f64));
-                }
-                LlmEvent::Error(e) => bail!(e),
-            }
-        }
-        bail!("the LLM stopped without finishing")
+        let r = rt.block_on(super::read_reply(llm.reply(messages, None)?))?;
+        let ms = (r.first.unwrap_or(r.done) - t).as_secs_f64() * 1000.0;
+        Ok((ms, r.prompt_evaluated as f64))
     };
     let head = prompt::head(&cfg.llm.system_prompt, None, false);
     let (mut plain, mut with_kb) = (Vec::new(), Vec::new());

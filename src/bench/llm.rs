@@ -5,12 +5,12 @@
 
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use futures_util::future::join_all;
 
 use crate::config::Config;
 use crate::engines::llm::Llm;
-use crate::engines::{ChatMessage, LlmEvent, Role};
+use crate::engines::{ChatMessage, Role};
 
 /// What writing replies took.
 struct Written {
@@ -97,7 +97,8 @@ async fn write(llm: &Llm, prompts: Vec<Vec<ChatMessage>>, together: bool) -> Res
     } else {
         let mut out = Vec::new();
         for p in prompts {
-            out.push(read(llm.reply(p, None)?, Instant::now()).await?);
+            let stream = llm.reply(p, None)?;
+            out.push(read(stream, Instant::now()).await?);
         }
         out
     };
@@ -108,19 +109,10 @@ async fn write(llm: &Llm, prompts: Vec<Vec<ChatMessage>>, together: bool) -> Res
     })
 }
 
-/// Reads a reply to its end: its tokens and its first token's time since `from`.
-async fn read(mut stream: crate::engines::TextStream, from: Instant) -> Result<(usize, f64)> {
-    let mut first = None;
-    while let Some(ev) = stream.next().await {
-        match ev {
-            LlmEvent::Text(_) => {
-                first.get_or_insert_with(|| from.elapsed().as_secs_f64() * 1000.0);
-            }
-            LlmEvent::Done { generated, .. } => {
-                return Ok((generated, first.unwrap_or_default()));
-            }
-            LlmEvent::Error(e) => bail!(e),
-        }
-    }
-    bail!("the LLM stopped without finishing")
+/// Reads a reply to its end: its tokens and its first token's time since `from` (0 when
+/// it wrote no text).
+async fn read(stream: crate::engines::TextStream, from: Instant) -> Result<(usize, f64)> {
+    let r = super::read_reply(stream).await?;
+    let first_ms = r.first.map_or(0.0, |f| (f - from).as_secs_f64() * 1000.0);
+    Ok((r.generated, first_ms))
 }

@@ -22,6 +22,7 @@ use crate::audio::Pcm;
 use crate::config::Config;
 use crate::engines::tts::Tts;
 use crate::engines::Engines;
+use crate::engines::{LlmEvent, TextStream};
 use crate::server::{router, AppState};
 
 pub use kb::run as kb;
@@ -54,6 +55,42 @@ async fn speak_questions(tts: Arc<Tts>) -> Result<Vec<Pcm>> {
     ];
     tokio::task::spawn_blocking(move || QUESTIONS.iter().map(|q| tts.synthesize(q)).collect())
         .await?
+}
+
+/// A reply read to its end by a benchmark.
+struct Read {
+    /// When its first text came (None: it wrote no text).
+    first: Option<Instant>,
+    /// When it was done.
+    done: Instant,
+    generated: usize,
+    prompt_evaluated: usize,
+}
+
+/// Reads a reply to its end, noting when its first text came.
+async fn read_reply(mut stream: TextStream) -> Result<Read> {
+    let mut first = None;
+    while let Some(ev) = stream.next().await {
+        match ev {
+            LlmEvent::Text(_) => {
+                first.get_or_insert_with(Instant::now);
+            }
+            LlmEvent::Done {
+                generated,
+                prompt_evaluated,
+                ..
+            } => {
+                return Ok(Read {
+                    first,
+                    done: Instant::now(),
+                    generated,
+                    prompt_evaluated,
+                })
+            }
+            LlmEvent::Error(e) => anyhow::bail!(e),
+        }
+    }
+    anyhow::bail!("the LLM stopped without finishing")
 }
 
 /// Serves the API with `cfg` on a free loopback port.

@@ -14,7 +14,7 @@ use crate::audio::{resample, wav, Pcm, STT_RATE};
 use crate::config::Config;
 use crate::conversation::prompt;
 use crate::engines::Engines;
-use crate::engines::{ChatMessage, LlmEvent, Role};
+use crate::engines::{ChatMessage, Role};
 
 /// A typical reply, for the voice's own figure.
 const REPLY: &str = "We open at nine in the morning. Is there anything else I can help you with?";
@@ -135,24 +135,12 @@ async fn engine_figures(
             Role::User,
             format!("Question {i}: {UTTERANCE}"),
         ));
-        let mut stream = engines.llm.reply(messages, None)?;
+        let stream = engines.llm.reply(messages, None)?;
         let t = Instant::now();
-        let mut first = None;
-        while let Some(ev) = stream.next().await {
-            match ev {
-                LlmEvent::Text(_) => {
-                    first.get_or_insert_with(Instant::now);
-                }
-                LlmEvent::Done { generated, .. } => {
-                    let first = first.unwrap_or_else(Instant::now);
-                    prompt_ms.push((first - t).as_secs_f64() * 1000.0);
-                    gen_rates
-                        .push(generated.saturating_sub(1) as f64 / first.elapsed().as_secs_f64());
-                    break;
-                }
-                LlmEvent::Error(e) => return Err(anyhow!(e)),
-            }
-        }
+        let r = super::read_reply(stream).await?;
+        let first = r.first.unwrap_or(r.done);
+        prompt_ms.push((first - t).as_secs_f64() * 1000.0);
+        gen_rates.push(r.generated.saturating_sub(1) as f64 / (r.done - first).as_secs_f64());
     }
     let secs = spoken.duration_secs();
     println!("\n| engine | median | note |\n|---|---|---|");

@@ -55,9 +55,8 @@ const SYNTHESIS_LEAD: Duration = Duration::from_millis(1500);
 /// speech already sent has played (the LLM reads the same [`Due`]).
 struct Pacing {
     live: bool,
+    /// Once speech went out: when what was sent has played.
     due: Due,
-    /// When the speech sent so far has played.
-    played: Option<Instant>,
 }
 
 impl Pacing {
@@ -65,7 +64,6 @@ impl Pacing {
         Self {
             live,
             due: Due::new(Deadline::now()),
-            played: None,
         }
     }
 
@@ -85,9 +83,9 @@ impl Pacing {
         if !self.live {
             return;
         }
-        let start = self.played.map_or(now, |t| t.max(now));
+        // Queued behind what is still playing, else played from now.
+        let start = self.next_due().instant().map_or(now, |t| t.max(now));
         let played = start + Duration::from_secs_f64(audio.duration_secs());
-        self.played = Some(played);
         self.due.set(Deadline::at(played));
     }
 }
@@ -331,8 +329,9 @@ mod tests {
             samples: vec![0.0; (secs * 16_000.0) as usize],
             rate: 16_000,
         };
-        let t0 = Instant::now();
         let mut live = Pacing::new(true);
+        // The first piece goes out after the reply began.
+        let t0 = Instant::now();
         assert!(live.next_due() <= Deadline::now());
         assert_eq!(
             live.synthesis_start(t0),

@@ -102,7 +102,7 @@ struct Reply {
 }
 
 /// The thread: creates the context, says it is ready, then writes replies until the queue
-/// closes and the last reply is done.
+/// closes.
 pub(super) fn run(shared: &Shared, queue: &Queue, ready: &mpsc::Sender<Result<()>>) {
     let mut ctx = match context(shared) {
         Ok(c) => c,
@@ -120,17 +120,12 @@ pub(super) fn run(shared: &Shared, queue: &Queue, ready: &mpsc::Sender<Result<()
         batch: LlamaBatch::new(PROMPT_STEP + shared.sequences, 1),
     };
     while engine.take_jobs(&mut ctx) {
-        engine.drop_cancelled(&mut ctx);
+        engine.drop_cancelled();
         let urgent_speech = shared.speech.as_ref().and_then(|g| g.earliest());
-        let step = plan::plan(
-            &engine.planned(),
-            Instant::now(),
-            LEAD,
-            urgent_speech,
-            PROMPT_STEP,
-        );
+        let planned = engine.planned();
+        let step = plan::plan(&planned, Instant::now(), LEAD, urgent_speech, PROMPT_STEP);
         if step.is_empty() {
-            engine.wait_until_due();
+            engine.wait_until_due(&planned);
             continue;
         }
         engine.step(&mut ctx, &step);
@@ -201,9 +196,9 @@ impl Engine<'_> {
     /// Sleeps until the earliest reply falls due or a new one arrives, and at most 50 ms:
     /// deadlines move as replies play, and a reply may be dropped meanwhile. (A waiting
     /// job has no idle sequence here: `take_jobs` started the others.)
-    fn wait_until_due(&self) {
+    fn wait_until_due(&self, planned: &[Option<Active>]) {
         let most = std::time::Duration::from_millis(50);
-        let left = plan::wake_at(&self.planned(), LEAD).map_or(most, |at| {
+        let left = plan::wake_at(planned, LEAD).map_or(most, |at| {
             at.saturating_duration_since(Instant::now()).min(most)
         });
         if !left.is_zero() {
@@ -286,14 +281,14 @@ impl Engine<'_> {
     }
 
     /// Ends the replies whose stream was dropped; their sequences keep what is cached.
-    fn drop_cancelled(&mut self, ctx: &mut LlamaContext) {
+    fn drop_cancelled(&mut self) {
         for i in 0..self.seqs.len() {
             if self.seqs[i]
                 .reply
                 .as_ref()
                 .is_some_and(|r| r.job.cancelled())
             {
-                self.finish(ctx, i, false);
+                self.finish(i, false);
             }
         }
     }
@@ -368,14 +363,14 @@ impl Engine<'_> {
             Sampled::Unread => Some(false),
         };
         if let Some(done) = end {
-            self.finish(ctx, i, done);
+            self.finish(i, done);
         }
     }
 
-    /// Ends sequence `i`'s reply (saying so when `done`); the sequence keeps its cache.
-    fn finish(&mut self, ctx: &mut LlamaContext, i: usize, done: bool) {
-        let seq = &mut self.seqs[i];
-        let Some(reply) = seq.reply.take() else {
+    /// Ends sequence `i`'s reply (saying so when `done`); the sequence keeps its cache
+    /// (after every decoded step the KV cache holds exactly `cached`).
+    fn finish(&mut self, i: usize, done: bool) {
+        let Some(reply) = self.seqs[i].reply.take() else {
             return;
         };
         self.queue.active.fetch_sub(1, Ordering::Relaxed);
@@ -386,8 +381,6 @@ impl Engine<'_> {
                 generated: reply.generated,
             });
         }
-        // Tokens past what the cache holds must go: the next reply starts from `cached`.
-        let _ = ctx.clear_kv_cache_seq(Some(i as u32), Some(seq.cached.len() as u32), None);
     }
 
     /// A failed step ends the replies in it with the error; their caches are dropped.
@@ -400,7 +393,7 @@ impl Engine<'_> {
             if let Some(reply) = self.seqs[i].reply.as_ref() {
                 let _ = reply.job.out.send(LlmEvent::Error(e.to_string()));
             }
-            self.finish(ctx, i, false);
+            self.finish(i, false);
             self.seqs[i].cached.clear();
             let _ = ctx.clear_kv_cache_seq(Some(i as u32), None, None);
         }
