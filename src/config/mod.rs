@@ -22,6 +22,9 @@ pub use service::{
     ToolsConfig,
 };
 
+/// Most sequences one llama.cpp context holds (its `LLAMA_MAX_SEQ`).
+const MAX_SEQUENCES: u32 = 256;
+
 /// The whole configuration, one struct per TOML section.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -132,6 +135,12 @@ impl Config {
         if self.llm.max_reply_tokens == 0 || self.llm.context_tokens < 256 {
             bail!("llm.max_reply_tokens must be > 0 and llm.context_tokens >= 256");
         }
+        if self.llm.parallel > MAX_SEQUENCES {
+            bail!(
+                "llm.parallel is {}, more than the {MAX_SEQUENCES} sequences llama.cpp allows",
+                self.llm.parallel
+            );
+        }
         if self.kb.top_k == 0 {
             bail!("kb.top_k must be at least 1");
         }
@@ -208,6 +217,16 @@ mod tests {
         assert!(err.contains("server.token"), "{err}");
         cfg.server.token = "secret".into();
         cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn more_sequences_than_llama_cpp_allows_are_refused() {
+        let mut cfg = Config::default();
+        cfg.llm.parallel = MAX_SEQUENCES;
+        cfg.validate().unwrap();
+        cfg.llm.parallel = MAX_SEQUENCES + 1;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("llm.parallel is 257"), "{err}");
     }
 
     #[test]

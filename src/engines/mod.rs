@@ -109,10 +109,13 @@ impl Engines {
     pub fn load(cfg: &Config) -> Result<Self> {
         let budget = Budget::of_machine(cfg);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        // One sequence per live call; when the capacity is measured, room for two per core.
+        // One sequence per live call, at most two per core (each holds a context's KV cache;
+        // a measured capacity stays within them).
+        let most = (2 * cores).max(2);
         let sequences = match (cfg.llm.parallel, cfg.calls.max_live) {
-            (0, 0) => (2 * cores).max(2),
-            (0, n) | (n, _) => n as usize,
+            (0, 0) => most,
+            (0, n) => (n as usize).min(most),
+            (n, _) => n as usize,
         };
         tracing::info!(
             speech_jobs = budget.speech_jobs,
