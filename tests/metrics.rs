@@ -91,6 +91,12 @@ async fn a_recording_turn_and_a_stream_call_move_the_metrics() {
         );
         assert!(load > 0.0, "{engine} load time {load}");
     }
+    // The daemon's memory: the test process holds three engines, so well over 10 MB.
+    let (rss, peak) = (
+        get(&before, "process_resident_memory_bytes"),
+        get(&before, "voxd_resident_memory_peak_bytes"),
+    );
+    assert!(rss > 10e6 && peak >= rss, "resident {rss}, peak {peak}");
 
     // A recording-mode call: one turn, a refused download, then the scenario hangs up.
     let spoken = h.speak("Hello, what time do you open on Monday?");

@@ -3,8 +3,10 @@
 //! so their turns overlap; every turn's voice-to-voice latency (last speech frame sent →
 //! first reply frame received) is measured, with the turns left unanswered, the calls voxd
 //! refused as busy, the gaps inside replies (voxd's `reply_gap` metric: silence while a
-//! reply's next piece was not ready) and the daemon's memory. Runs against an in-process voxd on the
-//! configured models, or against a running one (`--url`, e.g. an older build).
+//! reply's next piece was not ready) and the daemon's resident memory (its
+//! `process_resident_memory_bytes`). Runs against an in-process voxd on the configured
+//! models (whose memory then includes the callers'), or against a running one (`--url`, e.g.
+//! an older build).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -72,7 +74,7 @@ pub async fn run(
     };
     let mut rows = Vec::new();
     for &n in calls {
-        rows.push(measure(api, n.max(1), turns, &questions, url.is_none()).await?);
+        rows.push(measure(api, n.max(1), turns, &questions).await?);
     }
     println!(
         "\n| simultaneous calls | voice-to-voice p50 | p95 | max | unanswered turns | refused calls | gaps in replies | RSS before / peak / after |\n|---|---|---|---|---|---|---|---|"
@@ -80,7 +82,7 @@ pub async fn run(
     for row in &mut rows {
         let rss = row
             .rss_mb
-            .map_or("n/a (external voxd)".into(), |(b, p, a)| {
+            .map_or("n/a (an older voxd)".into(), |(b, p, a)| {
                 format!("{b:.0} / {p:.0} / {a:.0} MB")
             });
         let max = row.latencies_ms.iter().copied().fold(0.0, f64::max);
@@ -101,26 +103,20 @@ pub async fn run(
 }
 
 /// `calls` callers at once, each starting 700 ms after the one before.
-async fn measure(
-    api: SocketAddr,
-    calls: usize,
-    turns: usize,
-    questions: &[Pcm],
-    in_process: bool,
-) -> Result<Row> {
+async fn measure(api: SocketAddr, calls: usize, turns: usize, questions: &[Pcm]) -> Result<Row> {
     let gaps_before = reply_gaps(api).await;
-    let before = rss_mb();
-    let peak = Arc::new(AtomicU64::new(before.to_bits()));
+    let before = resident_mb(api).await;
+    let peak = Arc::new(AtomicU64::new(before.unwrap_or(0.0).to_bits()));
     let done = Arc::new(AtomicBool::new(false));
     let sampler = tokio::spawn({
         let (peak, done) = (peak.clone(), done.clone());
         async move {
             while !done.load(Ordering::Relaxed) {
-                let now = rss_mb();
+                let now = resident_mb(api).await.unwrap_or(0.0);
                 if now > f64::from_bits(peak.load(Ordering::Relaxed)) {
                     peak.store(now.to_bits(), Ordering::Relaxed);
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
     });
@@ -160,13 +156,10 @@ async fn measure(
     row.gaps = gaps_before
         .zip(reply_gaps(api).await)
         .map(|((n0, s0), (n1, s1))| (n1 - n0, s1 - s0));
-    if in_process {
-        row.rss_mb = Some((
-            before,
-            f64::from_bits(peak.load(Ordering::Relaxed)),
-            rss_mb(),
-        ));
-    }
+    let peak = f64::from_bits(peak.load(Ordering::Relaxed));
+    row.rss_mb = before
+        .zip(resident_mb(api).await)
+        .map(|(before, after)| (before, peak.max(after), after));
     Ok(row)
 }
 
@@ -218,32 +211,39 @@ async fn one_caller(
     Ok(result)
 }
 
-/// How many gaps the voxd at `api` has counted inside real-time replies, and their total
-/// seconds, from its `/metrics`; None when it does not count them (an older build).
-async fn reply_gaps(api: SocketAddr) -> Option<(f64, f64)> {
-    let text = reqwest::get(format!("http://{api}/metrics"))
+/// The voxd at `api`'s `/metrics` text (None when it does not answer).
+async fn scrape(api: SocketAddr) -> Option<String> {
+    reqwest::get(format!("http://{api}/metrics"))
         .await
         .ok()?
         .text()
         .await
-        .ok()?;
-    let series = |name: &str| {
-        let prefix = format!("{name}{{transport=\"stream\",stage=\"reply_gap\"}} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-    };
-    series("voxd_stage_seconds_count").zip(series("voxd_stage_seconds_sum"))
+        .ok()
 }
 
-/// This process's resident memory in MB (0 where /proc is not available).
-fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+/// The value of the series `name_and_labels` (as written before the value) in `text`.
+fn series(text: &str, name_and_labels: &str) -> Option<f64> {
+    let prefix = format!("{name_and_labels} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// How many gaps the voxd at `api` has counted inside real-time replies, and their total
+/// seconds; None when it does not count them (an older build).
+async fn reply_gaps(api: SocketAddr) -> Option<(f64, f64)> {
+    let text = scrape(api).await?;
+    let gap = |name: &str| {
+        series(
+            &text,
+            &format!("{name}{{transport=\"stream\",stage=\"reply_gap\"}}"),
+        )
+    };
+    gap("voxd_stage_seconds_count").zip(gap("voxd_stage_seconds_sum"))
+}
+
+/// The resident memory of the voxd at `api` in MB; None when it does not export it.
+async fn resident_mb(api: SocketAddr) -> Option<f64> {
+    let text = scrape(api).await?;
+    series(&text, "process_resident_memory_bytes").map(|b| b / (1024.0 * 1024.0))
 }

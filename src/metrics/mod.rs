@@ -1,7 +1,8 @@
 //! voxd's operational metrics (`GET /metrics`, Prometheus text format): calls by transport
 //! and outcome, per-stage latencies, barge-ins, errors by kind, model load times, and the
-//! engines' queues.
+//! engines' queues, and the daemon's resident memory.
 
+pub mod process;
 pub mod registry;
 
 use serde::Serialize;
@@ -100,6 +101,8 @@ pub struct Metrics {
     engine_queued: Family<Gauge>,
     engine_running: Family<Gauge>,
     engine_places: Family<Gauge>,
+    resident: Family<Gauge>,
+    resident_peak: Family<Gauge>,
 }
 
 impl Default for Metrics {
@@ -167,6 +170,16 @@ impl Default for Metrics {
                 "voxd_engine_places",
                 "Jobs an engine runs at once (its CPU budget; LLM: sequences).",
                 &["engine"],
+            ),
+            resident: Family::new(
+                "process_resident_memory_bytes",
+                "Resident memory of the voxd process.",
+                &[],
+            ),
+            resident_peak: Family::new(
+                "voxd_resident_memory_peak_bytes",
+                "Most resident memory the voxd process has held since it started.",
+                &[],
             ),
         };
         for t in [Transport::Recording, Transport::Stream] {
@@ -243,6 +256,10 @@ impl Metrics {
         }
         self.capacity.set(&[], capacity as f64);
         self.draining.set(&[], f64::from(u8::from(draining)));
+        if let Some((now, peak)) = process::resident_bytes() {
+            self.resident.set(&[], now as f64);
+            self.resident_peak.set(&[], peak as f64);
+        }
         let mut out = String::new();
         self.calls_active.encode(&mut out);
         self.capacity.encode(&mut out);
@@ -258,6 +275,8 @@ impl Metrics {
         self.engine_queued.encode(&mut out);
         self.engine_running.encode(&mut out);
         self.engine_places.encode(&mut out);
+        self.resident.encode(&mut out);
+        self.resident_peak.encode(&mut out);
         out
     }
 }
