@@ -308,6 +308,7 @@ async fn spoken(assistant: &Assistant, words: &str) -> String {
         input: ReplyInput::Words(words.into()),
         rate: None,
         live: false,
+        due: None,
     };
     let mut pieces = Vec::new();
     assistant

@@ -455,3 +455,77 @@ async fn reordered_and_lost_frames_are_tolerated() {
     );
     c.close().await;
 }
+
+/// `pcm` without the near-silence Piper leaves after the words.
+fn without_trailing_silence(mut pcm: voxd::audio::Pcm) -> voxd::audio::Pcm {
+    let end = pcm
+        .samples
+        .iter()
+        .rposition(|s| s.abs() > 0.02)
+        .unwrap_or(0);
+    pcm.samples.truncate(end + 1);
+    pcm
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_pauses_mid_sentence_gets_one_reply_to_the_whole_sentence() {
+    let h = harness();
+    let speculations = |text: &str| -> f64 {
+        ["used", "dropped", "skipped"]
+            .iter()
+            .map(|o| {
+                let prefix = format!("voxd_speculative_replies_total{{outcome=\"{o}\"}} ");
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&prefix))
+                    .map_or(0.0, |v| v.trim().parse().unwrap())
+            })
+            .sum()
+    };
+    let before = speculations(&common::metrics_text(h.api).await);
+    let mut c = Caller::connect(h.api, "", Some(common::TOKEN))
+        .await
+        .unwrap();
+    c.start(Encoding::Pcm16, "ws-pause").await.unwrap();
+    let greeted = c
+        .wait_for(0, "greeting transcript", Duration::from_secs(30), |v| {
+            is_type(v, "transcript") && v["role"] == "assistant"
+        })
+        .await
+        .unwrap();
+    // "My phone number is… five five five, one two three four.", with a 300 ms pause.
+    let first = without_trailing_silence(h.speak("My phone number is"));
+    let rest = h.speak("five five five, one two three four.");
+    c.stream(&first).await.unwrap();
+    c.silence(300).await.unwrap();
+    c.stream(&rest).await.unwrap();
+    let sent = c.messages().len();
+    let talked_over = c.messages()[greeted + 1..sent]
+        .iter()
+        .find(|m| is_event(&m.json, "start") || is_type(&m.json, "transcript"))
+        .map(|m| m.json.to_string());
+    assert_eq!(
+        talked_over, None,
+        "voxd answered before the caller finished"
+    );
+    let answered = c
+        .wait_for(sent, "assistant transcript", Duration::from_secs(60), |v| {
+            is_type(v, "transcript") && v["role"] == "assistant"
+        })
+        .await
+        .unwrap();
+    let heard: Vec<String> = c.messages()[greeted + 1..answered]
+        .iter()
+        .filter(|m| is_type(&m.json, "transcript") && m.json["role"] == "user")
+        .map(|m| m.json["text"].as_str().unwrap().to_lowercase())
+        .collect();
+    assert_eq!(heard.len(), 1, "one turn, one reply: {heard:?}");
+    assert!(
+        heard[0].contains("number") && (heard[0].contains("five") || heard[0].contains("555")),
+        "the whole sentence in one transcript: {heard:?}"
+    );
+    // The pause was noticed: a reply was begun in it (and dropped) or skipped as the
+    // engines were busy with the other tests' calls.
+    let after = speculations(&common::metrics_text(h.api).await);
+    assert!(after > before, "{before} → {after}");
+    c.close().await;
+}

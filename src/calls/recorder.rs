@@ -150,6 +150,12 @@ impl CallRecorder {
         m.stage_ms(self.transport, Stage::ReplyGap, gap.as_secs_f64() * 1000.0);
     }
 
+    /// What became of a reply begun in the caller's pause: `used`, `dropped` (the caller
+    /// went on) or `skipped` (the engines had no room for it).
+    pub fn speculation(&self, outcome: &str) {
+        self.log.metrics.speculation(outcome);
+    }
+
     /// The caller interrupted voxd.
     pub fn barge_in(&self) {
         self.log.metrics.barge_in();

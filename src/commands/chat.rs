@@ -35,6 +35,7 @@ pub fn run(cfg: &Config) -> Result<()> {
             input: ReplyInput::Words(line.clone()),
             rate: None,
             live: false,
+            due: None,
         };
         let (mut pieces, mut tool) = (Vec::new(), None);
         rt.block_on(assistant.reply(request, &mut |ev| match ev {

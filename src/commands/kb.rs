@@ -65,6 +65,7 @@ pub fn ask(cfg: &Config, question: &str) -> Result<()> {
         input: ReplyInput::Words(question.to_string()),
         rate: None,
         live: false,
+        due: None,
     };
     let (mut pieces, mut tool) = (Vec::new(), None);
     let rt = tokio::runtime::Builder::new_current_thread().build()?;

@@ -129,6 +129,18 @@ impl Config {
         if self.conversation.vad_mode > 3 {
             bail!("conversation.vad_mode must be 0..3");
         }
+        let c = &self.conversation;
+        if c.end_of_turn_complete_ms > c.end_of_turn_ms
+            || c.end_of_turn_unfinished_ms < c.end_of_turn_ms
+        {
+            bail!(
+                "conversation: end_of_turn_complete_ms ({}) ≤ end_of_turn_ms ({}) ≤ \
+                 end_of_turn_unfinished_ms ({}) must hold",
+                c.end_of_turn_complete_ms,
+                c.end_of_turn_ms,
+                c.end_of_turn_unfinished_ms
+            );
+        }
         if self.voximplant_stream.lead_ms < 20 {
             bail!("voximplant_stream.lead_ms must be at least 20");
         }

@@ -1,21 +1,25 @@
 //! One conversation as a sans-IO state machine: turn detection on the caller's audio, the
-//! replies (greeting, streamed answers) run as tasks through the reply pipeline, paced
-//! playout, barge-in, and what the call's recorder keeps. Every input carries the time
-//! (`now`), so tests drive it with their own clock.
+//! replies (greeting, streamed answers) run as tasks through the reply pipeline, replies
+//! begun speculatively in the caller's pause (held until the turn has really ended, dropped
+//! if the caller goes on), the end of turn that listens to the words, paced playout,
+//! barge-in, and what the call's recorder keeps. Every input carries the time (`now`), so
+//! tests drive it with their own clock.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use super::end_of_turn::{self, Ending};
 use super::playout::Playout;
 use super::reply::{millis, Action, ReplyEvent, ReplyInput, ReplyRequest};
 use super::turn_detector::{TurnDetector, TurnEvent};
 use super::{Assistant, Output, Settings};
 use crate::audio::Pcm;
 use crate::calls::CallRecorder;
+use crate::engines::schedule::{Deadline, Due};
 
 /// Reply progress, tagged with the reply's number: the transport hands each one back to
 /// [`Conversation::on_reply`].
@@ -31,6 +35,16 @@ struct Reply {
     first_audio: Option<Instant>,
     /// Set when the reply is complete: what follows it.
     done: Option<Action>,
+    /// Set while the reply answers a turn that may not be over yet.
+    speculation: Option<Speculation>,
+}
+
+/// A reply begun in the caller's pause.
+struct Speculation {
+    /// When its first words are due: when the turn would end; moved when it does.
+    due: Due,
+    /// Its progress, held until the turn has really ended.
+    held: Vec<ReplyEvent>,
 }
 
 /// The state of one conversation.
@@ -97,7 +111,7 @@ impl Conversation {
         if !self.greeted && !self.settings.greeting.is_empty() {
             self.greeted = true;
             let text = self.settings.greeting.clone();
-            self.start_reply(Vec::new(), ReplyInput::Fixed(text), now);
+            self.start_reply(Vec::new(), ReplyInput::Fixed(text), now, None);
         }
         self.take()
     }
@@ -122,6 +136,11 @@ impl Conversation {
             }
         }
         self.take()
+    }
+
+    /// Whether a reply to a turn that may not be over yet is in progress.
+    pub(super) fn speculating(&self) -> bool {
+        self.reply.as_ref().is_some_and(|r| r.speculation.is_some())
     }
 
     /// Whether voxd is talking (or about to: a reply is queued for playout).
@@ -151,21 +170,109 @@ impl Conversation {
                     self.carry_over = reply.utterance;
                 }
             }
+            TurnEvent::Paused(so_far) => self.speculate(so_far, now),
+            TurnEvent::Resumed => {
+                if self.speculating() {
+                    if let Some(r) = self.reply.take() {
+                        r.task.abort();
+                    }
+                    self.count_speculation("dropped");
+                }
+            }
             TurnEvent::TurnEnded(samples) => {
                 if self.speaking(now) && !self.settings.barge_in {
                     return;
                 }
                 let mut utterance = std::mem::take(&mut self.carry_over);
                 utterance.extend_from_slice(&samples);
+                if self.speculating() {
+                    self.confirm(utterance, now);
+                    return;
+                }
                 let Some(rate) = self.in_rate else { return };
                 let input = ReplyInput::Audio(Pcm::from_i16(&utterance, rate));
-                self.start_reply(utterance, input, now);
+                self.start_reply(utterance, input, now, None);
             }
         }
     }
 
-    /// Starts a reply task through the pipeline (abandoning the one in progress).
-    fn start_reply(&mut self, utterance: Vec<i16>, input: ReplyInput, now: Instant) {
+    /// The caller paused: answer what they said so far as if the turn had ended, while the
+    /// engines have room for work nobody waits for yet. The first words are due when the
+    /// turn would end.
+    fn speculate(&mut self, so_far: Vec<i16>, now: Instant) {
+        if self.reply.is_some() || self.speaking(now) {
+            return;
+        }
+        if !self.assistant.engine_load().has_room() {
+            self.count_speculation("skipped");
+            return;
+        }
+        let Some(rate) = self.in_rate else { return };
+        let mut utterance = self.carry_over.clone();
+        utterance.extend_from_slice(&so_far);
+        let turns = self.settings.turns;
+        let wait = turns.end_silence_ms.saturating_sub(turns.speculate_ms) as u64;
+        let due = Due::new(Deadline::at(now + Duration::from_millis(wait)));
+        let input = ReplyInput::Audio(Pcm::from_i16(&utterance, rate));
+        self.start_reply(utterance, input, now, Some(due));
+    }
+
+    /// The turn a speculative reply answers has ended (`utterance`: all of it): its first
+    /// words are due now, and what it has made so far goes out.
+    fn confirm(&mut self, utterance: Vec<i16>, now: Instant) {
+        let Some(r) = self.reply.as_mut() else { return };
+        let Some(speculation) = r.speculation.take() else {
+            return;
+        };
+        r.utterance = utterance;
+        r.turn_end = now;
+        let id = r.id;
+        self.count_speculation("used");
+        let queued: f64 = speculation
+            .held
+            .iter()
+            .map(|e| match e {
+                ReplyEvent::Speech { audio, .. } => audio.duration_secs(),
+                _ => 0.0,
+            })
+            .sum();
+        speculation
+            .due
+            .set(Deadline::at(now + Duration::from_secs_f64(queued)));
+        for event in speculation.held {
+            let out = self.on_reply(id, event, now);
+            self.out.extend(out);
+        }
+    }
+
+    fn count_speculation(&self, outcome: &str) {
+        if let Some(call) = &self.call {
+            call.speculation(outcome);
+        }
+    }
+
+    /// A speculative transcript: a complete question ends the turn sooner, speech that goes
+    /// on later.
+    fn listen_to_words(&mut self, text: &str, now: Instant) {
+        let ms = match end_of_turn::judge(text) {
+            Ending::Complete => self.settings.complete_ms,
+            Ending::Unfinished => self.settings.unfinished_ms,
+            Ending::Plain => return,
+        };
+        if let Some(ended) = self.detector.as_mut().and_then(|d| d.end_after(ms)) {
+            self.on_turn_event(ended, now);
+        }
+    }
+
+    /// Starts a reply task through the pipeline (abandoning the one in progress); with
+    /// `speculative` (when its first words are due), its progress is held.
+    fn start_reply(
+        &mut self,
+        utterance: Vec<i16>,
+        input: ReplyInput,
+        now: Instant,
+        speculative: Option<Due>,
+    ) {
         if let Some(old) = self.reply.take() {
             old.task.abort();
         }
@@ -175,6 +282,7 @@ impl Conversation {
             input,
             rate: Some(self.out_rate),
             live: true,
+            due: speculative.clone(),
         };
         let (assistant, tx, id) = (self.assistant.clone(), self.replies.clone(), self.reply_seq);
         let task = tokio::spawn(
@@ -196,6 +304,10 @@ impl Conversation {
             turn_end: now,
             first_audio: None,
             done: None,
+            speculation: speculative.map(|due| Speculation {
+                due,
+                held: Vec::new(),
+            }),
         });
     }
 
@@ -203,6 +315,17 @@ impl Conversation {
     pub fn on_reply(&mut self, id: u64, event: ReplyEvent, now: Instant) -> Vec<Output> {
         if self.reply.as_ref().is_none_or(|r| r.id != id) {
             return Vec::new();
+        }
+        if let Some(s) = self.reply.as_mut().and_then(|r| r.speculation.as_mut()) {
+            let heard = match &event {
+                ReplyEvent::Heard { text, .. } => Some(text.clone()),
+                _ => None,
+            };
+            s.held.push(event);
+            if let Some(text) = heard {
+                self.listen_to_words(&text, now);
+            }
+            return self.take();
         }
         match event {
             ReplyEvent::Heard { text, .. } => {

@@ -6,6 +6,7 @@
 
 pub mod assistant;
 mod chunker;
+mod end_of_turn;
 mod machine;
 pub mod playout;
 pub mod prompt;
@@ -29,6 +30,10 @@ use crate::config::Config;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub turns: TurnSettings,
+    /// The silence that ends a turn whose speculative transcript reads as a complete
+    /// question, and one whose transcript goes on ([`end_of_turn`]).
+    pub complete_ms: usize,
+    pub unfinished_ms: usize,
     /// Said when the conversation starts; empty: wait for the caller.
     pub greeting: String,
     pub barge_in: bool,
@@ -45,8 +50,16 @@ impl Settings {
                 vad_mode: c.vad_mode,
                 min_speech_ms: c.min_speech_ms as usize,
                 end_silence_ms: c.end_of_turn_ms as usize,
+                // Speculating at or after the end of the turn would be no speculation.
+                speculate_ms: if c.speculate_ms < c.end_of_turn_ms {
+                    c.speculate_ms as usize
+                } else {
+                    0
+                },
                 max_turn_ms: c.max_turn_secs as usize * 1000,
             },
+            complete_ms: c.end_of_turn_complete_ms as usize,
+            unfinished_ms: c.end_of_turn_unfinished_ms as usize,
             greeting: c.greeting.clone(),
             barge_in: c.barge_in,
             barge_in_min_ms: c.barge_in_min_ms,

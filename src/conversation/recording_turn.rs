@@ -36,6 +36,7 @@ pub async fn run(
         input: ReplyInput::Audio(audio),
         rate,
         live: false,
+        due: None,
     };
     assistant
         .reply(request, &mut |ev| collected.take(ev))
@@ -50,6 +51,7 @@ pub async fn run(
             input: ReplyInput::Fixed(assistant.settings.reprompt_text.clone()),
             rate,
             live: false,
+            due: None,
         };
         let stt = end.timings.stt;
         assistant

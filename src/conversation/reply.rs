@@ -44,6 +44,9 @@ pub struct ReplyRequest {
     /// short clause, so the caller hears voxd sooner, and later pieces are due only when
     /// the speech before them has played.
     pub live: bool,
+    /// When the first words are due, if not now: a speculative reply's is when the turn
+    /// would end, and its owner moves it once the turn has really ended.
+    pub due: Option<Due>,
 }
 
 /// How long before its deadline a live reply's later piece is voiced: enough to wait for
@@ -60,10 +63,10 @@ struct Pacing {
 }
 
 impl Pacing {
-    fn new(live: bool) -> Self {
+    fn new(live: bool, due: Option<Due>) -> Self {
         Self {
             live,
-            due: Due::new(Deadline::now()),
+            due: due.unwrap_or_else(|| Due::new(Deadline::now())),
         }
     }
 
@@ -166,8 +169,9 @@ impl Assistant {
             input,
             rate,
             live,
+            due,
         } = req;
-        let mut pacing = Pacing::new(live);
+        let mut pacing = Pacing::new(live, due);
         let heard = match input {
             ReplyInput::Fixed(text) => {
                 self.voice(&text, rate, &mut pacing, &mut end.timings, send)
@@ -329,7 +333,7 @@ mod tests {
             samples: vec![0.0; (secs * 16_000.0) as usize],
             rate: 16_000,
         };
-        let mut live = Pacing::new(true);
+        let mut live = Pacing::new(true, None);
         // The first piece goes out after the reply began.
         let t0 = Instant::now();
         assert!(live.next_due() <= Deadline::now());
@@ -352,7 +356,7 @@ mod tests {
         let due = live.next_due().instant().unwrap();
         assert!(due > t0 + Duration::from_millis(10_999));
 
-        let mut whole = Pacing::new(false);
+        let mut whole = Pacing::new(false, None);
         let first = whole.next_due();
         whole.sent(&second(2.0), t0);
         assert_eq!(

@@ -1,5 +1,7 @@
 //! Turn detection on the caller's audio with webrtc-vad: when speech starts (after a
-//! minimum voiced duration, so clicks are ignored) and when a turn ends (after silence).
+//! minimum voiced duration, so clicks are ignored), when the caller pauses long enough to
+//! start answering speculatively, when they go on, and when a turn ends (after silence; the
+//! silence can be changed while the caller is quiet, see [`TurnDetector::end_after`]).
 
 use webrtc_vad::{SampleRate, Vad, VadMode};
 
@@ -21,6 +23,11 @@ unsafe impl Send for OwnedVad {}
 pub enum TurnEvent {
     /// The caller has been speaking for the minimum duration.
     SpeechStarted,
+    /// The caller has been quiet for [`TurnSettings::speculate_ms`]: the turn may be over.
+    /// The utterance so far (with pre-roll) at the detector's rate.
+    Paused(Vec<i16>),
+    /// The caller spoke again after a [`TurnEvent::Paused`], before the turn ended.
+    Resumed,
     /// The caller stopped: the utterance (with pre-roll) at the detector's rate.
     TurnEnded(Vec<i16>),
 }
@@ -33,6 +40,8 @@ pub struct TurnSettings {
     pub min_speech_ms: usize,
     /// Silence that ends a turn.
     pub end_silence_ms: usize,
+    /// Silence after which the turn may be over ([`TurnEvent::Paused`]; 0: never).
+    pub speculate_ms: usize,
     /// A turn longer than this ends anyway.
     pub max_turn_ms: usize,
 }
@@ -49,6 +58,10 @@ pub struct TurnDetector {
     voiced_run: usize,
     gap_run: usize,
     silent_frames: usize,
+    /// The silence that ends the current turn (the setting, unless moved by `end_after`).
+    end_silence_ms: usize,
+    /// A [`TurnEvent::Paused`] was sent for the current silence.
+    paused: bool,
 }
 
 impl TurnDetector {
@@ -76,6 +89,8 @@ impl TurnDetector {
             voiced_run: 0,
             gap_run: 0,
             silent_frames: 0,
+            end_silence_ms: settings.end_silence_ms,
+            paused: false,
         }
     }
 
@@ -83,6 +98,23 @@ impl TurnDetector {
     /// so that only a real interruption cuts it).
     pub fn set_min_speech_ms(&mut self, ms: usize) {
         self.settings.min_speech_ms = ms;
+    }
+
+    /// Makes the current turn end after `ms` of silence (until the caller speaks again); if
+    /// the caller has already been quiet that long, the turn ends now.
+    pub fn end_after(&mut self, ms: usize) -> Option<TurnEvent> {
+        if !self.in_speech {
+            return None;
+        }
+        self.end_silence_ms = ms;
+        (self.silent_frames > 0 && self.silent_frames * FRAME_MS >= ms).then(|| self.end_turn())
+    }
+
+    fn end_turn(&mut self) -> TurnEvent {
+        self.in_speech = false;
+        self.voiced_run = 0;
+        self.paused = false;
+        TurnEvent::TurnEnded(std::mem::take(&mut self.utterance))
     }
 
     /// Whether the caller is in the middle of an utterance.
@@ -128,21 +160,49 @@ impl TurnDetector {
             if self.voiced_run * FRAME_MS >= self.settings.min_speech_ms.max(FRAME_MS) {
                 self.in_speech = true;
                 self.silent_frames = 0;
+                self.end_silence_ms = self.settings.end_silence_ms;
                 self.utterance = self.pre_roll.drain(..).collect();
                 return Some(TurnEvent::SpeechStarted);
             }
             return None;
         }
         self.utterance.extend_from_slice(frame);
-        self.silent_frames = if voiced { 0 } else { self.silent_frames + 1 };
+        if voiced {
+            self.silent_frames = 0;
+            // The caller goes on: the turn ends after the usual silence again.
+            self.end_silence_ms = self.settings.end_silence_ms;
+            if std::mem::take(&mut self.paused) {
+                return Some(TurnEvent::Resumed);
+            }
+        } else {
+            self.silent_frames += 1;
+        }
+        let silence = self.silent_frames * FRAME_MS;
         let too_long = self.utterance.len() * 1000 / self.rate >= self.settings.max_turn_ms;
-        if self.silent_frames * FRAME_MS >= self.settings.end_silence_ms || too_long {
-            self.in_speech = false;
-            self.voiced_run = 0;
-            return Some(TurnEvent::TurnEnded(std::mem::take(&mut self.utterance)));
+        if silence >= self.end_silence_ms || too_long {
+            return Some(self.end_turn());
+        }
+        let speculate = self.settings.speculate_ms;
+        if speculate > 0 && silence >= speculate && !self.paused {
+            self.paused = true;
+            return Some(TurnEvent::Paused(self.utterance.clone()));
         }
         None
     }
+}
+
+/// A vowel-like buzz: harmonics of 140 Hz, which the VAD takes for voice.
+#[cfg(test)]
+pub(crate) fn buzz(ms: usize, rate: usize) -> Vec<i16> {
+    (0..rate * ms / 1000)
+        .map(|i| {
+            let t = i as f32 / rate as f32;
+            let s: f32 = (1..12)
+                .map(|h| (t * 140.0 * h as f32 * std::f32::consts::TAU).sin() / h as f32)
+                .sum();
+            (s * 6000.0) as i16
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -154,21 +214,9 @@ mod tests {
             vad_mode: 3,
             min_speech_ms: 200,
             end_silence_ms: 500,
+            speculate_ms: 0,
             max_turn_ms: 10_000,
         }
-    }
-
-    /// A vowel-like buzz: harmonics of 140 Hz, which the VAD takes for voice.
-    fn buzz(ms: usize, rate: usize) -> Vec<i16> {
-        (0..rate * ms / 1000)
-            .map(|i| {
-                let t = i as f32 / rate as f32;
-                let s: f32 = (1..12)
-                    .map(|h| (t * 140.0 * h as f32 * std::f32::consts::TAU).sin() / h as f32)
-                    .sum();
-                (s * 6000.0) as i16
-            })
-            .collect()
     }
 
     #[test]
@@ -221,6 +269,88 @@ mod tests {
             Some(&TurnEvent::SpeechStarted),
             "{} events",
             ev.len()
+        );
+    }
+
+    /// Pushes `ms` of silence in frames: each event with the silence before it, in ms.
+    fn quiet(d: &mut TurnDetector, ms: usize) -> Vec<(usize, TurnEvent)> {
+        let frame = 16_000 * FRAME_MS / 1000;
+        (1..=ms / FRAME_MS)
+            .flat_map(|n| {
+                d.push(&vec![0; frame])
+                    .into_iter()
+                    .map(move |e| (n * FRAME_MS, e))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_pause_may_end_the_turn_and_speech_after_it_resumes_the_turn() {
+        let mut d = TurnDetector::new(
+            16_000,
+            TurnSettings {
+                speculate_ms: 200,
+                ..settings()
+            },
+        );
+        assert_eq!(d.push(&buzz(600, 16_000)), vec![TurnEvent::SpeechStarted]);
+        // Quiet for 200 ms (after the VAD's own hangover): the turn may be over.
+        let events = quiet(&mut d, 400);
+        let [(paused_at, TurnEvent::Paused(so_far))] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        assert!(so_far.len() >= 16_000 * 600 / 1000, "{}", so_far.len());
+        // The caller goes on: no turn ended, and a second pause is announced again.
+        assert_eq!(d.push(&buzz(400, 16_000)), vec![TurnEvent::Resumed]);
+        assert!(d.in_speech());
+        let events = quiet(&mut d, 1000);
+        let [(again, TurnEvent::Paused(_)), (ended, TurnEvent::TurnEnded(whole))] =
+            events.as_slice()
+        else {
+            panic!("{events:?}")
+        };
+        assert_eq!(again, paused_at);
+        assert_eq!(ended - again, 300, "the turn ends 500 ms into the silence");
+        // Both stretches of speech are in the one utterance.
+        let ms = whole.len() * 1000 / 16_000;
+        assert!(ms >= 600 + paused_at + 400 + ended, "{ms} ms");
+    }
+
+    #[test]
+    fn the_end_of_a_turn_can_be_moved_while_the_caller_is_quiet() {
+        let mut d = TurnDetector::new(16_000, settings());
+        assert_eq!(
+            d.end_after(100),
+            None,
+            "nothing to end before speech starts"
+        );
+        // The usual end, for comparison.
+        d.push(&buzz(600, 16_000));
+        let events = quiet(&mut d, 1000);
+        let [(usual, TurnEvent::TurnEnded(_))] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        // A complete question: 300 ms of silence are enough, and they have passed.
+        d.push(&buzz(600, 16_000));
+        assert!(quiet(&mut d, usual - 100).is_empty());
+        assert!(matches!(d.end_after(300), Some(TurnEvent::TurnEnded(_))));
+        assert!(!d.in_speech());
+
+        // An unfinished one: the turn waits 500 ms longer than usual.
+        d.push(&buzz(600, 16_000));
+        assert!(quiet(&mut d, usual - 100).is_empty());
+        assert_eq!(d.end_after(1000), None);
+        let events = quiet(&mut d, 1000);
+        let [(later, TurnEvent::TurnEnded(_))] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        assert_eq!(usual - 100 + later, usual + 500);
+        // The next turn ends after the usual silence again.
+        d.push(&buzz(600, 16_000));
+        let events = quiet(&mut d, 1000);
+        assert!(
+            matches!(events.as_slice(), [(at, TurnEvent::TurnEnded(_))] if at == usual),
+            "{events:?}"
         );
     }
 }

@@ -257,6 +257,14 @@ pub struct EngineLoad {
 }
 
 impl EngineLoad {
+    /// Whether work nobody waits for yet (a speculative reply) may start: a speech place
+    /// is free with no job waiting for one, and no reply waits for an LLM sequence.
+    pub fn has_room(&self) -> bool {
+        self.stt.queued + self.tts.queued == 0
+            && self.stt.running + self.tts.running < self.stt.places
+            && self.llm.queued == 0
+    }
+
     /// Each engine with its name, as the metrics label them.
     pub fn by_engine(&self) -> [(&'static str, Lane); 3] {
         [("stt", self.stt), ("llm", self.llm), ("tts", self.tts)]

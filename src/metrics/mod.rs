@@ -92,6 +92,7 @@ pub struct Metrics {
     turns: Family<Counter>,
     stages: Family<Histogram>,
     barge_ins: Family<Counter>,
+    speculations: Family<Counter>,
     tool_calls: Family<Counter>,
     errors: Family<Counter>,
     model_load: Family<Gauge>,
@@ -125,6 +126,12 @@ impl Default for Metrics {
                 "voxd_barge_ins_total",
                 "Replies cut short because the caller spoke over voxd.",
                 &[],
+            ),
+            speculations: Family::new(
+                "voxd_speculative_replies_total",
+                "Replies begun in the caller's pause: used (the turn had ended), dropped (the \
+                 caller went on), skipped (the engines had no room).",
+                &["outcome"],
             ),
             tool_calls: Family::new(
                 "voxd_tool_calls_total",
@@ -188,6 +195,9 @@ impl Default for Metrics {
             m.refused.declare(&[t.as_str()]);
         }
         m.barge_ins.declare(&[]);
+        for outcome in ["used", "dropped", "skipped"] {
+            m.speculations.declare(&[outcome]);
+        }
         // Zero gaps is a figure too (`voxd bench load` reads it).
         m.stages
             .declare(&[Transport::Stream.as_str(), Stage::ReplyGap.as_str()]);
@@ -219,6 +229,10 @@ impl Metrics {
 
     pub fn barge_in(&self) {
         self.barge_ins.inc(&[]);
+    }
+
+    pub fn speculation(&self, outcome: &str) {
+        self.speculations.inc(&[outcome]);
     }
 
     pub fn tool_called(&self, tool: &str) {
@@ -268,6 +282,7 @@ impl Metrics {
         self.turns.encode(&mut out);
         self.stages.encode(&mut out);
         self.barge_ins.encode(&mut out);
+        self.speculations.encode(&mut out);
         self.tool_calls.encode(&mut out);
         self.errors.encode(&mut out);
         self.model_load.encode(&mut out);

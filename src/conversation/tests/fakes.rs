@@ -140,8 +140,11 @@ impl Harness {
                 vad_mode: 3,
                 min_speech_ms: 200,
                 end_silence_ms: 500,
+                speculate_ms: 200,
                 max_turn_ms: 30_000,
             },
+            complete_ms: 300,
+            unfinished_ms: 1000,
             greeting: greeting.into(),
             barge_in: true,
             barge_in_min_ms: 300,
@@ -165,6 +168,17 @@ impl Harness {
         let speech = vec![1000i16; RATE as usize];
         self.conversation
             .on_turn_event(TurnEvent::TurnEnded(speech), self.now);
+    }
+
+    /// The caller's audio, in 20 ms frames as the clock runs.
+    pub fn hear(&mut self, samples: &[i16]) {
+        for frame in samples.chunks(RATE as usize / 50) {
+            self.now += Duration::from_millis(20);
+            let out = self.conversation.push_audio(frame, self.now);
+            self.out.extend(out);
+            let out = self.conversation.tick(self.now);
+            self.out.extend(out);
+        }
     }
 
     /// Takes in the reply's progress until it is complete.

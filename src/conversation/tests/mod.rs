@@ -7,7 +7,7 @@ mod fakes;
 use super::recording_turn;
 use super::reply::{Action, ReplyEvent, ReplyInput, ReplyRequest, Timings};
 use super::tools::{ToolCall, Tools};
-use super::turn_detector::TurnEvent;
+use super::turn_detector::{buzz, TurnEvent};
 use super::Output;
 use crate::audio::Pcm;
 use crate::engines::{ChatMessage, Role};
@@ -224,6 +224,7 @@ async fn typed_words_get_the_tool_call_too() {
         input: ReplyInput::Words("that's all".into()),
         rate: None,
         live: false,
+        due: None,
     };
     let mut events = Vec::new();
     a.reply(request, &mut |ev| events.push(ev)).await.unwrap();
@@ -240,4 +241,117 @@ async fn typed_words_get_the_tool_call_too() {
     };
     assert_eq!(end.tool, Some(ToolCall::Hangup));
     assert_eq!(end.action(), Action::Hangup);
+}
+
+/// What the fake caller says for a second.
+fn a_second_of_speech() -> Vec<i16> {
+    vec![1000i16; RATE as usize]
+}
+
+#[tokio::test]
+async fn a_reply_begun_in_the_pause_is_heard_only_once_the_turn_has_ended() {
+    let (a, llm) = assistant(&["When do you open?"], "We open at nine.", None);
+    let mut h = Harness::new(a, "");
+    h.conversation
+        .on_turn_event(TurnEvent::Paused(a_second_of_speech()), h.now);
+    // The whole reply is made in the pause, and nothing of it goes out.
+    h.settle().await;
+    h.advance(250);
+    assert!(h.texts().is_empty(), "{:?}", h.texts());
+    assert!(h.call.memory().is_empty());
+    // The turn ends: the reply is there at once, and the latency counts from now.
+    h.conversation
+        .on_turn_event(TurnEvent::TurnEnded(a_second_of_speech()), h.now);
+    h.play_out();
+    assert_eq!(
+        h.texts(),
+        [
+            "heard When do you open?",
+            "replying We open at nine.",
+            "AudioStart",
+            "AudioStop",
+            "said We open at nine."
+        ]
+    );
+    let (_, latency, _) = h.said()[0].clone();
+    assert!(latency.is_some_and(|ms| ms < 20.0), "{latency:?}");
+    assert_eq!(llm.prompts.lock().unwrap().len(), 1, "answered once");
+    assert_eq!(h.call.turns(), 1);
+}
+
+#[tokio::test]
+async fn a_caller_who_goes_on_after_a_pause_gets_one_reply_to_the_whole_sentence() {
+    let (a, llm) = assistant(
+        &["My number is", "My number is five five five."],
+        "Thanks, noted.",
+        None,
+    );
+    let mut h = Harness::new(a, "");
+    h.conversation
+        .on_turn_event(TurnEvent::Paused(a_second_of_speech()), h.now);
+    h.settle().await;
+    h.conversation.on_turn_event(TurnEvent::Resumed, h.now);
+    h.advance(1000);
+    assert!(h.texts().is_empty(), "the dropped reply said nothing");
+    h.caller_turn();
+    h.settle().await;
+    h.play_out();
+    assert_eq!(
+        h.texts(),
+        [
+            "heard My number is five five five.",
+            "replying Thanks, noted.",
+            "AudioStart",
+            "AudioStop",
+            "said Thanks, noted."
+        ]
+    );
+    assert_eq!(
+        h.call.memory()[0],
+        message(Role::User, "My number is five five five.")
+    );
+    assert_eq!(llm.prompts.lock().unwrap().len(), 2);
+}
+
+/// Speech, then silence until voxd answers (at most 2 s): how long the silence was. The
+/// speculative reply is made in full as soon as it starts (the engines are fakes).
+async fn silence_before_the_reply(h: &mut Harness) -> usize {
+    h.hear(&buzz(800, RATE as usize));
+    let mut quiet = 0;
+    let mut settled = false;
+    while quiet < 2000 {
+        h.hear(&[0; RATE as usize / 50]);
+        quiet += 20;
+        if h.conversation.speculating() && !settled {
+            h.settle().await;
+            settled = true;
+        }
+        if h.texts().iter().any(|t| t.starts_with("heard")) {
+            return quiet;
+        }
+    }
+    panic!("no reply after 2 s of silence: {:?}", h.texts());
+}
+
+#[tokio::test]
+async fn the_end_of_turn_listens_to_the_words() {
+    let mut quiet = Vec::new();
+    for heard in [
+        "I need a table for two.",
+        "What time do you open on Saturday?",
+        "My number is",
+    ] {
+        let (a, _) = assistant(&[heard], "Sure.", None);
+        let mut h = Harness::new(a, "");
+        quiet.push(silence_before_the_reply(&mut h).await);
+    }
+    let [plain, complete, unfinished] = quiet[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        plain - complete,
+        200,
+        "a complete question ends after 300 ms, not 500"
+    );
+    assert_eq!(unfinished - plain, 500, "speech that goes on waits 1000 ms");
 }

@@ -191,6 +191,7 @@ async fn greet(
                 input: ReplyInput::Fixed(text.clone()),
                 rate: ctx.reply_rate,
                 live: false,
+                due: None,
             };
             let mut audio = None;
             ctx.assistant
