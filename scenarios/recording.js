@@ -3,7 +3,10 @@
  *
  * An inbound call is answered and greeted with voxd's voice. Each time the caller speaks, the
  * utterance is recorded (it ends after a short silence or a maximum length), its URL goes
- * to voxd's POST /voximplant/process_audio, and voxd's spoken reply is played. When voxd says
+ * to voxd's POST /voximplant/process_audio, and voxd's spoken reply is played. With
+ * PROGRESSIVE (the default) voxd answers as soon as it has the caller's words and the reply
+ * plays while voxd is still making it (progressivePlayback); what follows the reply (its text,
+ * a hang-up or a transfer) is read from the reply's reply_url once it has played. When voxd says
  * the call is over (action "hangup"), the call ends. When voxd hands the call to a human
  * (action "transfer", with the operator's number in transfer_to), the reply is played, the
  * operator is dialled and the two are connected; if the operator does not answer, the caller
@@ -44,6 +47,9 @@ const NO_SPEECH_S = 8;
 const REQUEST_TIMEOUT_S = 30;
 // Consecutive voxd failures after which the call is ended politely.
 const MAX_FAILURES = 2;
+// Play voxd's reply while it is being made (the caller hears it sooner); false: wait for the
+// whole reply, then play it.
+const PROGRESSIVE = true;
 
 const PHRASES = {
   ru: {
@@ -84,6 +90,24 @@ async function voxdAt(base, path, body) {
   return { ok: ok, code: res.code, body: json };
 }
 
+/** GETs a voxd URL that answers JSON (a progressive reply's result); like voxdAt. */
+async function voxdGet(url) {
+  const res = await Net.httpRequestAsync(url, {
+    method: 'GET',
+    headers: { Authorization: 'Bearer ' + VOXD_TOKEN },
+    timeout: REQUEST_TIMEOUT_S,
+  });
+  let json = null;
+  try {
+    json = JSON.parse(res.text);
+  } catch (e) {
+    // Not JSON.
+  }
+  const ok = res.code === 200 && json !== null && json.done === true && !json.error;
+  if (!ok) Logger.write('voxd reply result failed: ' + res.code + ' ' + String(res.text || res.error || '').slice(0, 300));
+  return { ok: ok, code: res.code, body: json };
+}
+
 /** Whether a voxd answer says it is serving all the calls it can. */
 function atCapacity(res) {
   return res.code === 503 && !!res.body && !!res.body.error && res.body.error.code === 'at_capacity';
@@ -98,6 +122,7 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
   let operator = null; // the operator's call leg, once dialled
   let failures = 0;
   let replyText = ''; // what the current playback says, for the fallback voice
+  let replyResultUrl = ''; // a progressive reply playing: where its result is read
   let recorder = null;
   let recordingUrl = '';
   let heardSpeech = false;
@@ -119,6 +144,20 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
   function play(url, text) {
     replyText = text;
     call.startPlayback(url);
+  }
+
+  /** Plays a reply that is still being made; its result is read once it has played. */
+  function playProgressively(url, resultUrl) {
+    replyText = '';
+    replyResultUrl = resultUrl;
+    call.startPlayback(url, { progressivePlayback: true });
+  }
+
+  /** What follows a reply: its result from voxd. */
+  function follow(r) {
+    Logger.write('caller: ' + r.user_text + ' | voxd: ' + r.reply_text);
+    ending = r.action === 'hangup';
+    transferTo = r.action === 'transfer' && r.transfer_to ? r.transfer_to : '';
   }
 
   function say(text) {
@@ -176,7 +215,7 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
       failed();
       return;
     }
-    const request = { call_id: callId, audio_url: url, duration: duration };
+    const request = { call_id: callId, audio_url: url, duration: duration, progressive: PROGRESSIVE };
     let res = await voxd('/voximplant/process_audio', request);
     if (!res.ok && res.body && res.body.error && res.body.error.code === 'download_failed') {
       // A recording can take a moment to become downloadable: one more try.
@@ -190,9 +229,11 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
     }
     failures = 0;
     const r = res.body;
-    Logger.write('caller: ' + r.user_text + ' | voxd: ' + r.reply_text);
-    ending = r.action === 'hangup';
-    transferTo = r.action === 'transfer' && r.transfer_to ? r.transfer_to : '';
+    if (r.progressive) {
+      playProgressively(r.reply_audio_url, r.reply_url);
+      return;
+    }
+    follow(r);
     play(r.reply_audio_url, r.reply_text);
   }
 
@@ -253,8 +294,20 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
     else say(PHRASES.greeting);
   });
 
-  call.addEventListener(CallEvents.PlaybackFinished, (e) => {
+  call.addEventListener(CallEvents.PlaybackFinished, async (e) => {
     if (ended) return;
+    if (replyResultUrl) {
+      // A progressive reply has played (its audio ends when voxd has made all of it).
+      const res = await voxdGet(replyResultUrl + '?wait_secs=10');
+      replyResultUrl = '';
+      if (ended) return;
+      if (!res.ok) {
+        failed();
+        return;
+      }
+      follow(res.body);
+      replyText = res.body.reply_text;
+    }
     if (e.error && replyText) {
       // voxd's audio could not be played: Voximplant's voice reads the same text.
       Logger.write('playback failed: ' + e.error);

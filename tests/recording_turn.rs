@@ -166,3 +166,89 @@ async fn connected_answers_with_the_greeting_in_recording_mode_only() {
         event(json!({"call_id": "greet-x", "event": "Connected", "mode": "fax"})).await;
     assert_eq!(status, 422, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_progressive_turn_answers_with_the_words_and_streams_the_reply() {
+    let h = harness();
+    let spoken = h.speak(SENTENCE);
+    let url = h.serve(
+        "progressive.wav",
+        Served::Bytes(common::encode(&spoken, "wav")),
+    );
+    let resp = client()
+        .post(format!("http://{}/voximplant/process_audio", h.api))
+        .header("Authorization", auth())
+        .json(&json!({"call_id": "call-progressive", "audio_url": url, "progressive": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let started: Value = resp.json().await.unwrap();
+    assert_eq!(started["progressive"], true, "{started}");
+    let user_text = started["user_text"].as_str().unwrap();
+    assert!(wer(SENTENCE, user_text) <= 0.35, "heard {user_text:?}");
+    assert!(
+        started.get("reply_text").is_none(),
+        "not known yet: {started}"
+    );
+    assert!(started["timings_ms"]["stt"].as_f64().unwrap() > 0.0);
+
+    // The audio comes as it is made: a stream of unknown length that plays whole.
+    let audio_url = started["reply_audio_url"].as_str().unwrap();
+    let resp = reqwest::get(audio_url).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "audio/wav");
+    assert!(resp.content_length().is_none(), "chunked while it grows");
+    let streamed = resp.bytes().await.unwrap();
+    let pcm = decode::decode(&streamed, 600.0).unwrap();
+    assert!(pcm.duration_secs() > 0.5, "{} s", pcm.duration_secs());
+
+    // The result, once the audio has played: what a whole turn answers with.
+    let reply_url = started["reply_url"].as_str().unwrap();
+    assert!(reply_url.contains("/voximplant/replies/"), "{reply_url}");
+    let resp = client()
+        .get(format!("{reply_url}?wait_secs=20"))
+        .header("Authorization", auth())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let result: Value = resp.json().await.unwrap();
+    assert_eq!(result["done"], true, "{result}");
+    assert_eq!(result["action"], "continue");
+    assert_eq!(result["user_text"], started["user_text"]);
+    assert_eq!(result["reply_audio_url"], started["reply_audio_url"]);
+    let reply_text = result["reply_text"].as_str().unwrap();
+    let heard = h.hear(pcm.clone());
+    assert!(
+        !shared_words(reply_text, &heard).is_empty(),
+        "reply {reply_text:?} but the audio says {heard:?}"
+    );
+    // The words were answered before the reply was complete.
+    let answered = started["timings_ms"]["total"].as_f64().unwrap();
+    let complete = result["timings_ms"]["total"].as_f64().unwrap();
+    assert!(answered < complete, "{answered} ms vs {complete} ms");
+
+    // Fetched again, the finished file has its real length.
+    let again = reqwest::get(audio_url).await.unwrap();
+    assert_eq!(again.content_length(), Some(streamed.len() as u64));
+    let whole = again.bytes().await.unwrap();
+    assert_eq!(decode::decode(&whole, 600.0).unwrap().samples, pcm.samples);
+
+    // The turn is in the call's history like any other.
+    let call = common::call_info("call-progressive").await;
+    assert_eq!(call["turns"], 1, "{call}");
+
+    // A result needs the token, and an unknown one is a clear 404.
+    let no_token = client().get(reply_url).send().await.unwrap();
+    assert_eq!(no_token.status(), 401);
+    let unknown = client()
+        .get(format!("http://{}/voximplant/replies/0123", h.api))
+        .header("Authorization", auth())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let body: Value = unknown.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "reply_not_found");
+}

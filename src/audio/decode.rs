@@ -52,7 +52,14 @@ pub fn decode(bytes: &[u8], max_secs: f64) -> Result<Pcm, DecodeError> {
         .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
         .ok_or_else(|| DecodeError::Unsupported("no audio track".into()))?;
     let track_id = track.id;
-    let promised = track.codec_params.n_frames;
+    // A WAV stream's header claims the largest size there is (0xFFFFFFFF bytes, "read to
+    // the end"): it promises nothing.
+    let streamed = |frames: &u64| {
+        let block = u64::from(track.codec_params.bits_per_sample.unwrap_or(16) / 8)
+            * track.codec_params.channels.map_or(1, |c| c.count() as u64);
+        *frames >= u64::from(u32::MAX) / block.max(1)
+    };
+    let promised = track.codec_params.n_frames.filter(|f| !streamed(f));
     let mut decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
         .map_err(|e| DecodeError::Unsupported(e.to_string()))?;
@@ -128,6 +135,7 @@ pub fn decode(bytes: &[u8], max_secs: f64) -> Result<Pcm, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::wav;
 
     #[test]
     fn garbage_is_unsupported() {
@@ -148,6 +156,11 @@ mod tests {
         assert!((back.samples[100] - 0.25).abs() < 1e-3);
         let err = decode(&bytes[..bytes.len() / 2], 60.0).unwrap_err();
         assert!(matches!(err, DecodeError::Truncated { .. }), "{err}");
+        // A stream's header promises no length: all that came is the audio.
+        let mut stream = wav::stream_header(16_000);
+        stream.extend_from_slice(&bytes[wav::HEADER_BYTES..bytes.len() / 2]);
+        let present = (bytes.len() / 2 - wav::HEADER_BYTES) / 2;
+        assert_eq!(decode(&stream, 60.0).unwrap().samples.len(), present);
         let err = decode(&bytes, 0.5).unwrap_err();
         assert!(matches!(err, DecodeError::TooLong { .. }), "{err}");
     }

@@ -1,5 +1,7 @@
 //! `voxd bench turn`: latency of the recording-URL turn, measured through the real HTTP API
-//! on loopback; prints per-engine figures and per-stage medians as Markdown tables.
+//! on loopback; prints per-engine figures, per-stage medians of the whole turn, and the
+//! progressive mode's moments (words answered, first reply audio bytes, reply complete) as
+//! Markdown tables.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -90,16 +92,79 @@ pub async fn run(mut cfg: Config, runs: usize) -> Result<()> {
         }
     }
     println!("\n| stage | median ms | min ms | max ms |\n|---|---|---|---|");
-    for (stage, vals) in STAGES.iter().zip(samples.iter_mut()) {
+    print_rows(STAGES.iter().copied().zip(samples.iter_mut()));
+    let url = format!("http://{files_addr}/u.wav");
+    let mut progressive = progressive_turns(&client, api_addr, &url, runs).await?;
+    println!("\n| progressive turn (request →) | median ms | min ms | max ms |\n|---|---|---|---|");
+    print_rows(
+        PROGRESSIVE_MOMENTS
+            .iter()
+            .copied()
+            .zip(progressive.iter_mut()),
+    );
+    Ok(())
+}
+
+/// One row per figure: median, min, max.
+fn print_rows<'a>(rows: impl Iterator<Item = (&'a str, &'a mut Vec<f64>)>) {
+    for (name, vals) in rows {
         vals.sort_by(f64::total_cmp);
         println!(
-            "| {stage} | {:.0} | {:.0} | {:.0} |",
+            "| {name} | {:.0} | {:.0} | {:.0} |",
             super::median(vals),
             vals[0],
             vals[vals.len() - 1]
         );
     }
-    Ok(())
+}
+
+const PROGRESSIVE_MOMENTS: [&str; 3] = [
+    "the words answered",
+    "first reply audio bytes",
+    "reply complete",
+];
+
+/// `runs` progressive turns (after a warm-up): when, after the request, the words were
+/// answered, the reply's first audio bytes arrived, and its audio ended.
+async fn progressive_turns(
+    client: &reqwest::Client,
+    api: std::net::SocketAddr,
+    audio_url: &str,
+    runs: usize,
+) -> Result<Vec<Vec<f64>>> {
+    let mut moments = vec![Vec::new(); PROGRESSIVE_MOMENTS.len()];
+    for i in 0..=runs {
+        let t = Instant::now();
+        let resp: Value = client
+            .post(format!("http://{api}/voximplant/process_audio"))
+            .json(&serde_json::json!({"call_id": format!("bench-progressive-{i}"), "audio_url": audio_url, "progressive": true}))
+            .send()
+            .await?
+            .json()
+            .await
+            .context("progressive bench turn failed")?;
+        let answered = t.elapsed();
+        let reply = resp["reply_audio_url"]
+            .as_str()
+            .ok_or_else(|| anyhow!("progressive turn failed: {resp}"))?;
+        let mut audio = client.get(reply).send().await?;
+        let (mut bytes, mut first) = (0, None);
+        while let Some(chunk) = audio.chunk().await? {
+            bytes += chunk.len();
+            if first.is_none() && bytes > wav::HEADER_BYTES {
+                first = Some(t.elapsed());
+            }
+        }
+        let complete = t.elapsed();
+        let first = first.ok_or_else(|| anyhow!("the progressive reply had no audio"))?;
+        if i == 0 {
+            continue;
+        }
+        for (k, d) in [answered, first, complete].iter().enumerate() {
+            moments[k].push(d.as_secs_f64() * 1000.0);
+        }
+    }
+    Ok(moments)
 }
 
 /// Each engine on its own: Whisper and Piper real-time factors, LLM tokens per second.

@@ -1,5 +1,6 @@
 //! A whole turn on a recording (the recording-URL flow): the reply pipeline's pieces
-//! joined into one audio file, with the reprompt when nothing intelligible was heard.
+//! joined into one audio file, with the reprompt when nothing intelligible was heard. The
+//! progress can be watched as it happens (the progressive mode streams the pieces).
 
 use anyhow::{anyhow, Result};
 
@@ -21,21 +22,38 @@ pub struct TurnOutcome {
     pub reply_audio: Pcm,
 }
 
-/// Answers `audio` after `memory`, the reply at `rate` (None: the voice's own); the
-/// pipeline's stage times go into `timings`.
-pub async fn run(
+/// How a recording turn's reply is made and watched.
+pub struct Delivery<'a, F: FnMut(&ReplyEvent) + Send> {
+    /// The reply at this rate (None: the voice's own).
+    pub rate: Option<u32>,
+    /// The speech plays as it comes (progressive playback): later pieces are due only when
+    /// the speech before them has played.
+    pub live: bool,
+    /// Sees every event of the reply (and of the reprompt) as it happens.
+    pub watch: &'a mut F,
+}
+
+/// Answers `audio` after `memory`; the pipeline's stage times go into `timings`.
+pub async fn run<F: FnMut(&ReplyEvent) + Send>(
     assistant: &Assistant,
     memory: Vec<ChatMessage>,
     audio: Pcm,
-    rate: Option<u32>,
+    delivery: Delivery<'_, F>,
     timings: &mut Timings,
 ) -> Result<TurnOutcome> {
-    let mut collected = Collected::default();
+    let Delivery { rate, live, watch } = delivery;
+    let mut collected = Collected {
+        watch,
+        heard: String::new(),
+        language: String::new(),
+        pieces: Vec::new(),
+        end: None,
+    };
     let request = ReplyRequest {
         memory,
         input: ReplyInput::Audio(audio),
         rate,
-        live: false,
+        live,
         due: None,
     };
     assistant
@@ -50,7 +68,7 @@ pub async fn run(
             memory: Vec::new(),
             input: ReplyInput::Fixed(assistant.settings.reprompt_text.clone()),
             rate,
-            live: false,
+            live,
             due: None,
         };
         let stt = end.timings.stt;
@@ -77,17 +95,18 @@ pub async fn run(
     })
 }
 
-/// The events of a reply, gathered.
-#[derive(Default)]
-struct Collected {
+/// The events of a reply, gathered (each shown to `watch` first).
+struct Collected<'a, F> {
+    watch: &'a mut F,
     heard: String,
     language: String,
     pieces: Vec<(String, Pcm)>,
     end: Option<ReplyEnd>,
 }
 
-impl Collected {
+impl<F: FnMut(&ReplyEvent)> Collected<'_, F> {
     fn take(&mut self, ev: ReplyEvent) {
+        (self.watch)(&ev);
         match ev {
             ReplyEvent::Heard { text, language } => {
                 self.heard = text;

@@ -187,6 +187,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/voximplant/calls/{call_id}",
             get(voximplant_http::events::show),
         )
+        .route(
+            "/voximplant/replies/{id}",
+            get(voximplant_http::progressive::show),
+        )
         .route("/calls", get(call_history::list).post(place_call::handle))
         .route("/calls/{call_id}", get(call_history::show))
         .route_layer(axum::middleware::from_fn_with_state(

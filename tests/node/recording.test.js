@@ -49,7 +49,7 @@ function noErrors(standin) {
 }
 
 test('two turns: greeting, an answer in voxd\'s voice, hang-up on goodbye', async () => {
-  const s = await call({ hosts: { [HOST]: daemon.voxd.url }, timeScale: 0.25 }, [question, goodbye]);
+  const s = await call({ hosts: { [HOST]: daemon.voxd.url }, timeScale: 0.25, settings: { PROGRESSIVE: false } }, [question, goodbye]);
   noErrors(s);
 
   // Every request carries the token; the events bracket the call.
@@ -101,6 +101,42 @@ test('two turns: greeting, an answer in voxd\'s voice, hang-up on goodbye', asyn
   );
 });
 
+test('progressive: the reply plays while voxd makes it, what follows is read after it', async () => {
+  const s = await call({ hosts: { [HOST]: daemon.voxd.url }, timeScale: 0.25 }, [question, goodbye]);
+  noErrors(s);
+  const turns = requestsTo(s, '/voximplant/process_audio');
+  assert.deepEqual(turns.map((t) => t.code), [200, 200], s.report());
+  for (const t of turns) assert.equal(JSON.parse(t.body).progressive, true);
+  const first = JSON.parse(turns[0].response);
+  assert.equal(first.progressive, true);
+  assert.ok(v.sharedWords(first.user_text, question.text).length >= 3, `heard ${JSON.stringify(first.user_text)}`);
+  assert.equal(first.reply_text, undefined, 'not known when the words are');
+
+  // Each reply was played progressively: audio came in chunks, playback began with the first.
+  const replies = s.phone.playbacks.filter((p) => p.progressive);
+  assert.equal(replies.length, 2, s.report());
+  for (const p of replies) {
+    assert.ok(p.ok, `playback of ${p.url} failed: ${p.error}`);
+    assert.ok(p.chunks >= 2, `${p.chunks} chunk(s)`);
+    assert.ok(p.firstAudioMs < p.arrivedMs, `first audio at ${p.firstAudioMs} ms, all of it at ${p.arrivedMs} ms`);
+    assert.ok(p.level > 300, `playback of ${p.url} is near silence (rms ${p.level})`);
+  }
+
+  // Once a reply had played, the scenario read its result; the goodbye's ended the call.
+  const results = s.requests.filter((r) => new URL(r.url).pathname.startsWith('/voximplant/replies/'));
+  assert.deepEqual(results.map((r) => r.code), [200, 200], s.report());
+  for (const r of results) assert.equal(r.headers.Authorization, `Bearer ${TOKEN}`);
+  const [one, two] = results.map((r) => JSON.parse(r.response));
+  assert.equal(one.done, true);
+  assert.equal(one.action, 'continue');
+  assert.ok(one.reply_text.length > 0);
+  const heard = v.transcribe(writeTmp(replies[0].bytes, 'progressive1.wav'));
+  assert.ok(v.sharedWords(heard, one.reply_text).length >= 2, `played ${JSON.stringify(heard)} for ${JSON.stringify(one.reply_text)}`);
+  assert.equal(two.action, 'hangup');
+  assert.deepEqual(s.phone.says, []);
+  assert.equal(s.hangups, 1, 'the scenario hung up after the goodbye reply');
+});
+
 function writeTmp(bytes, name) {
   const file = path.join(dir, name);
   fs.writeFileSync(file, bytes);
@@ -114,7 +150,9 @@ test('voxd answers an error (a broken recording): apology, then the call goes on
   assert.deepEqual(turns.map((t) => t.code), [422, 200], s.report());
   assert.equal(JSON.parse(turns[0].response).error.code, 'audio_decode');
   assert.deepEqual(s.phone.says, [APOLOGY]);
-  assert.equal(JSON.parse(turns[1].response).action, 'hangup');
+  const results = s.requests.filter((r) => new URL(r.url).pathname.startsWith('/voximplant/replies/'));
+  assert.equal(results.length, 1, s.report());
+  assert.equal(JSON.parse(results[0].response).action, 'hangup');
   assert.equal(s.hangups, 1);
 });
 

@@ -197,7 +197,18 @@ async fn the_recording_turn_joins_the_pieces_and_reprompts_on_silence() {
         rate: RATE,
     };
     let mut timings = Timings::default();
-    let turn = recording_turn::run(&a, Vec::new(), audio.clone(), None, &mut timings)
+    let mut watched = Vec::new();
+    let mut watch = |ev: &ReplyEvent| {
+        if let ReplyEvent::Speech { text, .. } = ev {
+            watched.push(text.clone());
+        }
+    };
+    let delivery = recording_turn::Delivery {
+        rate: None,
+        live: false,
+        watch: &mut watch,
+    };
+    let turn = recording_turn::run(&a, Vec::new(), audio.clone(), delivery, &mut timings)
         .await
         .unwrap();
     assert_eq!(turn.user_text, "Hours?");
@@ -206,13 +217,20 @@ async fn the_recording_turn_joins_the_pieces_and_reprompts_on_silence() {
     let pieces = (16 + 8) * RATE as usize / 100;
     let pause = RATE as usize / 10;
     assert_eq!(turn.reply_audio.samples.len(), pieces + pause);
-    let silent = recording_turn::run(&a, Vec::new(), audio, None, &mut timings)
+    let delivery = recording_turn::Delivery {
+        rate: None,
+        live: true,
+        watch: &mut watch,
+    };
+    let silent = recording_turn::run(&a, Vec::new(), audio, delivery, &mut timings)
         .await
         .unwrap();
     assert_eq!(
         (silent.user_text.as_str(), silent.reply_text.as_str()),
         ("", "Say again?")
     );
+    // Each piece, the reprompt too, was seen as it was made.
+    assert_eq!(watched, ["We open at nine.", "Bye now.", "Say again?"]);
 }
 
 #[tokio::test]

@@ -1,14 +1,65 @@
 //! Reply audio kept for the scenario to play: random unguessable ids (128 bits), served
-//! without auth (VoxEngine's player cannot send headers), expiring after a TTL.
+//! without auth (VoxEngine's player cannot send headers), expiring after a TTL. A file is
+//! stored whole, or grows while its reply is made ([`Growing`]: progressive playback),
+//! with the turn's result once it is complete.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::RngCore;
+use tokio::sync::watch;
+
+/// A stored file: whole, or growing.
+#[derive(Clone)]
+pub enum Stored {
+    Whole(Arc<Vec<u8>>),
+    Growing(Arc<Growing>),
+}
+
+/// A WAV file written while its reply is made, and the turn's result once it is complete.
+pub struct Growing {
+    state: watch::Sender<GrowingState>,
+}
+
+/// What a [`Growing`] file holds now.
+#[derive(Debug, Default)]
+pub struct GrowingState {
+    /// The bytes so far (a stream header, then samples as they come).
+    pub bytes: Vec<u8>,
+    /// Set when the reply is complete: the turn's result (its JSON).
+    pub result: Option<serde_json::Value>,
+}
+
+impl Growing {
+    fn new() -> Self {
+        Self {
+            state: watch::Sender::new(GrowingState::default()),
+        }
+    }
+
+    /// Adds bytes at the end.
+    pub fn append(&self, bytes: &[u8]) {
+        self.state.send_modify(|s| s.bytes.extend_from_slice(bytes));
+    }
+
+    /// The reply is complete: `finish` fixes up the bytes (the real sizes), `result` is
+    /// what the scenario reads.
+    pub fn complete(&self, finish: impl FnOnce(&mut Vec<u8>), result: serde_json::Value) {
+        self.state.send_modify(|s| {
+            finish(&mut s.bytes);
+            s.result = Some(result);
+        });
+    }
+
+    /// A view that wakes up on every change.
+    pub fn watch(&self) -> watch::Receiver<GrowingState> {
+        self.state.subscribe()
+    }
+}
 
 /// A stored file and when it was stored.
-type Item = (Arc<Vec<u8>>, Instant);
+type Item = (Stored, Instant);
 
 /// 128 random bits as 32 hex digits.
 fn random_id() -> String {
@@ -33,21 +84,31 @@ impl AudioStore {
 
     /// Stores a file and returns its new id.
     pub fn put(&self, wav: Vec<u8>) -> String {
+        self.insert(Stored::Whole(Arc::new(wav)))
+    }
+
+    /// Stores an empty file that grows as its reply is made; returns its id.
+    pub fn open(&self) -> (String, Arc<Growing>) {
+        let growing = Arc::new(Growing::new());
+        (self.insert(Stored::Growing(growing.clone())), growing)
+    }
+
+    fn insert(&self, item: Stored) -> String {
         let id = random_id();
         let mut items = self.lock();
         let ttl = self.ttl;
         items.retain(|_, (_, at)| at.elapsed() < ttl);
-        items.insert(id.clone(), (Arc::new(wav), Instant::now()));
+        items.insert(id.clone(), (item, Instant::now()));
         id
     }
 
     /// The file, if it exists and has not expired.
-    pub fn get(&self, id: &str) -> Option<Arc<Vec<u8>>> {
+    pub fn get(&self, id: &str) -> Option<Stored> {
         self.get_at(id, Instant::now())
     }
 
     /// The file, if it exists and has not expired by `now`.
-    fn get_at(&self, id: &str, now: Instant) -> Option<Arc<Vec<u8>>> {
+    fn get_at(&self, id: &str, now: Instant) -> Option<Stored> {
         let items = self.lock();
         items
             .get(id)
@@ -64,6 +125,13 @@ impl AudioStore {
 mod tests {
     use super::*;
 
+    fn whole(s: Option<Stored>) -> Vec<u8> {
+        match s {
+            Some(Stored::Whole(b)) => b.as_ref().clone(),
+            _ => panic!("not a whole file"),
+        }
+    }
+
     #[test]
     fn ids_are_random_and_expire() {
         let store = AudioStore::new(Duration::from_secs(600));
@@ -71,10 +139,28 @@ mod tests {
         let b = store.put(vec![2]);
         assert_ne!(a, b);
         assert_eq!(a.len(), 32);
-        assert_eq!(store.get(&a).unwrap().as_slice(), &[1]);
+        assert_eq!(whole(store.get(&a)), [1]);
         let later = Instant::now() + Duration::from_secs(599);
         assert!(store.get_at(&a, later).is_some());
         let expired = Instant::now() + Duration::from_secs(601);
         assert!(store.get_at(&a, expired).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_growing_file_wakes_its_readers_until_it_is_complete() {
+        let store = AudioStore::new(Duration::from_secs(600));
+        let (id, growing) = store.open();
+        let Some(Stored::Growing(g)) = store.get(&id) else {
+            panic!("not growing")
+        };
+        let mut rx = g.watch();
+        growing.append(&[1, 2]);
+        rx.changed().await.unwrap();
+        assert_eq!(rx.borrow_and_update().bytes, [1, 2]);
+        growing.complete(|b| b.push(3), serde_json::json!({"reply_text": "Hi."}));
+        rx.changed().await.unwrap();
+        let s = rx.borrow_and_update();
+        assert_eq!(s.bytes, [1, 2, 3]);
+        assert_eq!(s.result.as_ref().unwrap()["reply_text"], "Hi.");
     }
 }

@@ -209,7 +209,7 @@ async fn greet(
     if let Some(call) = new_call {
         call.answered(None, &text, None, false);
     }
-    Ok(Some((text, ctx.audio_url(wav.clone()))))
+    Ok(Some((text, ctx.audio_url(ctx.audio.put(wav.clone())))))
 }
 
 /// A live call's conversation so far, for scenario authors and operators debugging a call.

@@ -1,11 +1,13 @@
 //! Voximplant's recording-URL flow over HTTP: `POST /voximplant/process_audio` (one turn on
 //! a recording, [`process_audio`]), `POST /voximplant/events` (the call's lifecycle and the
-//! greeting, [`events`]), `GET /voximplant/calls/{call_id}` and the reply audio the
-//! scenario plays (`GET /audio/{id}.wav`, kept in the [`audio_store`]).
+//! greeting, [`events`]), `GET /voximplant/calls/{call_id}`, the reply audio the scenario
+//! plays (`GET /audio/{id}.wav`, kept in the [`audio_store`]) and the result of a turn
+//! answered progressively (`GET /voximplant/replies/{id}`, [`progressive`]).
 
 pub mod audio_store;
 pub mod events;
 pub mod process_audio;
+pub mod progressive;
 
 use std::sync::Arc;
 
@@ -39,8 +41,8 @@ pub struct RecordingContext {
 }
 
 impl RecordingContext {
-    /// A link to stored reply audio.
-    fn audio_url(&self, wav: Vec<u8>) -> String {
-        format!("{}/audio/{}.wav", self.public_url, self.audio.put(wav))
+    /// The link to the stored reply audio `id`.
+    fn audio_url(&self, id: String) -> String {
+        format!("{}/audio/{id}.wav", self.public_url)
     }
 }

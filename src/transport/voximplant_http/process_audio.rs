@@ -1,9 +1,11 @@
 //! `POST /voximplant/process_audio` (one recording-URL turn, logged in the call's span and
-//! timed in the metrics) and `GET /audio/{id}.wav` (the reply audio the scenario plays).
+//! timed in the metrics; answered whole, or at once with audio that grows, see
+//! [`super::progressive`]) and `GET /audio/{id}.wav` (the reply audio the scenario plays).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -12,10 +14,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use super::RecordingContext;
+use super::audio_store::Stored;
+use super::{progressive, RecordingContext};
 use crate::audio::{decode, wav};
-use crate::calls::CallId;
-use crate::conversation::recording_turn;
+use crate::calls::{CallId, CallRecorder};
+use crate::conversation::recording_turn::{self, Delivery, TurnOutcome};
 use crate::conversation::reply::{ms, Action, Timings};
 use crate::download::{self, DownloadError};
 use crate::http::error::ApiError;
@@ -27,20 +30,24 @@ pub struct TurnRequest {
     audio_url: String,
     /// Length in seconds as the scenario saw it (`RecordStopped.duration`); checked early.
     duration: Option<f64>,
+    /// Answer once the words are transcribed, with audio that grows as the reply is made.
+    #[serde(default)]
+    progressive: bool,
 }
 
+/// A finished turn: the answer of a whole turn, and the result of a progressive one.
 #[derive(Debug, Serialize)]
 pub struct TurnResponse {
-    call_id: String,
-    user_text: String,
-    language: String,
-    reply_text: String,
-    reply_audio_url: String,
-    action: Action,
+    pub call_id: String,
+    pub user_text: String,
+    pub language: String,
+    pub reply_text: String,
+    pub reply_audio_url: String,
+    pub action: Action,
     /// With `action: "transfer"`: the operator's number to connect the caller to.
     #[serde(skip_serializing_if = "Option::is_none")]
-    transfer_to: Option<String>,
-    timings_ms: Timings,
+    pub transfer_to: Option<String>,
+    pub timings_ms: Timings,
 }
 
 pub async fn handle(
@@ -59,7 +66,8 @@ pub async fn handle(
     let span = tracing::info_span!("call", call_id = %id, transport = "recording");
     async move {
         match answer(&ctx, id, req, started).await {
-            Ok(turn) => Json(turn).into_response(),
+            Ok(Answer::Whole(turn)) => Json(turn).into_response(),
+            Ok(Answer::Progressive(turn)) => Json(turn).into_response(),
             Err(e) => e.into_response(),
         }
     }
@@ -67,12 +75,18 @@ pub async fn handle(
     .await
 }
 
+/// What a turn request gets.
+enum Answer {
+    Whole(TurnResponse),
+    Progressive(progressive::Started),
+}
+
 async fn answer(
-    ctx: &RecordingContext,
+    ctx: &Arc<RecordingContext>,
     id: CallId,
     req: TurnRequest,
     started: Instant,
-) -> Result<TurnResponse, ApiError> {
+) -> Result<Answer, ApiError> {
     if ctx.calls.find(&id).is_none() {
         ctx.drain.admit_new_call()?;
     }
@@ -109,24 +123,39 @@ async fn answer(
     timings.decode = ms(t);
 
     let call = ctx.calls.open(&id, Transport::Recording);
-    let turn = call.turn_lock().await;
-    let outcome = recording_turn::run(
-        &ctx.assistant,
-        call.memory(),
-        pcm,
-        ctx.reply_rate,
-        &mut timings,
-    )
-    .await
-    .map_err(|e| ApiError::internal(format!("turn failed: {e:#}")))?;
+    if req.progressive {
+        return progressive::start(ctx.clone(), call, pcm, timings, started)
+            .await
+            .map(Answer::Progressive);
+    }
+    let _turn = call.turn_lock().await;
+    let delivery = Delivery {
+        rate: ctx.reply_rate,
+        live: false,
+        watch: &mut |_| {},
+    };
+    let outcome = recording_turn::run(&ctx.assistant, call.memory(), pcm, delivery, &mut timings)
+        .await
+        .map_err(|e| ApiError::internal(format!("turn failed: {e:#}")))?;
     let wav = wav::encode(&outcome.reply_audio).map_err(|e| ApiError::internal(e.to_string()))?;
-    let reply_audio_url = ctx.audio_url(wav);
+    let reply_audio_url = ctx.audio_url(ctx.audio.put(wav));
     timings.total = ms(started);
-    // Recorded before the scenario gets the reply to play: a crash after this loses nothing.
+    let turn = finished(ctx, &call, outcome, reply_audio_url, timings);
+    Ok(Answer::Whole(turn))
+}
+
+/// Records a finished turn in the call (its history, memory, metrics and tools) and says
+/// what the scenario is to do.
+pub fn finished(
+    ctx: &RecordingContext,
+    call: &CallRecorder,
+    outcome: TurnOutcome,
+    reply_audio_url: String,
+    timings: Timings,
+) -> TurnResponse {
     call.heard(&outcome.user_text);
     let stored = serde_json::to_value(&timings).ok();
     call.answered(Some(&outcome.user_text), &outcome.reply_text, stored, false);
-    drop(turn);
     tracing::info!(
         user_text = %outcome.user_text,
         reply_text = %outcome.reply_text,
@@ -138,8 +167,8 @@ async fn answer(
         call.tool_called(tool);
     }
     let transfer_to = (outcome.action == Action::Transfer).then(|| ctx.operator_phone.clone());
-    Ok(TurnResponse {
-        call_id: id.to_string(),
+    TurnResponse {
+        call_id: call.id().to_string(),
         user_text: outcome.user_text,
         language: outcome.language,
         reply_text: outcome.reply_text,
@@ -147,7 +176,7 @@ async fn answer(
         action: outcome.action,
         transfer_to,
         timings_ms: timings,
-    })
+    }
 }
 
 fn download_error(e: DownloadError) -> ApiError {
@@ -163,11 +192,16 @@ fn download_error(e: DownloadError) -> ApiError {
     ApiError::new(status, code, e.to_string())
 }
 
-/// Serves a stored reply as `audio/wav`; ids are unguessable, so no auth.
+/// A growing file's stream ends when nothing has been added for this long (its reply
+/// cannot take longer between two pieces).
+const GROWING_STALL: Duration = Duration::from_secs(60);
+
+/// Serves a stored reply as `audio/wav`; ids are unguessable, so no auth. A reply still
+/// being made is sent as it grows (chunked), to its end.
 pub async fn serve_audio(
     State(ctx): State<Arc<RecordingContext>>,
     Path(file): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let not_found = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -176,12 +210,56 @@ pub async fn serve_audio(
         )
     };
     let id = file.strip_suffix(".wav").ok_or_else(not_found)?;
-    let bytes = ctx.audio.get(id).ok_or_else(not_found)?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "audio/wav"),
-            (header::CACHE_CONTROL, "private, max-age=600"),
-        ],
-        bytes.as_ref().clone(),
-    ))
+    let stored = ctx.audio.get(id).ok_or_else(not_found)?;
+    // A reply that is complete is a whole file.
+    let stored = match stored {
+        Stored::Growing(g) if g.watch().borrow().result.is_some() => {
+            Stored::Whole(Arc::new(g.watch().borrow().bytes.clone()))
+        }
+        other => other,
+    };
+    match stored {
+        Stored::Whole(bytes) => Ok((
+            [
+                (header::CONTENT_TYPE, "audio/wav"),
+                (header::CACHE_CONTROL, "private, max-age=600"),
+            ],
+            bytes.as_ref().clone(),
+        )
+            .into_response()),
+        Stored::Growing(growing) => {
+            let rx = growing.watch();
+            let chunks =
+                futures_util::stream::unfold((rx, 0, false), |(mut rx, sent, over)| async move {
+                    if over {
+                        return None;
+                    }
+                    loop {
+                        let (chunk, complete) = {
+                            let s = rx.borrow_and_update();
+                            (
+                                s.bytes.get(sent..).unwrap_or_default().to_vec(),
+                                s.result.is_some(),
+                            )
+                        };
+                        if !chunk.is_empty() || complete {
+                            let sent = sent + chunk.len();
+                            return Some((Ok::<_, std::io::Error>(chunk), (rx, sent, complete)));
+                        }
+                        match tokio::time::timeout(GROWING_STALL, rx.changed()).await {
+                            Ok(Ok(())) => {}
+                            _ => return None,
+                        }
+                    }
+                });
+            Ok((
+                [
+                    (header::CONTENT_TYPE, "audio/wav"),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                Body::from_stream(chunks),
+            )
+                .into_response())
+        }
+    }
 }

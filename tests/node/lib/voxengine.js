@@ -307,8 +307,12 @@ class Call {
     this.cancelPlayback();
     const token = {};
     this.playback = token;
-    const record = { url, ok: false };
+    const record = { url, ok: false, progressive: !!(parameters && parameters.progressivePlayback) };
     this.standin.phone.playbacks.push(record);
+    if (record.progressive) {
+      this.playProgressively(url, token, record);
+      return;
+    }
     this.standin
       .fetchAudio(url)
       .then(({ seconds, level, body }) => {
@@ -316,6 +320,33 @@ class Call {
         if (this.playback !== token || !this.live()) return;
         this.handlers.emitNow(CALL_EVENTS.PlaybackStarted, this.event(CALL_EVENTS.PlaybackStarted, { duration: seconds }));
         this.finishPlaybackLater(this.standin.scaled(seconds * 1000));
+      })
+      .catch((err) => {
+        record.error = err.message;
+        if (this.playback !== token || !this.live()) return;
+        this.finishPlaybackLater(0, `cannot play ${url}: ${err.message}`);
+      });
+  }
+
+  /**
+   * progressivePlayback: the file is played as it arrives. Playback starts with the first
+   * chunk that carries audio and ends once the whole file has arrived and played (from its
+   * start, scaled). The record notes the chunks and when they came.
+   */
+  playProgressively(url, token, record) {
+    const t0 = Date.now();
+    const onFirst = () => {
+      record.firstAudioMs = Date.now() - t0;
+      if (this.playback !== token || !this.live()) return;
+      this.handlers.emitNow(CALL_EVENTS.PlaybackStarted, this.event(CALL_EVENTS.PlaybackStarted, { duration: 0 }));
+    };
+    this.standin
+      .fetchAudioProgressively(url, onFirst)
+      .then(({ seconds, level, body, chunks }) => {
+        Object.assign(record, { ok: true, durationMs: seconds * 1000, level, bytes: body, chunks, arrivedMs: Date.now() - t0 });
+        if (this.playback !== token || !this.live()) return;
+        const left = this.standin.scaled(seconds * 1000) - (Date.now() - t0 - record.firstAudioMs);
+        this.finishPlaybackLater(Math.max(0, left));
       })
       .catch((err) => {
         record.error = err.message;
@@ -845,6 +876,31 @@ class StandIn {
     const seconds = wav.samples.length / wav.channels / wav.sampleRate;
     if (seconds < 0.2) throw new Error(`only ${seconds.toFixed(2)} s of audio`);
     return { seconds, level: audio.rms(wav.samples), body };
+  }
+
+  /** Fetches a WAV file as it arrives; `onFirst` runs when the first audio bytes are in. */
+  async fetchAudioProgressively(url, onFirst) {
+    const res = await fetch(this.route(url, ['http:', 'https:']), { signal: AbortSignal.timeout(60_000) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const parts = [];
+    let size = 0;
+    let chunks = 0;
+    let started = false;
+    for await (const part of res.body) {
+      parts.push(Buffer.from(part));
+      size += part.length;
+      chunks += 1;
+      if (size > 10 * 1024 * 1024) throw new Error('over 10 MB');
+      if (!started && size > 44) {
+        started = true;
+        onFirst();
+      }
+    }
+    const body = Buffer.concat(parts);
+    const wav = audio.parseWav(body);
+    const seconds = wav.samples.length / wav.channels / wav.sampleRate;
+    if (seconds < 0.2) throw new Error(`only ${seconds.toFixed(2)} s of audio`);
+    return { seconds, level: audio.rms(wav.samples), body, chunks };
   }
 
   /** Net.httpRequestAsync: the arguments are checked at the call, the request runs async. */
