@@ -73,12 +73,14 @@ enum Command {
     /// Measure latency through the real API on loopback: `turn` (recording URL),
     /// `stream` (real-time media stream, streaming vs sequential pipeline), `load`
     /// (simultaneous real-time calls), `llm` (tokens/s of replies written one at a time vs
-    /// together) or `kb` (knowledge base search time and its prompt cost).
+    /// together), `kb` (knowledge base search time and its prompt cost) or `listen`
+    /// (transcribing while the caller speaks vs at the end: word error rate and time).
     Bench {
         #[arg(value_enum, default_value_t = BenchKind::Turn)]
         kind: BenchKind,
         /// Measured turns (after one warm-up); default 5 for turn, 20 for stream, 3 per
-        /// caller for load, 3 rounds for llm; for kb, searches per question (default 100).
+        /// caller for load, 3 rounds for llm and listen; for kb, searches per question
+        /// (default 100).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         runs: Option<u32>,
         /// `load`: the numbers of simultaneous callers to measure, e.g. 1,2,4,6,8; `llm`:
@@ -118,6 +120,7 @@ enum BenchKind {
     Load,
     Llm,
     Kb,
+    Listen,
 }
 
 fn main() {
@@ -234,6 +237,11 @@ fn run(cli: Cli) -> Result<()> {
             calls,
             ..
         } => runtime()?.block_on(voxd::bench::llm(cfg, &calls, runs.unwrap_or(3) as usize)),
+        Command::Bench {
+            kind: BenchKind::Listen,
+            runs,
+            ..
+        } => runtime()?.block_on(voxd::bench::listen(cfg, runs.unwrap_or(3) as usize)),
         Command::Bench {
             kind: BenchKind::Kb,
             runs,

@@ -529,3 +529,74 @@ async fn a_caller_who_pauses_mid_sentence_gets_one_reply_to_the_whole_sentence()
     assert!(after > before, "{before} → {after}");
     c.close().await;
 }
+
+/// The close code voxd ended `c` with, once it has (at most `within` seconds from now).
+async fn closed(c: &Caller, what: &str, within: u64) -> Option<u16> {
+    wait_until(what, Duration::from_secs(within), || async {
+        c.closed().ok_or("the socket is still open")
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_garbage_and_too_fast_streams_are_closed() {
+    use base64::Engine;
+    let mut cfg = common::test_config();
+    cfg.voximplant_stream.start_timeout_secs = 1;
+    cfg.voximplant_stream.idle_timeout_secs = 2;
+    let api = common::spawn_api(cfg, harness().engines.clone()).await;
+
+    // Connected, never started: closed with 4408 after the start timeout.
+    let t = Instant::now();
+    let silent = Caller::connect(api, "", Some(common::TOKEN)).await.unwrap();
+    assert_eq!(
+        closed(&silent, "close of a stream without start", 5).await,
+        Some(4408)
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+
+    // Started, then nothing: closed with 4408 after the idle timeout.
+    let mut quiet = Caller::connect(api, "", Some(common::TOKEN)).await.unwrap();
+    quiet.start(Encoding::Pcm16, "ws-quiet").await.unwrap();
+    assert_eq!(
+        closed(&quiet, "close of a stream that went quiet", 6).await,
+        Some(4408)
+    );
+
+    // Binary frames instead of the JSON protocol: closed with 1008.
+    let mut binary = Caller::connect(api, "", Some(common::TOKEN)).await.unwrap();
+    binary.start(Encoding::Pcm16, "ws-binary").await.unwrap();
+    for _ in 0..150 {
+        if binary.send_binary(vec![0u8; 320]).await.is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        closed(&binary, "close of a binary stream", 5).await,
+        Some(1008)
+    );
+
+    // Twenty seconds of audio sent at once: dropped beyond a short burst, then closed.
+    let mut fast = Caller::connect(api, "", Some(common::TOKEN)).await.unwrap();
+    fast.start(Encoding::Pcm16, "ws-fast").await.unwrap();
+    let payload = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 640]);
+    for chunk in 1..=1000u64 {
+        let msg =
+            serde_json::json!({"event": "media", "media": {"chunk": chunk, "payload": payload}});
+        if fast.send_text(msg.to_string()).await.is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        closed(&fast, "close of a too fast stream", 5).await,
+        Some(1008)
+    );
+
+    // voxd goes on serving.
+    let health = reqwest::get(format!("http://{api}/health")).await.unwrap();
+    assert_eq!(health.status(), 200);
+}

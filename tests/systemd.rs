@@ -53,6 +53,17 @@ fn unit_file_verifies() {
         stop >= 45,
         "TimeoutStopSec={stop} leaves no time to drain calls"
     );
+    // Open files: the default connection cap, with room for the models and the database.
+    let files: u64 = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("LimitNOFILE="))
+        .and_then(|v| v.parse().ok())
+        .expect("LimitNOFILE");
+    let connections = u64::from(voxd::config::Config::default().server.max_connections);
+    assert!(
+        files >= 2 * connections,
+        "LimitNOFILE={files} for {connections} connections"
+    );
     verify_unit("");
 }
 

@@ -94,6 +94,11 @@ impl Caller {
         Ok(self.sink.send(Message::Text(text.into())).await?)
     }
 
+    /// Sends a raw binary frame (not part of the protocol: voxd counts it as a bad frame).
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) -> anyhow::Result<()> {
+        Ok(self.sink.send(Message::Binary(bytes.into())).await?)
+    }
+
     /// Sends `start` in `encoding`, with `call_id` in customParameters (as a JSON string,
     /// as some scenarios send it).
     pub async fn start(&mut self, encoding: Encoding, call_id: &str) -> anyhow::Result<()> {

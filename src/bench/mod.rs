@@ -1,15 +1,18 @@
 //! `voxd bench`: latency measurements through the real API on loopback, with the
 //! configured models. `turn` measures the recording-URL turn, `stream` real-time calls,
 //! `load` several simultaneous real-time calls, `llm` batched generation's tokens/s,
-//! `kb` the knowledge base's search and prompt cost. [`caller`] is the media-stream client
+//! `kb` the knowledge base's search and prompt cost, `listen` transcribing while the caller
+//! speaks against at the end. [`caller`] is the media-stream client
 //! they (and the tests) call voxd with.
 
 pub mod caller;
 mod kb;
+mod listen;
 mod llm;
 mod load;
 mod stream;
 mod turn;
+pub mod wer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,9 +26,10 @@ use crate::config::Config;
 use crate::engines::tts::Tts;
 use crate::engines::Engines;
 use crate::engines::{LlmEvent, TextStream};
-use crate::server::{router, AppState};
+use crate::server::AppState;
 
 pub use kb::run as kb;
+pub use listen::run as listen;
 pub use llm::run as llm;
 pub use load::run as load;
 pub use stream::run as stream;
@@ -98,7 +102,7 @@ async fn spawn_api(cfg: Config, engines: Arc<Engines>) -> Result<SocketAddr> {
     let api = TcpListener::bind("127.0.0.1:0").await?;
     let addr = api.local_addr()?;
     let state = Arc::new(AppState::new(cfg, &engines, addr)?);
-    tokio::spawn(async move { axum::serve(api, router(state)).await });
+    tokio::spawn(crate::server::serve_api(api, state, std::future::pending()));
     Ok(addr)
 }
 

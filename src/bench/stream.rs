@@ -21,6 +21,8 @@ pub async fn run(mut cfg: Config, turns: usize) -> Result<()> {
     let turns = turns.max(1);
     cfg.conversation.greeting.clear();
     cfg.server.token.clear();
+    // Each turn is a new call, the last one maybe still closing: admission is not measured.
+    cfg.calls.max_live = 1024;
     let engines = super::load_engines(&mut cfg).await?;
     let questions = super::speak_questions(engines.tts.clone()).await?;
     println!("{turns} turns per pipeline, {} questions of {:.1}–{:.1} s, PCM16 at 16 kHz, end of turn after {} ms of silence",

@@ -15,6 +15,7 @@ pub struct ConversationConfig {
     pub min_speech_ms: u32,
     pub end_of_turn_ms: u32,
     pub speculate_ms: u32,
+    pub transcribe_while_speaking_ms: u32,
     pub end_of_turn_complete_ms: u32,
     pub end_of_turn_unfinished_ms: u32,
     pub barge_in: bool,
@@ -32,6 +33,7 @@ impl Default for ConversationConfig {
             min_speech_ms: 200,
             end_of_turn_ms: 500,
             speculate_ms: 200,
+            transcribe_while_speaking_ms: 1000,
             end_of_turn_complete_ms: 300,
             end_of_turn_unfinished_ms: 1000,
             barge_in: true,
@@ -60,6 +62,8 @@ pub struct VoximplantStreamConfig {
     pub encoding: StreamEncoding,
     pub lead_ms: u32,
     pub max_frame_bytes: u32,
+    pub start_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for VoximplantStreamConfig {
@@ -68,6 +72,8 @@ impl Default for VoximplantStreamConfig {
             encoding: StreamEncoding::default(),
             lead_ms: 600,
             max_frame_bytes: 1024 * 1024,
+            start_timeout_secs: 5,
+            idle_timeout_secs: 10,
         }
     }
 }

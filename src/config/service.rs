@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub token: String,
     pub log_format: LogFormat,
     pub drain_grace_secs: u64,
+    pub max_connections: u32,
+    pub header_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +36,8 @@ impl Default for ServerConfig {
             token: String::new(),
             log_format: LogFormat::Text,
             drain_grace_secs: 30,
+            max_connections: 2048,
+            header_timeout_secs: 10,
         }
     }
 }

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::end_of_turn::{self, Ending};
+use super::listening::Listening;
 use super::playout::Playout;
 use super::reply::{millis, Action, ReplyEvent, ReplyInput, ReplyRequest};
 use super::turn_detector::{TurnDetector, TurnEvent};
@@ -66,6 +67,12 @@ pub struct Conversation {
     greeted: bool,
     /// Caller audio of a turn whose reply was abandoned because the caller went on.
     carry_over: Vec<i16>,
+    /// What was transcribed of the caller's utterance while they spoke.
+    listening: Listening,
+    /// A pause (the utterance so far, and when it began to count) that came while a part of
+    /// the utterance was being transcribed: the speculation starts once that is done, from
+    /// its words, instead of transcribing the same audio again beside it.
+    deferred: Option<(Vec<i16>, Instant)>,
     /// A hangup or transfer, due once voxd stops talking.
     ending: Option<Action>,
     out: Vec<Output>,
@@ -89,6 +96,8 @@ impl Conversation {
             reply_seq: 0,
             greeted: false,
             carry_over: Vec::new(),
+            listening: Listening::default(),
+            deferred: None,
             ending: None,
             out: Vec::new(),
         };
@@ -160,18 +169,32 @@ impl Conversation {
     pub(super) fn on_turn_event(&mut self, event: TurnEvent, now: Instant) {
         match event {
             TurnEvent::SpeechStarted => {
+                self.listening.restart();
+                self.deferred = None;
                 if self.speaking(now) {
                     if self.settings.barge_in {
                         self.barge_in(now);
                     }
                 } else if let Some(reply) = self.reply.take() {
-                    // The caller went on before voxd answered: answer the whole thing later.
+                    // The caller went on before voxd answered: answer the whole thing later
+                    // (its last max_turn at most: a turn is never longer).
                     reply.task.abort();
-                    self.carry_over = reply.utterance;
+                    let mut carried = reply.utterance;
+                    let rate = self.in_rate.unwrap_or(16_000) as usize;
+                    let keep = self.settings.turns.max_turn_ms * rate / 1000;
+                    carried.drain(..carried.len().saturating_sub(keep));
+                    self.carry_over = carried;
                 }
             }
-            TurnEvent::Paused(so_far) => self.speculate(so_far, now),
+            TurnEvent::Partial(so_far) => {
+                let Some(rate) = self.in_rate else { return };
+                if self.carry_over.is_empty() && self.assistant.engine_load().has_room() {
+                    self.listening.offer(&self.assistant, &so_far, rate);
+                }
+            }
+            TurnEvent::Paused(so_far) => self.speculate(so_far, now, now),
             TurnEvent::Resumed => {
+                self.deferred = None;
                 if self.speculating() {
                     if let Some(r) = self.reply.take() {
                         r.task.abort();
@@ -180,40 +203,64 @@ impl Conversation {
                 }
             }
             TurnEvent::TurnEnded(samples) => {
+                self.deferred = None;
                 if self.speaking(now) && !self.settings.barge_in {
                     return;
                 }
-                let mut utterance = std::mem::take(&mut self.carry_over);
-                utterance.extend_from_slice(&samples);
+                let carried = std::mem::take(&mut self.carry_over);
                 if self.speculating() {
+                    let mut utterance = carried;
+                    utterance.extend_from_slice(&samples);
                     self.confirm(utterance, now);
                     return;
                 }
-                let Some(rate) = self.in_rate else { return };
-                let input = ReplyInput::Audio(Pcm::from_i16(&utterance, rate));
+                let Some((utterance, input)) = self.input(&carried, &samples) else {
+                    return;
+                };
                 self.start_reply(utterance, input, now, None);
             }
         }
     }
 
+    /// The caller's turn (audio `carried` over from an abandoned one, then what they `said`)
+    /// and what a reply to it starts from: the rest after the words heard while they spoke,
+    /// or all of it.
+    fn input(&self, carried: &[i16], said: &[i16]) -> Option<(Vec<i16>, ReplyInput)> {
+        let rate = self.in_rate?;
+        let mut turn = carried.to_vec();
+        turn.extend_from_slice(said);
+        let (before, from) = self.listening.heard();
+        // The partial transcript is of `said` alone.
+        let input = if carried.is_empty() && from > 0 && from < said.len() {
+            let audio = Pcm::from_i16(&said[from..], rate);
+            ReplyInput::AudioAfter { before, audio }
+        } else {
+            ReplyInput::Audio(Pcm::from_i16(&turn, rate))
+        };
+        Some((turn, input))
+    }
+
     /// The caller paused: answer what they said so far as if the turn had ended, while the
     /// engines have room for work nobody waits for yet. The first words are due when the
     /// turn would end.
-    fn speculate(&mut self, so_far: Vec<i16>, now: Instant) {
+    fn speculate(&mut self, so_far: Vec<i16>, paused: Instant, now: Instant) {
         if self.reply.is_some() || self.speaking(now) {
+            return;
+        }
+        if self.listening.busy() {
+            self.deferred = Some((so_far, paused));
             return;
         }
         if !self.assistant.engine_load().has_room() {
             self.count_speculation("skipped");
             return;
         }
-        let Some(rate) = self.in_rate else { return };
-        let mut utterance = self.carry_over.clone();
-        utterance.extend_from_slice(&so_far);
+        let Some((utterance, input)) = self.input(&self.carry_over, &so_far) else {
+            return;
+        };
         let turns = self.settings.turns;
         let wait = turns.end_silence_ms.saturating_sub(turns.speculate_ms) as u64;
-        let due = Due::new(Deadline::at(now + Duration::from_millis(wait)));
-        let input = ReplyInput::Audio(Pcm::from_i16(&utterance, rate));
+        let due = Due::new(Deadline::at(paused + Duration::from_millis(wait)));
         self.start_reply(utterance, input, now, Some(due));
     }
 
@@ -384,8 +431,14 @@ impl Conversation {
         self.take()
     }
 
-    /// Moves time on: emits the frames now due, ends a reply that has played out.
+    /// Moves time on: starts a deferred speculation, emits the frames now due, ends a reply
+    /// that has played out.
     pub fn tick(&mut self, now: Instant) -> Vec<Output> {
+        if self.deferred.is_some() && !self.listening.busy() {
+            if let Some((so_far, paused)) = self.deferred.take() {
+                self.speculate(so_far, paused, now);
+            }
+        }
         if let Some(playout) = self.playout.as_mut() {
             let mut frames = Vec::new();
             while let Some(frame) = playout.next_frame(now) {

@@ -7,6 +7,7 @@
 pub mod assistant;
 mod chunker;
 mod end_of_turn;
+mod listening;
 mod machine;
 pub mod playout;
 pub mod prompt;
@@ -20,6 +21,7 @@ pub mod turn_detector;
 use std::time::Duration;
 
 pub use assistant::{Assistant, ReplySettings};
+pub use listening::join as join_words;
 pub use machine::{Conversation, ReplyUpdates};
 use tools::ToolCall;
 use turn_detector::TurnSettings;
@@ -56,6 +58,7 @@ impl Settings {
                 } else {
                     0
                 },
+                partial_ms: c.transcribe_while_speaking_ms as usize,
                 max_turn_ms: c.max_turn_secs as usize * 1000,
             },
             complete_ms: c.end_of_turn_complete_ms as usize,

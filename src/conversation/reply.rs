@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::assistant::Assistant;
 use super::chunker::Chunker;
+use super::listening::join;
 use super::prompt::{self, TurnPrompt};
 use super::tools::ToolCall;
 use crate::audio::Pcm;
@@ -26,6 +27,8 @@ use crate::sentences;
 pub enum ReplyInput {
     /// The caller's spoken turn, at any rate.
     Audio(Pcm),
+    /// The rest of a spoken turn whose beginning was heard already (`before`).
+    AudioAfter { before: String, audio: Pcm },
     /// The caller's words, already text (`voxd chat`, `voxd kb ask`).
     Words(String),
     /// Text to say as it is, without the LLM (the greeting, the reprompt).
@@ -179,21 +182,15 @@ impl Assistant {
                 send(ReplyEvent::Done(end));
                 return Ok(());
             }
-            ReplyInput::Words(text) => text,
-            ReplyInput::Audio(audio) => {
-                let t = Instant::now();
-                let transcript = self.transcribe(audio, pacing.next_due()).await?;
-                end.timings.stt = ms(t);
-                send(ReplyEvent::Heard {
-                    text: transcript.text.clone(),
-                    language: transcript.language,
-                });
-                if transcript.text.is_empty() {
-                    send(ReplyEvent::Done(end));
-                    return Ok(());
-                }
-                transcript.text
+            ReplyInput::Words(text) => Some(text),
+            ReplyInput::Audio(audio) => self.hear(audio, "", &pacing, &mut end, send).await?,
+            ReplyInput::AudioAfter { before, audio } => {
+                self.hear(audio, &before, &pacing, &mut end, send).await?
             }
+        };
+        let Some(heard) = heard else {
+            send(ReplyEvent::Done(end));
+            return Ok(());
         };
         end.goodbye = says_goodbye(&heard, &self.settings.hangup_phrases);
         let turn = prompt::for_turn(&self.head, self.kb.as_ref(), &memory, &heard, end.goodbye)?;
@@ -210,6 +207,27 @@ impl Assistant {
         }
         send(ReplyEvent::Done(end));
         Ok(())
+    }
+
+    /// Transcribes the caller's `audio`, which follows the words `before` (heard already,
+    /// while they spoke), and sends what was heard; None when nothing intelligible was.
+    async fn hear(
+        &self,
+        audio: Pcm,
+        before: &str,
+        pacing: &Pacing,
+        end: &mut ReplyEnd,
+        send: &mut impl FnMut(ReplyEvent),
+    ) -> Result<Option<String>> {
+        let t = Instant::now();
+        let transcript = self.transcribe(audio, pacing.next_due()).await?;
+        end.timings.stt = ms(t);
+        let text = join(before, &transcript.text);
+        send(ReplyEvent::Heard {
+            text: text.clone(),
+            language: transcript.language,
+        });
+        Ok((!text.is_empty()).then_some(text))
     }
 
     /// Voices one piece by its deadline and sends it; the first piece's synthesis time is

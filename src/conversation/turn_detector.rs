@@ -9,6 +9,9 @@ use webrtc_vad::{SampleRate, Vad, VadMode};
 const FRAME_MS: usize = 20;
 /// Unvoiced frames that end a voiced run (short gaps inside words do not).
 const GAP_FRAMES: usize = 3;
+/// Unvoiced frames that make a word gap where the utterance may be cut for a partial
+/// transcript (longer than a stop consonant's closure inside a word).
+const PARTIAL_GAP_FRAMES: usize = 4;
 /// Audio kept from before the detected start, so the first syllable is not lost.
 const PRE_ROLL_MS: usize = 300;
 
@@ -23,6 +26,10 @@ unsafe impl Send for OwnedVad {}
 pub enum TurnEvent {
     /// The caller has been speaking for the minimum duration.
     SpeechStarted,
+    /// The caller is speaking and paused between two words, [`TurnSettings::partial_ms`]
+    /// or more after the last such point: the utterance so far (with pre-roll), to
+    /// transcribe while they go on.
+    Partial(Vec<i16>),
     /// The caller has been quiet for [`TurnSettings::speculate_ms`]: the turn may be over.
     /// The utterance so far (with pre-roll) at the detector's rate.
     Paused(Vec<i16>),
@@ -42,6 +49,9 @@ pub struct TurnSettings {
     pub end_silence_ms: usize,
     /// Silence after which the turn may be over ([`TurnEvent::Paused`]; 0: never).
     pub speculate_ms: usize,
+    /// New speech after which the utterance so far is offered at the next word gap
+    /// ([`TurnEvent::Partial`]; 0: never).
+    pub partial_ms: usize,
     /// A turn longer than this ends anyway.
     pub max_turn_ms: usize,
 }
@@ -62,6 +72,8 @@ pub struct TurnDetector {
     end_silence_ms: usize,
     /// A [`TurnEvent::Paused`] was sent for the current silence.
     paused: bool,
+    /// The utterance's length at the last [`TurnEvent::Partial`].
+    partial_mark: usize,
 }
 
 impl TurnDetector {
@@ -91,6 +103,7 @@ impl TurnDetector {
             silent_frames: 0,
             end_silence_ms: settings.end_silence_ms,
             paused: false,
+            partial_mark: 0,
         }
     }
 
@@ -161,6 +174,7 @@ impl TurnDetector {
                 self.in_speech = true;
                 self.silent_frames = 0;
                 self.end_silence_ms = self.settings.end_silence_ms;
+                self.partial_mark = 0;
                 self.utterance = self.pre_roll.drain(..).collect();
                 return Some(TurnEvent::SpeechStarted);
             }
@@ -186,6 +200,12 @@ impl TurnDetector {
         if speculate > 0 && silence >= speculate && !self.paused {
             self.paused = true;
             return Some(TurnEvent::Paused(self.utterance.clone()));
+        }
+        let partial = self.settings.partial_ms;
+        let new_ms = (self.utterance.len() - self.partial_mark) * 1000 / self.rate;
+        if partial > 0 && self.gap_run == PARTIAL_GAP_FRAMES && new_ms >= partial {
+            self.partial_mark = self.utterance.len();
+            return Some(TurnEvent::Partial(self.utterance.clone()));
         }
         None
     }
@@ -215,6 +235,7 @@ mod tests {
             min_speech_ms: 200,
             end_silence_ms: 500,
             speculate_ms: 0,
+            partial_ms: 0,
             max_turn_ms: 10_000,
         }
     }
@@ -352,5 +373,45 @@ mod tests {
             matches!(events.as_slice(), [(at, TurnEvent::TurnEnded(_))] if at == usual),
             "{events:?}"
         );
+    }
+
+    #[test]
+    fn a_long_utterance_is_offered_at_word_gaps_while_the_caller_speaks() {
+        let mut d = TurnDetector::new(
+            16_000,
+            TurnSettings {
+                partial_ms: 1000,
+                ..settings()
+            },
+        );
+        // Gaps between phrases: the VAD hears on for a few frames after a word.
+        let gap = vec![0; 16_000 * 200 / 1000];
+        let mut partials = Vec::new();
+        for _ in 0..6 {
+            for e in d.push(&buzz(400, 16_000)) {
+                assert_eq!(e, TurnEvent::SpeechStarted);
+            }
+            for e in d.push(&gap) {
+                match e {
+                    TurnEvent::Partial(so_far) => partials.push(so_far),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        // Six phrases of 400 ms with 200 ms gaps: a second of new speech every two.
+        let lengths: Vec<usize> = partials.iter().map(Vec::len).collect();
+        assert_eq!(lengths.len(), 3, "{lengths:?}");
+        assert!(
+            lengths.windows(2).all(|w| w[1] - w[0] >= 16_000),
+            "{lengths:?}"
+        );
+        let ev = d.push(&vec![0; 16_000]);
+        let [TurnEvent::TurnEnded(whole)] = ev.as_slice() else {
+            panic!("{ev:?}")
+        };
+        // Each partial is the start of the whole utterance.
+        for p in &partials {
+            assert!(whole.len() > p.len() && whole.starts_with(p));
+        }
     }
 }

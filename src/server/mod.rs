@@ -1,13 +1,14 @@
 //! The daemon's HTTP server (axum): the shared state, the routes (the Voximplant transports'
-//! endpoints plus the admin API: health, metrics, history, outbound calls), serving until a
-//! signal, then draining, and the history's background work.
+//! endpoints plus the admin API: health, metrics, history, outbound calls), serving within
+//! the connection limits ([`connections`]) until a signal, then draining, and the history's
+//! background work.
 
 mod call_history;
+mod connections;
 mod health;
 mod metrics;
 mod place_call;
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -145,6 +146,8 @@ impl AppState {
             output: cfg.voximplant_stream.encoding.0,
             operator_phone: cfg.tools.operator_phone.clone(),
             max_frame_bytes: cfg.voximplant_stream.max_frame_bytes as usize,
+            start_timeout: Duration::from_secs(cfg.voximplant_stream.start_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(cfg.voximplant_stream.idle_timeout_secs.max(1)),
             retry_after_secs: cfg.calls.retry_after_secs,
         });
         Ok(Self {
@@ -260,11 +263,8 @@ pub async fn serve(
             }
         });
     }
-    let mut server = tokio::spawn(
-        axum::serve(listener, router(state.clone()))
-            .with_graceful_shutdown(state.drain.clone().stopped())
-            .into_future(),
-    );
+    let stopped = state.drain.clone().stopped();
+    let mut server = tokio::spawn(serve_api(listener, state.clone(), stopped));
     tokio::select! {
         result = &mut server => return Ok(result??),
         sig = signals.recv() => tracing::info!("{sig}: shutting down"),
@@ -273,6 +273,20 @@ pub async fn serve(
     drain::run(&state.drain, &state.calls, grace, &mut signals, server).await;
     tracing::info!("voxd stopped");
     Ok(())
+}
+
+/// Serves the API of `state` on `listener`, within the connection limits of its config,
+/// until `shutdown` resolves (then the open connections finish).
+pub async fn serve_api(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let limits = connections::Limits {
+        max_connections: state.cfg.server.max_connections as usize,
+        header_timeout: Duration::from_secs(state.cfg.server.header_timeout_secs.max(1)),
+    };
+    connections::serve(listener, router(state), limits, shutdown).await
 }
 
 /// The daemon's background work on the history: the daily retention purge, the sweep of

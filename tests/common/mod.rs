@@ -22,7 +22,7 @@ use axum::Router;
 use voxd::audio::{resample, wav, Pcm};
 use voxd::config::Config;
 use voxd::engines::Engines;
-use voxd::server::{router, AppState};
+use voxd::server::AppState;
 
 pub const TOKEN: &str = "test-token";
 /// The file server's address: loopback, but not 127.0.0.1, so the strict API instance can
@@ -149,7 +149,11 @@ pub async fn spawn_api(cfg: Config, engines: Arc<Engines>) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     let state = Arc::new(AppState::new(cfg, &engines, addr).expect("app state"));
     voxd::server::start_background(&state);
-    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    tokio::spawn(voxd::server::serve_api(
+        listener,
+        state,
+        std::future::pending(),
+    ));
     addr
 }
 
@@ -258,29 +262,8 @@ pub fn encode(pcm: &Pcm, format: &str) -> Vec<u8> {
     std::fs::read(out).unwrap()
 }
 
-fn words(s: &str) -> Vec<String> {
-    s.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .filter(|w| !w.is_empty())
-        .map(String::from)
-        .collect()
-}
-
-/// Word error rate of `hyp` against `reference` (case and punctuation ignored).
-pub fn wer(reference: &str, hyp: &str) -> f64 {
-    let (r, h) = (words(reference), words(hyp));
-    let mut prev: Vec<usize> = (0..=h.len()).collect();
-    for (i, rw) in r.iter().enumerate() {
-        let mut cur = vec![i + 1; h.len() + 1];
-        for (j, hw) in h.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(rw != hw))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[h.len()] as f64 / r.len().max(1) as f64
-}
+#[allow(unused_imports)] // Not every test binary checks transcripts.
+pub use voxd::bench::wer::{wer, words};
 
 /// Words the two texts share (ignoring case, punctuation and words under 3 letters).
 pub fn shared_words(a: &str, b: &str) -> Vec<String> {

@@ -22,12 +22,20 @@ use crate::metrics::{Metrics, Transport};
 
 pub const RATE: u32 = 16_000;
 
-/// Hears the scripted words, one utterance after another.
-struct FakeStt(Mutex<VecDeque<String>>);
+/// Hears the scripted words, one utterance (or part of one) after another, and keeps how
+/// many samples it was given each time.
+pub struct FakeStt {
+    script: Mutex<VecDeque<String>>,
+    pub calls: Mutex<Vec<usize>>,
+    /// Held by a test, it keeps every transcription waiting.
+    pub hold: Mutex<()>,
+}
 
 impl SpeechToText for FakeStt {
-    fn transcribe(&self, _samples: &[f32]) -> Result<Transcript> {
-        let text = self.0.lock().unwrap().pop_front().unwrap_or_default();
+    fn transcribe(&self, samples: &[f32]) -> Result<Transcript> {
+        let _held = self.hold.lock().unwrap();
+        self.calls.lock().unwrap().push(samples.len());
+        let text = self.script.lock().unwrap().pop_front().unwrap_or_default();
         Ok(Transcript {
             text,
             language: "en".into(),
@@ -106,16 +114,28 @@ pub fn assistant(
     reply: &str,
     tools: Option<Tools>,
 ) -> (Arc<Assistant>, Arc<FakeLlm>) {
+    let (a, llm, _) = assistant_hearing(heard, reply, tools);
+    (a, llm)
+}
+
+/// [`assistant`], with its speech recognition to look into.
+pub fn assistant_hearing(
+    heard: &[&str],
+    reply: &str,
+    tools: Option<Tools>,
+) -> (Arc<Assistant>, Arc<FakeLlm>, Arc<FakeStt>) {
     let llm = Arc::new(FakeLlm {
         reply: reply.into(),
         prompts: Mutex::default(),
     });
-    let stt = Arc::new(FakeStt(Mutex::new(
-        heard.iter().map(|s| s.to_string()).collect(),
-    )));
+    let stt = Arc::new(FakeStt {
+        script: Mutex::new(heard.iter().map(|s| s.to_string()).collect()),
+        calls: Mutex::default(),
+        hold: Mutex::default(),
+    });
     let a = Assistant::new(llm.clone(), "Be brief.", tools, reply_settings())
-        .with_speech(stt, Arc::new(FakeTts));
-    (Arc::new(a), llm)
+        .with_speech(stt.clone(), Arc::new(FakeTts));
+    (Arc::new(a), llm, stt)
 }
 
 fn call() -> Arc<CallRecorder> {
@@ -141,6 +161,7 @@ impl Harness {
                 min_speech_ms: 200,
                 end_silence_ms: 500,
                 speculate_ms: 200,
+                partial_ms: 0,
                 max_turn_ms: 30_000,
             },
             complete_ms: 300,

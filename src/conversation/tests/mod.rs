@@ -11,7 +11,7 @@ use super::turn_detector::{buzz, TurnEvent};
 use super::Output;
 use crate::audio::Pcm;
 use crate::engines::{ChatMessage, Role};
-use fakes::{assistant, Harness, RATE};
+use fakes::{assistant, assistant_hearing, Harness, RATE};
 
 fn message(role: Role, text: &str) -> ChatMessage {
     ChatMessage::new(role, text)
@@ -372,4 +372,81 @@ async fn the_end_of_turn_listens_to_the_words() {
         "a complete question ends after 300 ms, not 500"
     );
     assert_eq!(unfinished - plain, 500, "speech that goes on waits 1000 ms");
+}
+
+#[tokio::test]
+async fn words_heard_while_the_caller_spoke_leave_only_the_rest_to_transcribe() {
+    let (a, _, stt) = assistant_hearing(&["My number is", "five five five."], "Noted.", None);
+    let mut h = Harness::new(a, "");
+    h.conversation
+        .on_turn_event(TurnEvent::SpeechStarted, h.now);
+    let so_far = a_second_of_speech();
+    h.conversation
+        .on_turn_event(TurnEvent::Partial(so_far.clone()), h.now);
+    // The part is transcribed in the background; its words are kept once it is done.
+    for _ in 0..200 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        if !stt.calls.lock().unwrap().is_empty() {
+            break;
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let mut turn = so_far;
+    turn.extend(vec![1000i16; RATE as usize / 2]);
+    h.conversation
+        .on_turn_event(TurnEvent::TurnEnded(turn), h.now);
+    h.settle().await;
+    h.play_out();
+    assert_eq!(h.texts()[0], "heard My number is five five five.");
+    // At the end only the last half second was transcribed.
+    assert_eq!(
+        *stt.calls.lock().unwrap(),
+        [RATE as usize, RATE as usize / 2]
+    );
+    assert_eq!(
+        h.call.memory()[0],
+        message(Role::User, "My number is five five five.")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_while_a_part_is_transcribed_speculates_once_it_is_done() {
+    let (a, _, stt) = assistant_hearing(&["My number is", "five."], "Noted.", None);
+    let mut h = Harness::new(a, "");
+    h.conversation
+        .on_turn_event(TurnEvent::SpeechStarted, h.now);
+    let held = stt.hold.lock().unwrap();
+    h.conversation
+        .on_turn_event(TurnEvent::Partial(a_second_of_speech()), h.now);
+    let mut so_far = a_second_of_speech();
+    so_far.extend(vec![1000i16; RATE as usize / 2]);
+    h.conversation
+        .on_turn_event(TurnEvent::Paused(so_far.clone()), h.now);
+    h.advance(20);
+    assert!(
+        !h.conversation.speculating(),
+        "not beside the part being transcribed"
+    );
+    drop(held);
+    for _ in 0..200 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        h.advance(20);
+        if h.conversation.speculating() {
+            break;
+        }
+    }
+    assert!(
+        h.conversation.speculating(),
+        "speculates once the part is done"
+    );
+    h.settle().await;
+    h.conversation
+        .on_turn_event(TurnEvent::TurnEnded(so_far), h.now);
+    h.play_out();
+    assert_eq!(h.texts()[0], "heard My number is five.");
+    // The speculation transcribed only what the part had not.
+    assert_eq!(
+        *stt.calls.lock().unwrap(),
+        [RATE as usize, RATE as usize / 2]
+    );
 }

@@ -37,6 +37,9 @@ pub struct StreamContext {
     pub operator_phone: String,
     /// Largest frame accepted from the scenario.
     pub max_frame_bytes: usize,
+    /// How long a stream may go without `start`, and without any frame.
+    pub start_timeout: std::time::Duration,
+    pub idle_timeout: std::time::Duration,
     /// What a refusal at capacity asks the scenario to wait, in seconds.
     pub retry_after_secs: u32,
 }

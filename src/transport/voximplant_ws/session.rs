@@ -1,6 +1,9 @@
 //! One media-stream call: the socket's frames decoded for the [`Conversation`] (through the
 //! shared [`Driver`] loop), what it says sent back as media frames and transcripts, and the
-//! call freed however it ends. The call's logs carry its id (a `call` span).
+//! call freed however it ends. The call's logs carry its id (a `call` span). A stream that
+//! misbehaves is closed: no `start` in time or no frame for too long (4408), too many bad
+//! or binary frames in a row, or audio far faster than real time (1008); a gap in the
+//! frames is filled with at most [`MAX_GAP`] of silence; voxd pings every [`PING_EVERY`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +27,16 @@ const OUT_QUEUE: usize = 256;
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bad frames in a row after which the stream is closed.
 const MAX_BAD_FRAMES: u32 = 100;
+/// The most silence one gap in the frames is filled with.
+const MAX_GAP: Duration = Duration::from_secs(1);
+/// Audio that may arrive ahead of real time (network jitter delivers bursts).
+const BURST: Duration = Duration::from_secs(2);
+/// Audio dropped for arriving too fast, beyond which the stream is closed.
+const MAX_TOO_FAST: Duration = Duration::from_secs(5);
+/// How often voxd pings the scenario.
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// Close code of a stream that went quiet: no `start`, or no frame, in time.
+const CLOSE_TIMEOUT: u16 = 4408;
 
 /// Why a call on the socket ended: `outcome` labels `voxd_calls_total`, `why` is logged.
 struct Ended {
@@ -87,16 +100,19 @@ pub(super) async fn run(
                 })
                 .await;
             let result = match step {
-                Step::Tick(outputs) | Step::Reply(outputs) => call.deliver(outputs),
+                Step::Tick(outputs) => call
+                    .deliver(outputs)
+                    .and_then(|()| call.check_time(Instant::now())),
+                Step::Reply(outputs) => call.deliver(outputs),
                 Step::Input(Some(msg)) => match msg {
-                    Some(Ok(Message::Text(text))) => call.on_text(&text, &mut driver.conversation),
-                    Some(Ok(Message::Binary(b))) => {
-                        tracing::warn!(
-                            bytes = b.len(),
-                            "binary frame ignored (the protocol is JSON text)"
-                        );
-                        Ok(())
+                    Some(Ok(Message::Text(text))) => {
+                        call.heard_from_client(Instant::now());
+                        call.on_text(&text, &mut driver.conversation)
                     }
+                    Some(Ok(Message::Binary(b))) => call.bad_frame(&format!(
+                        "binary frame of {} bytes (the protocol is JSON text)",
+                        b.len()
+                    )),
                     Some(Ok(Message::Close(_))) | None => Err(Ended::new(
                         "caller_hangup",
                         "the scenario closed the socket",
@@ -148,6 +164,17 @@ struct Call {
     sequencer: Sequencer,
     frames: Outgoing,
     bad_frames: u32,
+    /// Whether `start` came; when the socket opened, when the client last sent a (text)
+    /// frame, and when voxd last pinged it.
+    started: bool,
+    opened: Instant,
+    last_heard: Instant,
+    last_ping: Instant,
+    /// The caller's audio since `start`: when it started, how much came, how much was
+    /// dropped for coming faster than real time.
+    audio_since: Instant,
+    audio_received: Duration,
+    audio_dropped: Duration,
 }
 
 impl Call {
@@ -162,7 +189,40 @@ impl Call {
             sequencer: Sequencer::default(),
             frames: Outgoing::default(),
             bad_frames: 0,
+            started: false,
+            opened: Instant::now(),
+            last_heard: Instant::now(),
+            last_ping: Instant::now(),
+            audio_since: Instant::now(),
+            audio_received: Duration::ZERO,
+            audio_dropped: Duration::ZERO,
         }
+    }
+
+    fn heard_from_client(&mut self, now: Instant) {
+        self.last_heard = now;
+    }
+
+    /// Closes a stream that went quiet (no `start`, or no frame, in time); pings the client
+    /// now and then.
+    fn check_time(&mut self, now: Instant) -> Result<(), Ended> {
+        let (start, idle) = (self.ctx.start_timeout, self.ctx.idle_timeout);
+        let quiet = if !self.started && now.duration_since(self.opened) >= start {
+            Some(format!("no start within {} s", start.as_secs()))
+        } else if now.duration_since(self.last_heard) >= idle {
+            Some(format!("no frame for {} s", idle.as_secs()))
+        } else {
+            None
+        };
+        if let Some(why) = quiet {
+            self.close(CLOSE_TIMEOUT, &why);
+            return Err(Ended::new("stream_timeout", why));
+        }
+        if now.duration_since(self.last_ping) >= PING_EVERY {
+            self.last_ping = now;
+            self.send(Message::Ping(Vec::new().into()))?;
+        }
+        Ok(())
     }
 
     /// Queues a frame for the client; a client that does not read ends the call.
@@ -305,7 +365,9 @@ impl Call {
                 custom,
             } => {
                 let recorder = self.recorder(&custom)?;
+                self.started = true;
                 self.input = Some(encoding);
+                (self.audio_since, self.audio_received) = (Instant::now(), Duration::ZERO);
                 self.sequencer.reset();
                 self.output = self.ctx.output.unwrap_or(encoding);
                 self.tag = tag;
@@ -332,8 +394,15 @@ impl Call {
                     tracing::debug!(?chunk, "late media frame dropped");
                     return Ok(());
                 };
-                let mut samples = vec![0i16; lost as usize * frame.len()];
+                let rate = encoding.rate() as usize;
+                let gap =
+                    (lost as usize * frame.len()).min(rate * MAX_GAP.as_millis() as usize / 1000);
+                let mut samples = vec![0i16; gap];
                 samples.extend_from_slice(&frame);
+                let length = Duration::from_secs_f64(samples.len() as f64 / rate as f64);
+                if self.too_fast(length)? {
+                    return Ok(());
+                }
                 let outputs = conversation.push_audio(&samples, Instant::now());
                 self.deliver(outputs)
             }
@@ -345,6 +414,25 @@ impl Call {
                 Ok(())
             }
         }
+    }
+
+    /// Whether `length` more audio comes faster than real time beyond the burst allowance
+    /// (it is dropped then); past [`MAX_TOO_FAST`] of dropped audio the stream is closed.
+    fn too_fast(&mut self, length: Duration) -> Result<bool, Ended> {
+        let allowed = self.audio_since.elapsed() + BURST;
+        if self.audio_received + length <= allowed {
+            self.audio_received += length;
+            return Ok(false);
+        }
+        self.audio_dropped += length;
+        if self.audio_dropped > MAX_TOO_FAST {
+            self.close(1008, "audio faster than real time");
+            return Err(Ended::new(
+                "too_fast",
+                format!("more than {MAX_TOO_FAST:?} of audio ahead of real time"),
+            ));
+        }
+        Ok(true)
     }
 
     fn finish(&mut self, ended: &Ended) {

@@ -1,0 +1,116 @@
+//! Listening while the caller speaks: at word gaps ([`TurnEvent::Partial`]), what is new of
+//! the utterance is transcribed in the background, so that when the turn ends only the rest
+//! is left to transcribe. The parts are transcribed on their own and their words joined:
+//! giving Whisper the words before as its prompt made it repeat them (`voxd bench listen`).
+//! It runs only while the engines have room, one part at a time, below every job with a
+//! deadline.
+//!
+//! [`TurnEvent::Partial`]: super::turn_detector::TurnEvent::Partial
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::Assistant;
+use crate::audio::Pcm;
+use crate::engines::schedule::Deadline;
+
+/// What has been heard of the current utterance.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Which utterance this is (a new one makes older parts' results stale).
+    utterance: u64,
+    /// The words of the utterance's first `samples` samples.
+    words: String,
+    samples: usize,
+    /// A part is being transcribed.
+    busy: bool,
+}
+
+/// The partial transcript of one call's current utterance.
+#[derive(Default)]
+pub struct Listening {
+    progress: Arc<Mutex<Progress>>,
+}
+
+impl Listening {
+    fn lock(&self) -> MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new utterance begins: what was heard of the last one no longer counts.
+    pub fn restart(&self) {
+        let mut p = self.lock();
+        *p = Progress {
+            utterance: p.utterance + 1,
+            ..Progress::default()
+        };
+    }
+
+    /// The utterance so far (at `rate`): transcribes what is new of it in the background,
+    /// unless a part is being transcribed already.
+    pub fn offer(&self, assistant: &Arc<Assistant>, so_far: &[i16], rate: u32) {
+        let (utterance, from, before) = {
+            let mut p = self.lock();
+            if p.busy || p.samples >= so_far.len() {
+                return;
+            }
+            p.busy = true;
+            (p.utterance, p.samples, p.words.clone())
+        };
+        let part = Pcm::from_i16(&so_far[from..], rate);
+        let end = so_far.len();
+        let (assistant, progress) = (assistant.clone(), self.progress.clone());
+        let task = async move {
+            let heard = assistant.transcribe(part, Deadline::NONE).await;
+            let mut p = progress.lock().unwrap_or_else(|p| p.into_inner());
+            if p.utterance != utterance {
+                return;
+            }
+            p.busy = false;
+            match heard {
+                Ok(t) if !t.text.is_empty() => {
+                    p.words = join(&before, &t.text);
+                    p.samples = end;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!("partial transcript failed: {e:#}"),
+            }
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(task));
+    }
+
+    /// Whether a part is being transcribed.
+    pub fn busy(&self) -> bool {
+        self.lock().busy
+    }
+
+    /// The words heard of the utterance so far, and how many of its samples they cover
+    /// (0: none; transcribe it all).
+    pub fn heard(&self) -> (String, usize) {
+        let p = self.lock();
+        (p.words.clone(), p.samples)
+    }
+}
+
+/// Two stretches of words as one text.
+pub fn join(before: &str, after: &str) -> String {
+    match (before.trim(), after.trim()) {
+        ("", a) => a.to_string(),
+        (b, "") => b.to_string(),
+        (b, a) => format!("{b} {a}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_stretches_of_words() {
+        assert_eq!(join("", " Hello "), "Hello");
+        assert_eq!(join("My number is", ""), "My number is");
+        assert_eq!(
+            join("My number is", "five five five."),
+            "My number is five five five."
+        );
+    }
+}
