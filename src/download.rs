@@ -109,6 +109,9 @@ async fn fetch_inner(
                 Duration::from_secs(6).min(deadline.saturating_duration_since(Instant::now())),
             )
             .user_agent(concat!("voxd/", env!("CARGO_PKG_VERSION")))
+            // A proxy from HTTP(S)_PROXY would connect wherever it likes, not to the address
+            // checked above.
+            .no_proxy()
             .build()
             .map_err(|e| DownloadError::Network(e.to_string()))?;
         let resp = client
@@ -178,19 +181,26 @@ async fn resolve_checked(url: &Url, cfg: &DownloadConfig) -> Result<SocketAddr, 
     let first = *addrs
         .first()
         .ok_or_else(|| DownloadError::Network(format!("{host} has no address")))?;
-    if !cfg.allow_private {
-        let allowed: Vec<Network> = cfg
-            .allowed_networks
-            .iter()
-            .filter_map(|n| Network::parse(n).ok())
-            .collect();
-        let ok = |ip: IpAddr| is_public(ip) || allowed.iter().any(|n| n.contains(ip));
-        if let Some(bad) = addrs.iter().find(|a| !ok(a.ip())) {
-            return Err(DownloadError::Refused(format!(
-                "{host} resolves to {}, a private, loopback, link-local or reserved address",
-                bad.ip()
-            )));
-        }
+    let allowed: Vec<Network> = cfg
+        .allowed_networks
+        .iter()
+        .filter_map(|n| Network::parse(n).ok())
+        .collect();
+    let ok = |ip: IpAddr| {
+        is_public(ip)
+            || allowed.iter().any(|n| n.contains(ip))
+            || (cfg.allow_private && is_private_use(ip))
+    };
+    if let Some(bad) = addrs.iter().find(|a| !ok(a.ip())) {
+        let what = if is_private_use(bad.ip()) {
+            "a private or loopback address (download.allow_private or allowed_networks admit it)"
+        } else {
+            "a link-local, metadata, tunnel or reserved address (only download.allowed_networks admits it)"
+        };
+        return Err(DownloadError::Refused(format!(
+            "{host} resolves to {}, {what}",
+            bad.ip()
+        )));
     }
     Ok(first)
 }
@@ -231,8 +241,25 @@ impl Network {
     }
 }
 
+/// Whether an address belongs to a network of one's own: loopback, private (RFC 1918),
+/// carrier-grade NAT or unique local IPv6 — what `download.allow_private` admits. Link-local
+/// addresses (the cloud metadata service among them), tunnels and reserved ranges are not.
+pub fn is_private_use(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback() || v4.is_private() || (o[0] == 100 && (64..128).contains(&o[1]))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_private_use(IpAddr::V4(v4)),
+            None => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+        },
+    }
+}
+
 /// Whether an address is a public unicast address (not loopback, private, link-local,
-/// carrier-grade NAT, documentation, multicast, unspecified or cloud metadata).
+/// carrier-grade NAT, documentation, multicast, unspecified, cloud metadata, a 6to4 or
+/// Teredo tunnel, site-local or IPv4-compatible IPv6).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -260,8 +287,12 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || s[0] == 0x2002
+                || (s[0] == 0x2001 && s[1] == 0)
                 || (s[0] == 0x2001 && s[1] == 0x0db8)
-                || (s[0] == 0x64 && s[1] == 0xff9b))
+                || (s[0] == 0x64 && s[1] == 0xff9b)
+                || s[..6].iter().all(|&w| w == 0))
         }
     }
 }
@@ -290,6 +321,39 @@ mod tests {
         }
         for good in ["8.8.8.8", "93.184.216.34", "2606:4700::1111"] {
             assert!(is_public(good.parse().unwrap()), "{good} should be allowed");
+        }
+        // Tunnels and old forms that can carry any IPv4 address: never public.
+        for tunnel in [
+            "2002:7f00:1::1",
+            "2001:0:4136:e378::1",
+            "fec0::1",
+            "::127.0.0.1",
+        ] {
+            assert!(
+                !is_public(tunnel.parse().unwrap()),
+                "{tunnel} should be refused"
+            );
+        }
+        // What allow_private admits: one's own networks, not link-local or metadata.
+        for own in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+        ] {
+            assert!(is_private_use(own.parse().unwrap()), "{own}");
+        }
+        for never in [
+            "169.254.169.254",
+            "fe80::1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "2002:a9fe:a9fe::1",
+            "fec0::1",
+        ] {
+            assert!(!is_private_use(never.parse().unwrap()), "{never}");
         }
     }
 

@@ -126,6 +126,19 @@ async fn broken_recordings() {
     );
     assert_error(turn_on(h.api, &url).await, 422, "audio_decode", "truncated");
 
+    // A header that claims a 1 Hz or a 4 GHz sample rate: refused, not "answered".
+    for (name, rate) in [("slow.wav", 1u32), ("fast.wav", 4_000_000_000)] {
+        let mut claimed = wav.clone();
+        claimed[24..28].copy_from_slice(&rate.to_le_bytes());
+        let url = h.serve(name, Served::Bytes(claimed));
+        assert_error(
+            turn_on(h.api, &url).await,
+            422,
+            "audio_decode",
+            "sample rate",
+        );
+    }
+
     let url = h.serve("huge.mp3", Served::Bytes(vec![0xFF; 3 * 1024 * 1024]));
     assert_error(
         turn_on(h.api, &url).await,
@@ -214,6 +227,29 @@ async fn hostile_urls_are_refused_by_the_production_policy() {
         "redirects",
     );
     assert_healthy().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allow_private_never_reaches_link_local_metadata_or_tunnels() {
+    let h = harness();
+    let mut cfg = common::test_config();
+    cfg.download.allow_private = true;
+    cfg.download.allowed_networks.clear();
+    let api = common::spawn_api(cfg, h.engines.clone()).await;
+    // A private address is what allow_private is for: reached (here the recording host).
+    let good = h.serve("private-ok.mp3", Served::Bytes(spoken_mp3()));
+    let (status, body) = turn_on(api, &good).await;
+    assert_eq!(status, 200, "{body}");
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]/x.mp3",
+        "http://[2002:a9fe:a9fe::1]/x.mp3",
+        "http://[2001:0:4136:e378::1]/x.mp3",
+        "http://[fec0::1]/x.mp3",
+        "http://0.0.0.0/x.mp3",
+    ] {
+        assert_error(turn_on(api, url).await, 403, "url_refused", "link-local");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -27,7 +27,12 @@ pub enum DecodeError {
     Truncated { promised: u64, got: u64 },
     #[error("the recording is {secs:.1} s long, more than the {max:.0} s allowed")]
     TooLong { secs: f64, max: f64 },
+    #[error("the file claims a sample rate of {0} Hz; recordings are 4000 to 192000 Hz")]
+    Rate(u32),
 }
+
+/// The sample rates a real recording can have.
+const RATES: std::ops::RangeInclusive<u32> = 4_000..=192_000;
 
 /// Decodes a whole audio file to mono f32 at its own rate. `max_secs` bounds the work a
 /// hostile file can cause.
@@ -66,6 +71,10 @@ pub fn decode(bytes: &[u8], max_secs: f64) -> Result<Pcm, DecodeError> {
 
     let mut samples = Vec::new();
     let mut rate = track.codec_params.sample_rate.unwrap_or(0);
+    // A header's absurd rate (1 Hz, 4 GHz) would make any length pass for short or long.
+    if rate != 0 && !RATES.contains(&rate) {
+        return Err(DecodeError::Rate(rate));
+    }
     let mut frames: u64 = 0;
     let mut good_packets = 0usize;
     let mut bad_packets = 0usize;
@@ -90,6 +99,9 @@ pub fn decode(bytes: &[u8], max_secs: f64) -> Result<Pcm, DecodeError> {
         good_packets += 1;
         let spec = *decoded.spec();
         rate = spec.rate;
+        if !RATES.contains(&rate) {
+            return Err(DecodeError::Rate(rate));
+        }
         let channels = spec.channels.count().max(1);
         let mut buf = SampleBuffer::<f32>::new(decoded.capacity() as u64, spec);
         buf.copy_interleaved_ref(decoded);
@@ -161,6 +173,13 @@ mod tests {
         stream.extend_from_slice(&bytes[wav::HEADER_BYTES..bytes.len() / 2]);
         let present = (bytes.len() / 2 - wav::HEADER_BYTES) / 2;
         assert_eq!(decode(&stream, 60.0).unwrap().samples.len(), present);
+        // A header that claims an absurd rate is refused, whatever the samples.
+        for absurd in [1u32, 4_000_000_000] {
+            let mut claimed = bytes.clone();
+            claimed[24..28].copy_from_slice(&absurd.to_le_bytes());
+            let err = decode(&claimed, 60.0).unwrap_err();
+            assert!(matches!(err, DecodeError::Rate(r) if r == absurd), "{err}");
+        }
         let err = decode(&bytes, 0.5).unwrap_err();
         assert!(matches!(err, DecodeError::TooLong { .. }), "{err}");
     }

@@ -42,7 +42,8 @@ fn save_lead(state: &Arc<CallLog>, call_id: &str, lead: &Lead) {
         id = Some(h.add_lead(call_id, lead, delivery)?);
         Ok(())
     });
-    tracing::info!(lead_id = id, name = %lead.name, phone = %lead.phone, request = %lead.request, "lead saved");
+    tracing::info!(lead_id = id, "lead saved");
+    tracing::debug!(lead_id = id, name = %lead.name, phone = %lead.phone, request = %lead.request, "the lead's details");
     if webhook.is_empty() {
         return;
     }

@@ -377,7 +377,10 @@ impl Conversation {
         match event {
             ReplyEvent::Heard { text, .. } => {
                 if !text.is_empty() {
-                    tracing::info!(call_id = self.label(), %text, "caller said");
+                    // The caller's words are theirs: in the history, in the logs at debug only.
+                    let words = text.split_whitespace().count();
+                    tracing::info!(call_id = self.label(), words, "caller said");
+                    tracing::debug!(call_id = self.label(), %text, "the caller's words");
                 }
                 if let Some(call) = &self.call {
                     call.heard(&text);
@@ -510,7 +513,15 @@ impl Conversation {
             call.answered(heard, &said, timings, interrupted);
         }
         if !said.is_empty() {
-            tracing::info!(call_id = self.label(), text = %said, interrupted, latency_ms = latency.unwrap_or(0.0) as u64, "voxd said");
+            let words = said.split_whitespace().count();
+            tracing::info!(
+                call_id = self.label(),
+                words,
+                interrupted,
+                latency_ms = latency.unwrap_or(0.0) as u64,
+                "voxd said"
+            );
+            tracing::debug!(call_id = self.label(), text = %said, "voxd's words");
             self.out.push(Output::Said {
                 text: said,
                 latency_ms: latency,

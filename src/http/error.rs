@@ -1,6 +1,6 @@
 //! The API's error type: an HTTP status plus `{"error":{"code","message"}}` (and `Retry-After`
-//! when it carries `retry_after_secs`); every error
-//! answered is counted in the metrics by its code.
+//! when it carries `retry_after_secs`); every error answered is counted in the metrics by
+//! its code, and logged (clients' mistakes within a [`super::warn_budget`]).
 
 use std::sync::Arc;
 
@@ -86,7 +86,7 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, "{}", self.message);
         } else {
-            tracing::warn!(code = self.code, "{}", self.message);
+            super::warn_budget::warn(self.code, &self.message);
         }
         let retry = self
             .details

@@ -1,6 +1,8 @@
 //! HTTP plumbing shared by the server and the transports that speak HTTP: the JSON error
-//! every endpoint answers with, the bearer-token check, and graceful draining.
+//! every endpoint answers with (its warnings rationed), the bearer-token check, and graceful
+//! draining.
 
 pub mod auth;
 pub mod drain;
 pub mod error;
+pub mod warn_budget;

@@ -25,7 +25,7 @@ pub struct Limits {
 }
 
 /// What a connection over the cap is told before it is closed.
-const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 95\r\n\r\n{\"error\":{\"code\":\"too_many_connections\",\"message\":\"voxd has too many open connections\"}}\n";
+const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 89\r\n\r\n{\"error\":{\"code\":\"too_many_connections\",\"message\":\"voxd has too many open connections\"}}\n";
 
 /// Serves `app` on `listener` within `limits` until `shutdown` resolves, then lets the open
 /// connections finish and returns when they have.

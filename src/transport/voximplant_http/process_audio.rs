@@ -157,11 +157,12 @@ pub fn finished(
     let stored = serde_json::to_value(&timings).ok();
     call.answered(Some(&outcome.user_text), &outcome.reply_text, stored, false);
     tracing::info!(
-        user_text = %outcome.user_text,
-        reply_text = %outcome.reply_text,
+        user_words = outcome.user_text.split_whitespace().count(),
+        reply_words = outcome.reply_text.split_whitespace().count(),
         total_ms = timings.total as u64,
         "turn done"
     );
+    tracing::debug!(user_text = %outcome.user_text, reply_text = %outcome.reply_text, "the turn's words");
     call.replied(&timings);
     if let Some(tool) = &outcome.tool {
         call.tool_called(tool);
