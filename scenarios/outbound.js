@@ -16,7 +16,7 @@
 // ---- Set these -------------------------------------------------------------------------------
 // voxd's public https address (server.public_url in voxd.toml); the stream uses wss:// on it.
 const VOXD_URL = 'https://voxd.example.com';
-// server.token from voxd.toml.
+// server.scenario_token from voxd.toml (or server.token where only one token is set).
 const VOXD_TOKEN = 'change-me';
 // The number calls come from: one rented in (or verified with) your Voximplant account, E.164.
 const CALLER_ID = '+10000000000';

@@ -27,7 +27,7 @@ require(Modules.Recorder);
 // voxd's public https address (server.public_url in voxd.toml). With several voxd servers,
 // list them all: each call goes to the first that has room.
 const VOXD_URLS = ['https://voxd.example.com'];
-// server.token from voxd.toml.
+// server.scenario_token from voxd.toml (or server.token where only one token is set).
 const VOXD_TOKEN = 'change-me';
 // Language of the fallback phrases Voximplant speaks when voxd cannot: 'ru' or 'en'.
 const LANGUAGE = 'ru';

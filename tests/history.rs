@@ -138,6 +138,43 @@ async fn kill_9_mid_call_loses_no_finished_turn_and_a_restart_serves_the_history
     let (s, only_new) = get_json(d2.addr, "/calls?since=2999-01-01T00:00:00Z").await;
     assert_eq!((s, only_new["calls"].as_array().unwrap().len()), (200, 0));
 
+    // The calls the killed daemon held are interrupted, not left live for ever.
+    let (_, ws) = get_json(d2.addr, "/calls/hist-ws").await;
+    assert_eq!(
+        (ws["status"].as_str(), ws["outcome"].as_str()),
+        (Some("interrupted"), Some("voxd_restarted")),
+        "{ws}"
+    );
+    let (_, rec) = get_json(d2.addr, "/calls/hist-rec").await;
+    assert_eq!(rec["status"], "interrupted", "{rec}");
+
+    // The recording-mode call goes on: its next turn remembers the conversation.
+    let url = h.serve(
+        "hist2.mp3",
+        Served::Bytes(encode(&h.speak("And on Sunday?"), "mp3")),
+    );
+    let (s, next) = post_json(
+        format!("http://{}/voximplant/process_audio", d2.addr),
+        json!({"call_id": "hist-rec", "audio_url": url}),
+        true,
+    )
+    .await;
+    assert_eq!(s, 200, "{next}\n{}", d2.logs());
+    let (s, live) = get_json(d2.addr, "/voximplant/calls/hist-rec").await;
+    assert_eq!(s, 200, "{live}");
+    assert_eq!(live["turns"], 2, "{live}");
+    let memory: Vec<&str> = live["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(memory.len(), 5, "{live}");
+    assert_eq!(memory[1], turn["user_text"].as_str().unwrap());
+    assert_eq!(memory[3], next["user_text"].as_str().unwrap());
+    let (_, rec) = get_json(d2.addr, "/calls/hist-rec").await;
+    assert_eq!(rec["status"], "active", "going on again: {rec}");
+
     // The scenario's end of the call reaches the history even though the daemon that held the
     // live call is gone.
     let (s, body) = post_json(

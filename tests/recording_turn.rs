@@ -144,10 +144,12 @@ async fn connected_answers_with_the_greeting_in_recording_mode_only() {
         shared_words(&heard, &greeting).len() >= 3,
         "greeting heard as {heard:?}"
     );
-    // A repeated Connected (a retry) plays it again under a new URL, without a second
-    // greeting in the history.
+    // A repeated Connected (a retry) plays it again, without a second greeting in the
+    // history; every call's greeting is the one stored file.
     let (_, again) = event(json!({"call_id": "greet-rec", "event": "Connected"})).await;
-    assert_ne!(again["greeting_audio_url"], body["greeting_audio_url"]);
+    assert_eq!(again["greeting_audio_url"], body["greeting_audio_url"]);
+    let (_, other) = event(json!({"call_id": "greet-rec-2", "event": "Connected"})).await;
+    assert_eq!(other["greeting_audio_url"], body["greeting_audio_url"]);
     let history = common::call_info("greet-rec").await["history"].clone();
     assert_eq!(
         history,

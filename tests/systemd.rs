@@ -36,7 +36,8 @@ fn unit_file_verifies() {
     for line in [
         "Type=notify",
         "WatchdogSec=",
-        "Restart=on-failure",
+        "Restart=always",
+        "StartLimitBurst=",
         "MemoryDenyWriteExecute=yes",
         "CapabilityBoundingSet=\n",
         "ReadWritePaths=/var/lib/voxd\n",

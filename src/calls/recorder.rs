@@ -57,6 +57,23 @@ impl CallRecorder {
         self.gathered.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Takes up a conversation kept in the history (`(role, text)` turns in order): a
+    /// recording-mode call whose session a restart lost goes on where it was.
+    pub(super) fn take_up(&self, turns: Vec<(String, String)>) {
+        let mut g = self.gathered();
+        for (role, text) in turns {
+            let role = match role.as_str() {
+                "user" => {
+                    g.turns += 1;
+                    Role::User
+                }
+                "assistant" => Role::Assistant,
+                _ => continue,
+            };
+            g.memory.push(ChatMessage::new(role, text));
+        }
+    }
+
     /// The conversation so far, for the next reply's prompt.
     pub fn memory(&self) -> Vec<ChatMessage> {
         self.gathered().memory.clone()

@@ -82,11 +82,13 @@ impl Calls {
     /// The call's recorder, the call opened (reached over `transport`) if it is new; the
     /// history notes the call as live either way.
     pub fn open(&self, id: &CallId, transport: Transport) -> Arc<CallRecorder> {
+        let mut new = false;
         let call = {
             let mut table = self.lock();
             let now = Instant::now();
             let entry = table.entry(id.clone()).or_insert_with(|| {
                 tracing::info!(call_id = %id, transport = transport.as_str(), "call started");
+                new = true;
                 Entry {
                     call: Arc::new(CallRecorder::new(id.clone(), transport, self.log.clone())),
                     last_active: now,
@@ -95,6 +97,20 @@ impl Calls {
             entry.last_active = now;
             entry.call.clone()
         };
+        // A recording-mode call voxd does not hold may be one a restart interrupted: its
+        // conversation goes on from the history.
+        if new && transport == Transport::Recording {
+            if let Some(history) = self.log.history() {
+                match history.conversation(id.as_str()) {
+                    Ok(turns) if !turns.is_empty() => {
+                        tracing::info!(call_id = %id, turns = turns.len(), "conversation taken up from the history");
+                        call.take_up(turns);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!("call history: cannot read the conversation: {e:#}"),
+                }
+            }
+        }
         self.log
             .record("the call start", |h| h.call_started(id.as_str(), transport));
         call

@@ -112,10 +112,25 @@ impl Config {
 
     fn validate(&self) -> Result<()> {
         let addr = self.bind_addr()?;
-        if !addr.ip().is_loopback() && self.server.token.is_empty() {
+        let s = &self.server;
+        let scoped = [&s.scenario_token, &s.admin_token].map(|t| !t.is_empty());
+        if scoped[0] != scoped[1] {
+            bail!("server.scenario_token and server.admin_token are set together, or neither");
+        }
+        if scoped[0] && !s.token.is_empty() {
+            bail!(
+                "server.token and the scoped tokens (scenario_token, admin_token) are set: \
+                 keep one or the other"
+            );
+        }
+        if scoped[0] && s.scenario_token == s.admin_token {
+            bail!("server.scenario_token and server.admin_token must differ");
+        }
+        if !addr.ip().is_loopback() && s.token.is_empty() && !scoped[0] {
             bail!(
                 "server.bind is {addr}, reachable from the network, but server.token is empty: \
-                 set a token (or VOXD_SERVER_TOKEN) before serving on a public address"
+                 set a token (or VOXD_SERVER_TOKEN), or scenario_token and admin_token, before \
+                 serving on a public address"
             );
         }
         if self.download.max_bytes == 0 || self.download.timeout_secs <= 0.0 {
@@ -229,6 +244,24 @@ mod tests {
         assert!(err.contains("server.token"), "{err}");
         cfg.server.token = "secret".into();
         cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn scoped_tokens_come_in_pairs_and_replace_the_single_one() {
+        let mut cfg = Config::default();
+        cfg.server.bind = "0.0.0.0:8080".into();
+        cfg.server.scenario_token = "scenario".into();
+        assert!(cfg.validate().unwrap_err().to_string().contains("together"));
+        cfg.server.admin_token = "scenario".into();
+        assert!(cfg.validate().unwrap_err().to_string().contains("differ"));
+        cfg.server.admin_token = "admin".into();
+        cfg.validate().unwrap();
+        cfg.server.token = "one".into();
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("one or the other"));
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct ServerConfig {
     pub bind: String,
     pub public_url: String,
     pub token: String,
+    pub scenario_token: String,
+    pub admin_token: String,
     pub log_format: LogFormat,
     pub drain_grace_secs: u64,
     pub max_connections: u32,
@@ -34,6 +36,8 @@ impl Default for ServerConfig {
             bind: "127.0.0.1:8080".into(),
             public_url: String::new(),
             token: String::new(),
+            scenario_token: String::new(),
+            admin_token: String::new(),
             log_format: LogFormat::Text,
             drain_grace_secs: 30,
             max_connections: 2048,
@@ -46,6 +50,8 @@ impl Default for ServerConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct CallsConfig {
     pub reply_audio_ttl_secs: u64,
+    pub reply_audio_max_files: u32,
+    pub reply_audio_max_mb: u32,
     pub idle_timeout_secs: u64,
     pub max_audio_secs: f64,
     pub reprompt_text: String,
@@ -59,6 +65,8 @@ impl Default for CallsConfig {
     fn default() -> Self {
         Self {
             reply_audio_ttl_secs: 600,
+            reply_audio_max_files: 2000,
+            reply_audio_max_mb: 256,
             idle_timeout_secs: 900,
             max_audio_secs: 120.0,
             reprompt_text: "Sorry, I didn't catch that. Could you say it again?".into(),

@@ -26,6 +26,7 @@ pub struct VoximplantConfig {
     pub api_key: String,
     pub timeout_secs: f64,
     pub pending_timeout_secs: u64,
+    pub max_calls_per_minute: u32,
 }
 
 impl Default for VoximplantConfig {
@@ -38,6 +39,7 @@ impl Default for VoximplantConfig {
             api_key: String::new(),
             timeout_secs: 10.0,
             pending_timeout_secs: 900,
+            max_calls_per_minute: 30,
         }
     }
 }
@@ -56,6 +58,7 @@ impl std::fmt::Debug for VoximplantConfig {
             )
             .field("timeout_secs", &self.timeout_secs)
             .field("pending_timeout_secs", &self.pending_timeout_secs)
+            .field("max_calls_per_minute", &self.max_calls_per_minute)
             .finish()
     }
 }

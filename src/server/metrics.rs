@@ -16,7 +16,9 @@ pub async fn handle(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     if state.cfg.metrics.require_token {
-        auth::check(&state.cfg.server.token, auth::bearer(&headers))?;
+        state
+            .tokens
+            .check(auth::Scope::Admin, auth::bearer(&headers))?;
     }
     let text = state.metrics().render(
         &state.calls.active_by_transport(),

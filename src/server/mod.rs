@@ -31,7 +31,7 @@ use crate::http::{auth, error, error::ApiError};
 use crate::kb::KnowledgeBase;
 use crate::metrics::{Metrics, Transport};
 use crate::outbound::ManagementApi;
-use crate::transport::voximplant_http::audio_store::AudioStore;
+use crate::transport::voximplant_http::audio_store::{AudioStore, Bounds};
 use crate::transport::voximplant_http::{self, RecordingContext};
 use crate::transport::voximplant_ws::{self, StreamContext};
 
@@ -46,6 +46,10 @@ pub struct AppState {
     pub stream: Arc<StreamContext>,
     /// Voximplant's Management API for outbound calls (None until `[voximplant]` is set).
     pub outbound: Option<ManagementApi>,
+    /// The API's tokens by scope.
+    pub tokens: Arc<auth::Tokens>,
+    /// When the last outbound calls were placed (`voximplant.max_calls_per_minute`).
+    pub placed: std::sync::Mutex<std::collections::VecDeque<Instant>>,
 }
 
 /// The router's state: the whole state for the server's own handlers, each transport's
@@ -107,6 +111,7 @@ impl AppState {
             Some(History::open(&cfg.history.database)?)
         };
         let outbound = ManagementApi::from_config(&cfg.voximplant)?;
+        let tokens = Arc::new(auth::Tokens::from_config(&cfg));
         if let Some(api) = &outbound {
             tracing::info!("outbound calls: Voximplant {}", api.describe());
         }
@@ -127,7 +132,11 @@ impl AppState {
             assistant: assistant.clone(),
             calls: calls.clone(),
             drain: drain.clone(),
-            audio: AudioStore::new(Duration::from_secs(cfg.calls.reply_audio_ttl_secs)),
+            audio: AudioStore::new(Bounds {
+                ttl: Duration::from_secs(cfg.calls.reply_audio_ttl_secs),
+                max_files: cfg.calls.reply_audio_max_files as usize,
+                max_bytes: cfg.calls.reply_audio_max_mb as usize * 1024 * 1024,
+            }),
             public_url: cfg.public_url(bound),
             download: cfg.download.clone(),
             max_audio_secs: cfg.calls.max_audio_secs,
@@ -135,14 +144,14 @@ impl AppState {
             greeting: cfg.conversation.greeting.clone(),
             operator_phone: cfg.tools.operator_phone.clone(),
             retry_after_secs: cfg.calls.retry_after_secs,
-            greeting_wav: tokio::sync::OnceCell::new(),
+            greeting_audio: tokio::sync::OnceCell::new(),
         });
         let stream = Arc::new(StreamContext {
             assistant,
             settings: Settings::from_config(&cfg),
             calls: calls.clone(),
             drain: drain.clone(),
-            token: cfg.server.token.clone(),
+            tokens: tokens.clone(),
             output: cfg.voximplant_stream.encoding.0,
             operator_phone: cfg.tools.operator_phone.clone(),
             max_frame_bytes: cfg.voximplant_stream.max_frame_bytes as usize,
@@ -152,6 +161,8 @@ impl AppState {
         });
         Ok(Self {
             outbound,
+            tokens,
+            placed: Default::default(),
             models,
             calls,
             drain,
@@ -179,8 +190,8 @@ impl AppState {
 
 /// The router with every endpoint.
 pub fn router(state: Arc<AppState>) -> Router {
-    let token: Arc<str> = state.cfg.server.token.as_str().into();
-    let protected = Router::new()
+    let tokens = state.tokens.clone();
+    let scenario = Router::new()
         .route(
             "/voximplant/process_audio",
             post(voximplant_http::process_audio::handle),
@@ -194,11 +205,16 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/voximplant/replies/{id}",
             get(voximplant_http::progressive::show),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            (tokens.clone(), auth::Scope::Scenario),
+            auth::require,
+        ));
+    let admin = Router::new()
         .route("/calls", get(call_history::list).post(place_call::handle))
         .route("/calls/{call_id}", get(call_history::show))
         .route_layer(axum::middleware::from_fn_with_state(
-            token,
-            auth::require_token,
+            (tokens, auth::Scope::Admin),
+            auth::require,
         ));
     Router::new()
         .route("/health", get(health::handle))
@@ -208,7 +224,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(voximplant_http::process_audio::serve_audio),
         )
         .route("/voximplant/stream", get(voximplant_ws::handle))
-        .merge(protected)
+        .merge(scenario)
+        .merge(admin)
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
@@ -246,8 +263,15 @@ pub async fn serve(
 ) -> Result<()> {
     let listener = TcpListener::from_std(listener)?;
     let bound = listener.local_addr()?;
-    if cfg.server.token.is_empty() {
+    let tokens = auth::Tokens::from_config(&cfg);
+    if tokens.admin.is_empty() {
         tracing::warn!("server.token is empty: the API is open to anyone who can reach {bound}");
+    } else if tokens.unscoped() {
+        tracing::warn!(
+            "server.token opens every endpoint: the copy in your VoxEngine scenarios can also \
+             place calls and read every transcript; set server.scenario_token and \
+             server.admin_token instead"
+        );
     }
     let state = Arc::new(AppState::new(cfg, &engines, bound)?);
     start_background(&state);
@@ -292,6 +316,19 @@ pub async fn serve_api(
 /// The daemon's background work on the history: the daily retention purge, the sweep of
 /// outbound calls that never reported, and the delivery of leads a previous run kept.
 pub fn start_background(state: &Arc<AppState>) {
+    state
+        .calls
+        .log()
+        .record("the calls a previous run left live", |h| {
+            let ids = h.interrupt_active()?;
+            if !ids.is_empty() {
+                tracing::warn!(
+                    calls = ids.len(),
+                    "calls left live by the previous run are marked interrupted"
+                );
+            }
+            Ok(())
+        });
     purge_history_daily(state);
     expire_pending_calls(state);
     tool_effects::redeliver_stored(state.calls.log());

@@ -21,6 +21,38 @@ use crate::http::error::ApiError;
 use crate::metrics::Transport;
 use crate::outbound::{self, management_api, StartError};
 
+/// At most `voximplant.max_calls_per_minute` requests a minute (0: no limit); beyond it 429
+/// `rate_limited` with `Retry-After`: until the oldest of the minute's requests is a minute
+/// old.
+fn rate_limit(state: &AppState) -> Result<(), ApiError> {
+    let max = state.cfg.voximplant.max_calls_per_minute as usize;
+    if max == 0 {
+        return Ok(());
+    }
+    let now = std::time::Instant::now();
+    let minute = std::time::Duration::from_secs(60);
+    let mut placed = state.placed.lock().unwrap_or_else(|p| p.into_inner());
+    while placed
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= minute)
+    {
+        placed.pop_front();
+    }
+    if placed.len() >= max {
+        let wait = placed
+            .front()
+            .map_or(minute, |t| minute.saturating_sub(now.duration_since(*t)));
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("more than {max} outbound calls a minute (voximplant.max_calls_per_minute)"),
+        )
+        .with("retry_after_secs", wait.as_secs().max(1)));
+    }
+    placed.push_back(now);
+    Ok(())
+}
+
 /// The largest `context` accepted, in bytes of compact JSON.
 pub const MAX_CONTEXT_BYTES: usize = 4096;
 
@@ -48,6 +80,7 @@ async fn place(
     state: &Arc<AppState>,
     body: Result<Json<PlaceCall>, JsonRejection>,
 ) -> Result<Value, ApiError> {
+    rate_limit(state)?;
     let Json(req) = body?;
     state.drain.admit_new_call()?;
     outbound::check_phone(&req.phone)

@@ -113,7 +113,8 @@ impl History {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records that a call is live (creating it, or marking a pending one active).
+    /// Records that a call is live (creating it, or marking a pending one, or one a crash
+    /// interrupted, active).
     pub fn call_started(&self, call_id: &str, transport: Transport) -> Result<()> {
         let now = now_ms();
         self.lock().execute(
@@ -121,7 +122,7 @@ impl History {
              VALUES (?1, ?2, 'inbound', 'active', ?3, ?3)
              ON CONFLICT (id) DO UPDATE SET status = 'active',
                  started_at = COALESCE(started_at, excluded.started_at)
-             WHERE status IN ('pending', 'active')",
+             WHERE status IN ('pending', 'active', 'interrupted')",
             params![call_id, transport.as_str(), now],
         )?;
         Ok(())
@@ -144,6 +145,32 @@ impl History {
             ],
         )?;
         Ok(now)
+    }
+
+    /// At start-up: the calls a previous run left live (it crashed, or was killed) are
+    /// `interrupted`; their ids. Not ended: the scenario's `Disconnected` may still come,
+    /// and a recording-mode call may go on.
+    pub fn interrupt_active(&self) -> Result<Vec<String>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "UPDATE calls SET status = 'interrupted', outcome = 'voxd_restarted'
+             WHERE status = 'active' AND ended_at IS NULL RETURNING id",
+        )?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    /// The turns of a call in order (role, text): a conversation to take up again.
+    pub fn conversation(&self, call_id: &str) -> Result<Vec<(String, String)>> {
+        let conn = self.lock();
+        let mut stmt =
+            conn.prepare("SELECT role, text FROM turns WHERE call_id = ?1 ORDER BY id")?;
+        let turns = stmt
+            .query_map(params![call_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(turns)
     }
 
     /// Records the end of a call with its outcome (first end wins).

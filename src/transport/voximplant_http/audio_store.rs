@@ -1,7 +1,9 @@
 //! Reply audio kept for the scenario to play: random unguessable ids (128 bits), served
-//! without auth (VoxEngine's player cannot send headers), expiring after a TTL. A file is
-//! stored whole, or grows while its reply is made ([`Growing`]: progressive playback),
-//! with the turn's result once it is complete.
+//! without auth (VoxEngine's player cannot send headers), expiring after a TTL, and at most
+//! so many files and bytes (beyond either, the oldest go first). A file is stored whole, or
+//! grows while its reply is made ([`Growing`]: progressive playback), with the turn's
+//! result once it is complete. A lasting file (the greeting, the same for every call) does
+//! not expire.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -68,18 +70,46 @@ fn random_id() -> String {
     raw.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+impl Stored {
+    /// Bytes it holds now.
+    fn len(&self) -> usize {
+        match self {
+            Stored::Whole(b) => b.len(),
+            Stored::Growing(g) => g.state.borrow().bytes.len(),
+        }
+    }
+}
+
+/// How much the store keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub ttl: Duration,
+    pub max_files: usize,
+    pub max_bytes: usize,
+}
+
 /// In-memory store of WAV files by id.
 pub struct AudioStore {
     items: Mutex<HashMap<String, Item>>,
-    ttl: Duration,
+    lasting: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+    bounds: Bounds,
 }
 
 impl AudioStore {
-    pub fn new(ttl: Duration) -> Self {
+    pub fn new(bounds: Bounds) -> Self {
         Self {
             items: Mutex::new(HashMap::new()),
-            ttl,
+            lasting: Mutex::default(),
+            bounds,
         }
+    }
+
+    /// Stores a file that never expires (the greeting); returns its id.
+    pub fn put_lasting(&self, wav: Vec<u8>) -> String {
+        let id = random_id();
+        let mut lasting = self.lasting.lock().unwrap_or_else(|p| p.into_inner());
+        lasting.insert(id.clone(), Arc::new(wav));
+        id
     }
 
     /// Stores a file and returns its new id.
@@ -96,8 +126,22 @@ impl AudioStore {
     fn insert(&self, item: Stored) -> String {
         let id = random_id();
         let mut items = self.lock();
-        let ttl = self.ttl;
+        let Bounds {
+            ttl,
+            max_files,
+            max_bytes,
+        } = self.bounds;
         items.retain(|_, (_, at)| at.elapsed() < ttl);
+        let mut bytes: usize = items.values().map(|(s, _)| s.len()).sum::<usize>() + item.len();
+        while !items.is_empty() && (items.len() >= max_files.max(1) || bytes > max_bytes) {
+            let oldest = items
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(id, _)| id.clone());
+            if let Some((gone, _)) = oldest.and_then(|id| items.remove(&id)) {
+                bytes -= gone.len().min(bytes);
+            }
+        }
         items.insert(id.clone(), (item, Instant::now()));
         id
     }
@@ -109,10 +153,15 @@ impl AudioStore {
 
     /// The file, if it exists and has not expired by `now`.
     fn get_at(&self, id: &str, now: Instant) -> Option<Stored> {
+        let lasting = self.lasting.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(wav) = lasting.get(id) {
+            return Some(Stored::Whole(wav.clone()));
+        }
+        drop(lasting);
         let items = self.lock();
         items
             .get(id)
-            .filter(|(_, at)| now.saturating_duration_since(*at) < self.ttl)
+            .filter(|(_, at)| now.saturating_duration_since(*at) < self.bounds.ttl)
             .map(|(b, _)| b.clone())
     }
 
@@ -132,9 +181,17 @@ mod tests {
         }
     }
 
+    fn store(max_files: usize, max_bytes: usize) -> AudioStore {
+        AudioStore::new(Bounds {
+            ttl: Duration::from_secs(600),
+            max_files,
+            max_bytes,
+        })
+    }
+
     #[test]
     fn ids_are_random_and_expire() {
-        let store = AudioStore::new(Duration::from_secs(600));
+        let store = store(100, 1000);
         let a = store.put(vec![1]);
         let b = store.put(vec![2]);
         assert_ne!(a, b);
@@ -148,7 +205,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_growing_file_wakes_its_readers_until_it_is_complete() {
-        let store = AudioStore::new(Duration::from_secs(600));
+        let store = store(100, 1000);
         let (id, growing) = store.open();
         let Some(Stored::Growing(g)) = store.get(&id) else {
             panic!("not growing")
@@ -162,5 +219,22 @@ mod tests {
         let s = rx.borrow_and_update();
         assert_eq!(s.bytes, [1, 2, 3]);
         assert_eq!(s.result.as_ref().unwrap()["reply_text"], "Hi.");
+    }
+
+    #[test]
+    fn beyond_its_bounds_the_oldest_files_go_and_lasting_ones_stay() {
+        let store = store(3, 10);
+        let greeting = store.put_lasting(vec![0; 8]);
+        let ids: Vec<String> = (0..4).map(|i| store.put(vec![i; 2])).collect();
+        assert!(store.get(&ids[0]).is_none(), "four files, three kept");
+        assert!(ids[1..].iter().all(|id| store.get(id).is_some()));
+        // A large file pushes out as many as its bytes need.
+        let big = store.put(vec![9; 7]);
+        assert!(store.get(&ids[1]).is_none() && store.get(&ids[2]).is_none());
+        assert!(store.get(&ids[3]).is_some() && store.get(&big).is_some());
+        // The lasting one neither expires nor counts.
+        let later = Instant::now() + Duration::from_secs(601);
+        assert!(store.get_at(&greeting, later).is_some());
+        assert!(store.get_at(&big, later).is_none());
     }
 }

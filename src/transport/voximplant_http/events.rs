@@ -172,9 +172,9 @@ fn end_outcome(event: &str, details: &serde_json::Map<String, Value>) -> (&'stat
     }
 }
 
-/// The configured greeting (`conversation.greeting`) as text and a fresh audio URL, voiced
-/// once through the reply pipeline; for a new call (`new_call`) also kept in its memory and
-/// its stored turns. None when no greeting is configured.
+/// The configured greeting (`conversation.greeting`) as text and its audio URL, voiced once
+/// through the reply pipeline and stored once for every call; for a new call (`new_call`)
+/// also kept in its memory and its stored turns. None when no greeting is configured.
 async fn greet(
     ctx: &RecordingContext,
     new_call: Option<&CallRecorder>,
@@ -183,8 +183,8 @@ async fn greet(
     if text.is_empty() {
         return Ok(None);
     }
-    let wav = ctx
-        .greeting_wav
+    let id = ctx
+        .greeting_audio
         .get_or_try_init(|| async {
             let request = ReplyRequest {
                 memory: Vec::new(),
@@ -203,13 +203,14 @@ async fn greet(
                 .await
                 .map_err(|e| ApiError::internal(format!("greeting synthesis failed: {e:#}")))?;
             let pcm = audio.ok_or_else(|| ApiError::internal("the greeting made no audio"))?;
-            wav::encode(&pcm).map_err(|e| ApiError::internal(e.to_string()))
+            let wav = wav::encode(&pcm).map_err(|e| ApiError::internal(e.to_string()))?;
+            Ok::<_, ApiError>(ctx.audio.put_lasting(wav))
         })
         .await?;
     if let Some(call) = new_call {
         call.answered(None, &text, None, false);
     }
-    Ok(Some((text, ctx.audio_url(ctx.audio.put(wav.clone())))))
+    Ok(Some((text, ctx.audio_url(id.clone()))))
 }
 
 /// A live call's conversation so far, for scenario authors and operators debugging a call.

@@ -36,8 +36,8 @@ pub struct RecordingContext {
     pub operator_phone: String,
     /// What a refusal at capacity asks the scenario to wait, in seconds.
     pub retry_after_secs: u32,
-    /// The greeting's audio, synthesized on first use.
-    pub greeting_wav: tokio::sync::OnceCell<Vec<u8>>,
+    /// The id of the greeting's audio (one lasting file), synthesized on first use.
+    pub greeting_audio: tokio::sync::OnceCell<String>,
 }
 
 impl RecordingContext {

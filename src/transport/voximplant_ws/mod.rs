@@ -29,8 +29,8 @@ pub struct StreamContext {
     pub settings: Settings,
     pub calls: Arc<Calls>,
     pub drain: Drain,
-    /// The scenario token (empty: none required).
-    pub token: String,
+    /// The API's tokens (the stream needs the scenario scope).
+    pub tokens: Arc<crate::http::auth::Tokens>,
     /// What voxd speaks in (None: the caller's encoding).
     pub output: Option<Encoding>,
     /// The operator a transfer hands the caller to.
@@ -59,7 +59,7 @@ pub async fn handle(
     ws: axum::extract::WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let given = auth::bearer(&headers).or(query.token.as_deref());
-    auth::check(&ctx.token, given)?;
+    ctx.tokens.check(auth::Scope::Scenario, given)?;
     let call_id = query.call_id.as_deref().map(CallId::parse).transpose()?;
     ctx.drain.admit_new_call()?;
     let busy = ctx.drain.busy();
