@@ -20,11 +20,11 @@ impl Sequencer {
         match self.next {
             Some(next) if chunk < next => None,
             Some(next) if chunk - next <= MAX_GAP_FRAMES => {
-                self.next = Some(chunk + 1);
+                self.next = Some(chunk.saturating_add(1));
                 Some(chunk - next)
             }
             _ => {
-                self.next = Some(chunk + 1);
+                self.next = Some(chunk.saturating_add(1));
                 Some(0)
             }
         }
@@ -53,5 +53,26 @@ mod tests {
         assert_eq!(s.admit(Some(1001)), Some(0));
         s.reset();
         assert_eq!(s.admit(Some(1)), Some(0));
+    }
+
+    #[test]
+    fn any_numbering_is_taken_in_and_gaps_stay_bounded() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut s = Sequencer::default();
+        for _ in 0..100_000 {
+            let chunk = match rng.gen_range(0..4) {
+                0 => None,
+                1 => Some(rng.gen()),
+                2 => Some(u64::MAX - rng.gen_range(0..3)),
+                _ => Some(rng.gen_range(0..200)),
+            };
+            if let Some(gap) = s.admit(chunk) {
+                assert!(gap <= super::MAX_GAP_FRAMES, "{chunk:?} → {gap}");
+            }
+            if rng.gen_range(0..1000) == 0 {
+                s.reset();
+            }
+        }
     }
 }
