@@ -600,3 +600,38 @@ async fn quiet_garbage_and_too_fast_streams_are_closed() {
     let health = reqwest::get(format!("http://{api}/health")).await.unwrap();
     assert_eq!(health.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_stream_cannot_take_over_a_live_call() {
+    let h = harness();
+    let mut first = Caller::connect(h.api, "", Some(common::TOKEN))
+        .await
+        .unwrap();
+    first.start(Encoding::Pcm16, "ws-owned").await.unwrap();
+    first
+        .wait_for(0, "greeting", Duration::from_secs(30), |v| {
+            is_type(v, "transcript")
+        })
+        .await
+        .unwrap();
+    // The same call id, on another socket: refused, by the query or by customParameters.
+    let by_query = Caller::connect(h.api, "?call_id=ws-owned", Some(common::TOKEN))
+        .await
+        .unwrap();
+    assert_eq!(
+        closed(&by_query, "close of a stream by query", 5).await,
+        Some(1008)
+    );
+    let mut by_start = Caller::connect(h.api, "", Some(common::TOKEN))
+        .await
+        .unwrap();
+    by_start.start(Encoding::Pcm16, "ws-owned").await.unwrap();
+    assert_eq!(
+        closed(&by_start, "close of a stream by start", 5).await,
+        Some(1008)
+    );
+    // The call goes on on its own socket.
+    first.silence(200).await.unwrap();
+    assert!(first.closed().is_none());
+    first.close().await;
+}

@@ -30,6 +30,8 @@ pub struct CallRecorder {
     gathered: Mutex<Gathered>,
     /// Held for the length of a recording-mode turn, so a call's turns run in order.
     turn: tokio::sync::Mutex<()>,
+    /// A media stream carries the call (a second one may not take it over).
+    streamed: std::sync::atomic::AtomicBool,
 }
 
 impl CallRecorder {
@@ -42,7 +44,21 @@ impl CallRecorder {
             started: Instant::now(),
             gathered: Mutex::default(),
             turn: tokio::sync::Mutex::new(()),
+            streamed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Attaches a media stream to the call; false if one is attached already.
+    pub fn attach_stream(&self) -> bool {
+        !self
+            .streamed
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The call's media stream is gone.
+    pub fn detach_stream(&self) {
+        self.streamed
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn id(&self) -> &CallId {

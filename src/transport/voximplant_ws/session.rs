@@ -344,6 +344,13 @@ impl Call {
     /// closes the stream (1013, "try again later").
     fn admit(&mut self, id: CallId) -> Result<Arc<CallRecorder>, Ended> {
         match self.ctx.calls.admit(&id, Transport::Stream) {
+            Ok(recorder) if !recorder.attach_stream() => {
+                self.close(1008, "call_id is in use by another media stream");
+                Err(Ended::new(
+                    "call_in_use",
+                    format!("call {id} already has a media stream"),
+                ))
+            }
             Ok(recorder) => {
                 self.recorder = Some(recorder.clone());
                 Ok(recorder)
@@ -443,6 +450,7 @@ impl Call {
         let reason = ended.why.as_str();
         match &self.recorder {
             Some(call) => {
+                call.detach_stream();
                 self.ctx.calls.end(call.id(), ended.outcome);
                 let status = if ended.is_error() { "failed" } else { "ended" };
                 call.ended(status, ended.outcome);
