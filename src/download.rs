@@ -257,43 +257,45 @@ pub fn is_private_use(ip: IpAddr) -> bool {
     }
 }
 
-/// Whether an address is a public unicast address (not loopback, private, link-local,
-/// carrier-grade NAT, documentation, multicast, unspecified, cloud metadata, a 6to4 or
-/// Teredo tunnel, site-local or IPv4-compatible IPv6).
+/// Whether an address is a public unicast address: neither one's own network
+/// ([`is_private_use`]) nor [`is_reserved`].
 pub fn is_public(ip: IpAddr) -> bool {
+    !is_private_use(ip) && !is_reserved(ip)
+}
+
+/// Addresses no download may reach unless `download.allowed_networks` names them:
+/// link-local (the cloud metadata service among them), unspecified, broadcast, multicast,
+/// documentation, benchmarking and reserved ranges, 6to4 and Teredo tunnels (they carry any
+/// IPv4 address), site-local, NAT64 and IPv4-compatible IPv6.
+fn is_reserved(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
+            v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || v4.is_multicast()
                 || v4.is_documentation()
                 || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1]))
                 || (o[0] == 192 && o[1] == 0 && o[2] == 0)
                 || (o[0] == 198 && (18..20).contains(&o[1]))
-                || o[0] >= 240)
+                || o[0] >= 240
         }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_reserved(IpAddr::V4(v4)),
+            None => {
+                let s = v6.segments();
+                v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (s[0] & 0xffc0) == 0xfe80
+                    || (s[0] & 0xffc0) == 0xfec0
+                    || s[0] == 0x2002
+                    || (s[0] == 0x2001 && s[1] == 0)
+                    || (s[0] == 0x2001 && s[1] == 0x0db8)
+                    || (s[0] == 0x64 && s[1] == 0xff9b)
+                    || s[..6].iter().all(|&w| w == 0)
             }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] & 0xffc0) == 0xfec0
-                || s[0] == 0x2002
-                || (s[0] == 0x2001 && s[1] == 0)
-                || (s[0] == 0x2001 && s[1] == 0x0db8)
-                || (s[0] == 0x64 && s[1] == 0xff9b)
-                || s[..6].iter().all(|&w| w == 0))
-        }
+        },
     }
 }
 

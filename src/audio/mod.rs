@@ -38,10 +38,15 @@ impl Pcm {
     }
 }
 
+/// Samples in `pause_ms` of silence at `rate`.
+pub fn pause_samples(rate: u32, pause_ms: u32) -> usize {
+    (rate as usize * pause_ms as usize) / 1000
+}
+
 /// Concatenates pieces of speech (all at one rate) with `pause_ms` of silence between them.
 pub fn join(parts: Vec<Pcm>, pause_ms: u32) -> Pcm {
     let rate = parts.first().map_or(STT_RATE, |p| p.rate);
-    let gap = (rate as usize * pause_ms as usize) / 1000;
+    let gap = pause_samples(rate, pause_ms);
     let mut samples = Vec::with_capacity(parts.iter().map(|p| p.samples.len() + gap).sum());
     for (i, part) in parts.into_iter().enumerate() {
         if i > 0 {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::wer::wer;
-use crate::audio::{resample, wav, STT_RATE};
+use crate::audio::{resample, Pcm, STT_RATE};
 use crate::config::Config;
 use crate::conversation::turn_detector::{TurnDetector, TurnEvent};
 use crate::conversation::Settings;
@@ -53,7 +53,7 @@ pub async fn run(mut cfg: Config, runs: usize) -> Result<()> {
             .iter()
             .map(|text| {
                 let pcm = resample::to_rate(tts.synthesize(text)?, STT_RATE)?;
-                let mut samples: Vec<i16> = pcm.samples.iter().map(|&s| wav::to_i16(s)).collect();
+                let mut samples = pcm.to_i16();
                 samples.extend(vec![0; STT_RATE as usize * 7 / 10]);
                 Ok((
                     text.to_string(),
@@ -115,7 +115,7 @@ fn measure(
     // last word.
     let silence = (settings.end_silence_ms + 200) * STT_RATE as usize / 1000;
     let last_word = turn.len().saturating_sub(silence);
-    let f32s = |s: &[i16]| -> Vec<f32> { s.iter().map(|&v| f32::from(v) / 32768.0).collect() };
+    let f32s = |s: &[i16]| Pcm::from_i16(s, STT_RATE).samples;
     let mut m = Measured {
         secs: turn.len() as f64 / f64::from(STT_RATE),
         parts: cuts.len(),

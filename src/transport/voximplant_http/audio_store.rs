@@ -54,6 +54,12 @@ impl Growing {
         });
     }
 
+    /// Its bytes, once the reply is complete (None while it grows).
+    pub fn finished(&self) -> Option<Vec<u8>> {
+        let s = self.state.borrow();
+        s.result.is_some().then(|| s.bytes.clone())
+    }
+
     /// A view that wakes up on every change.
     pub fn watch(&self) -> watch::Receiver<GrowingState> {
         self.state.subscribe()

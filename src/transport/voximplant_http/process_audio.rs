@@ -14,7 +14,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use super::audio_store::Stored;
+use super::audio_store::{Growing, Stored};
 use super::{progressive, RecordingContext};
 use crate::audio::{decode, wav};
 use crate::calls::{CallId, CallRecorder};
@@ -211,56 +211,55 @@ pub async fn serve_audio(
         )
     };
     let id = file.strip_suffix(".wav").ok_or_else(not_found)?;
-    let stored = ctx.audio.get(id).ok_or_else(not_found)?;
-    // A reply that is complete is a whole file.
-    let stored = match stored {
-        Stored::Growing(g) if g.watch().borrow().result.is_some() => {
-            Stored::Whole(Arc::new(g.watch().borrow().bytes.clone()))
-        }
-        other => other,
+    let bytes = match ctx.audio.get(id).ok_or_else(not_found)? {
+        Stored::Whole(bytes) => bytes.as_ref().clone(),
+        // A reply that is complete is a whole file.
+        Stored::Growing(growing) => match growing.finished() {
+            Some(bytes) => bytes,
+            None => return Ok(growing_response(&growing)),
+        },
     };
-    match stored {
-        Stored::Whole(bytes) => Ok((
-            [
-                (header::CONTENT_TYPE, "audio/wav"),
-                (header::CACHE_CONTROL, "private, max-age=600"),
-            ],
-            bytes.as_ref().clone(),
-        )
-            .into_response()),
-        Stored::Growing(growing) => {
-            let rx = growing.watch();
-            let chunks =
-                futures_util::stream::unfold((rx, 0, false), |(mut rx, sent, over)| async move {
-                    if over {
-                        return None;
-                    }
-                    loop {
-                        let (chunk, complete) = {
-                            let s = rx.borrow_and_update();
-                            (
-                                s.bytes.get(sent..).unwrap_or_default().to_vec(),
-                                s.result.is_some(),
-                            )
-                        };
-                        if !chunk.is_empty() || complete {
-                            let sent = sent + chunk.len();
-                            return Some((Ok::<_, std::io::Error>(chunk), (rx, sent, complete)));
-                        }
-                        match tokio::time::timeout(GROWING_STALL, rx.changed()).await {
-                            Ok(Ok(())) => {}
-                            _ => return None,
-                        }
-                    }
-                });
-            Ok((
-                [
-                    (header::CONTENT_TYPE, "audio/wav"),
-                    (header::CACHE_CONTROL, "no-store"),
-                ],
-                Body::from_stream(chunks),
-            )
-                .into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, "audio/wav"),
+            (header::CACHE_CONTROL, "private, max-age=600"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// A reply still being made, sent as it grows (chunked) to its end.
+fn growing_response(growing: &Growing) -> Response {
+    let rx = growing.watch();
+    let chunks = futures_util::stream::unfold((rx, 0, false), |(mut rx, sent, over)| async move {
+        if over {
+            return None;
         }
-    }
+        loop {
+            let (chunk, complete) = {
+                let s = rx.borrow_and_update();
+                (
+                    s.bytes.get(sent..).unwrap_or_default().to_vec(),
+                    s.result.is_some(),
+                )
+            };
+            if !chunk.is_empty() || complete {
+                let sent = sent + chunk.len();
+                return Some((Ok::<_, std::io::Error>(chunk), (rx, sent, complete)));
+            }
+            match tokio::time::timeout(GROWING_STALL, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return None,
+            }
+        }
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "audio/wav"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Body::from_stream(chunks),
+    )
+        .into_response()
 }

@@ -107,7 +107,7 @@ async fn make(
             if pieces == 0 {
                 growing.append(&wav::stream_header(audio.rate));
             } else {
-                let pause = (audio.rate * pause_ms / 1000) as usize;
+                let pause = crate::audio::pause_samples(audio.rate, pause_ms);
                 growing.append(&vec![0; pause * 2]);
             }
             pieces += 1;

@@ -106,7 +106,7 @@ pub(super) async fn run(
                 Step::Reply(outputs) => call.deliver(outputs),
                 Step::Input(Some(msg)) => match msg {
                     Some(Ok(Message::Text(text))) => {
-                        call.heard_from_client(Instant::now());
+                        call.last_heard = Instant::now();
                         call.on_text(&text, &mut driver.conversation)
                     }
                     Some(Ok(Message::Binary(b))) => call.bad_frame(&format!(
@@ -197,10 +197,6 @@ impl Call {
             audio_received: Duration::ZERO,
             audio_dropped: Duration::ZERO,
         }
-    }
-
-    fn heard_from_client(&mut self, now: Instant) {
-        self.last_heard = now;
     }
 
     /// Closes a stream that went quiet (no `start`, or no frame, in time); pings the client
