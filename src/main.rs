@@ -73,14 +73,15 @@ enum Command {
     /// Measure latency through the real API on loopback: `turn` (recording URL),
     /// `stream` (real-time media stream, streaming vs sequential pipeline), `load`
     /// (simultaneous real-time calls), `llm` (tokens/s of replies written one at a time vs
-    /// together), `kb` (knowledge base search time and its prompt cost) or `listen`
-    /// (transcribing while the caller speaks vs at the end: word error rate and time).
+    /// together), `kb` (knowledge base search time and its prompt cost), `listen`
+    /// (transcribing while the caller speaks vs at the end: word error rate and time) or
+    /// `hostile` (what hostile clients do to a running voxd, with --url and its --config).
     Bench {
         #[arg(value_enum, default_value_t = BenchKind::Turn)]
         kind: BenchKind,
         /// Measured turns (after one warm-up); default 5 for turn, 20 for stream, 3 per
         /// caller for load, 3 rounds for llm and listen; for kb, searches per question
-        /// (default 100).
+        /// (default 100); for hostile, sockets per check (default 300).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         runs: Option<u32>,
         /// `load`: the numbers of simultaneous callers to measure, e.g. 1,2,4,6,8; `llm`:
@@ -88,7 +89,8 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
         calls: Vec<usize>,
         /// `load`: measure a voxd already running at this address (e.g. 127.0.0.1:8080, an
-        /// older build; its greeting and token off) instead of one in this process.
+        /// older build; its greeting and token off) instead of one in this process;
+        /// `hostile`: the voxd to measure (required).
         #[arg(long, value_name = "HOST:PORT")]
         url: Option<std::net::SocketAddr>,
     },
@@ -121,6 +123,7 @@ enum BenchKind {
     Llm,
     Kb,
     Listen,
+    Hostile,
 }
 
 fn main() {
@@ -242,6 +245,12 @@ fn run(cli: Cli) -> Result<()> {
             runs,
             ..
         } => runtime()?.block_on(voxd::bench::listen(cfg, runs.unwrap_or(3) as usize)),
+        Command::Bench {
+            kind: BenchKind::Hostile,
+            runs,
+            url,
+            ..
+        } => runtime()?.block_on(voxd::bench::hostile(cfg, url, runs.unwrap_or(300) as usize)),
         Command::Bench {
             kind: BenchKind::Kb,
             runs,

@@ -14,17 +14,30 @@ pub fn notify(state: &str) -> bool {
         return false;
     };
     let path = path.to_string_lossy().into_owned();
-    let sent = if let Some(name) = path.strip_prefix('@') {
-        use std::os::linux::net::SocketAddrExt;
-        std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
-            .and_then(|a| sock.send_to_addr(state.as_bytes(), &a))
-    } else {
-        sock.send_to(state.as_bytes(), &path)
+    let sent = match path.strip_prefix('@') {
+        Some(name) => send_abstract(&sock, name, state),
+        None => sock.send_to(state.as_bytes(), &path).map(|_| ()),
     };
     if let Err(e) = &sent {
         tracing::warn!("systemd notification {state:?} to {path} failed: {e}");
     }
     sent.is_ok()
+}
+
+/// Sends to an abstract socket name (Linux only; systemd exists nowhere else).
+#[cfg(target_os = "linux")]
+fn send_abstract(sock: &UnixDatagram, name: &str, state: &str) -> std::io::Result<()> {
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+    sock.send_to_addr(state.as_bytes(), &addr).map(|_| ())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn send_abstract(_: &UnixDatagram, name: &str, _: &str) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        format!("abstract socket @{name} exists only on Linux"),
+    ))
 }
 
 /// How often to ping the watchdog: half of `WATCHDOG_USEC`, if it is meant for this process.

@@ -211,3 +211,58 @@ async fn kill_9_mid_call_loses_no_finished_turn_and_a_restart_serves_the_history
         .unwrap();
     assert_eq!(resp.status(), 401, "the history needs the token");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_stalls_its_writers_but_not_the_server() {
+    let h = harness();
+    let db = common::test_config().history.database;
+    // Another process's write transaction: voxd's writes wait for it (busy_timeout).
+    let blocker = rusqlite::Connection::open(&db).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    // More waiting writes than the server's runtime has worker threads (2).
+    let writes: Vec<_> = (0..4)
+        .map(|i| {
+            tokio::spawn(post_json(
+                format!("http://{}/voximplant/events", h.api),
+                json!({"call_id": format!("db-locked-{i}"), "event": "Connected", "mode": "stream"}),
+                true,
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked = std::time::Instant::now();
+    let health = common::client()
+        .get(format!("http://{}/health", h.api))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    let waited = asked.elapsed();
+    assert_eq!(health.status(), 200);
+    assert!(
+        !writes.iter().any(|w| w.is_finished()),
+        "the writes wait for the lock"
+    );
+    assert!(
+        waited < Duration::from_millis(1500),
+        "/health waited {waited:?} behind the database"
+    );
+    blocker.execute_batch("COMMIT").unwrap();
+    for (i, w) in writes.into_iter().enumerate() {
+        assert_eq!(w.await.unwrap().0, 200);
+        let id = format!("db-locked-{i}");
+        let (s, call) = get_json(h.api, &format!("/calls/{id}")).await;
+        assert_eq!(
+            (s, call["status"].as_str()),
+            (200, Some("active")),
+            "{call}"
+        );
+        let (s, _) = post_json(
+            format!("http://{}/voximplant/events", h.api),
+            json!({"call_id": id, "event": "Disconnected"}),
+            true,
+        )
+        .await;
+        assert_eq!(s, 200);
+    }
+}

@@ -39,6 +39,12 @@ async fn conversation(encoding: Encoding, call_id: &str) {
         .unwrap();
     let msgs = c.messages();
     assert!(is_event(&msgs[0].json, "start"), "{:?}", msgs[0].json);
+    // The caller's stream is tagged "caller"; voxd's own carries no tag (the default
+    // stream that the scenario's untagged ws.sendMediaTo(call) plays).
+    assert!(
+        msgs.iter().all(|m| m.json.get("tag").is_none()),
+        "voxd's frames are untagged by default"
+    );
     let greeting = decode_media(&msgs[..greeted]).unwrap();
     assert!(greeting.duration_secs() > 0.5);
     assert_eq!(greeting.rate, encoding.rate());

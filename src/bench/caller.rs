@@ -99,13 +99,13 @@ impl Caller {
         Ok(self.sink.send(Message::Binary(bytes.into())).await?)
     }
 
-    /// Sends `start` in `encoding`, with `call_id` in customParameters (as a JSON string,
-    /// as some scenarios send it).
+    /// Sends `start` in `encoding`, tagged `caller` like the scenarios' stream, with
+    /// `call_id` in customParameters (as a JSON string, as some scenarios send it).
     pub async fn start(&mut self, encoding: Encoding, call_id: &str) -> anyhow::Result<()> {
         self.encoding = encoding;
         (self.chunk, self.timestamp) = (0, 0);
         let custom = json!({"call_id": call_id}).to_string();
-        let msg = json!({"event": "start", "sequenceNumber": self.seq, "start": {
+        let msg = json!({"event": "start", "sequenceNumber": self.seq, "tag": "caller", "start": {
             "mediaFormat": {"encoding": encoding.wire_name(), "sampleRate": encoding.rate()},
             "customParameters": custom}});
         self.seq += 1;
@@ -114,24 +114,37 @@ impl Caller {
 
     /// Streams audio (any rate) in real time, 20 ms a frame; returns when the last was sent.
     pub async fn stream(&mut self, pcm: &Pcm) -> anyhow::Result<()> {
-        let rate = self.encoding.rate();
-        let pcm = resample::to_rate(pcm.clone(), rate)?;
-        let samples: Vec<i16> = pcm.samples.iter().map(|&s| to_i16(s)).collect();
-        let frame = rate as usize / 50;
+        let samples = self.samples(pcm)?;
+        let frame = self.encoding.rate() as usize / 50;
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         for chunk in samples.chunks(frame) {
             tick.tick().await;
-            let payload =
-                base64::engine::general_purpose::STANDARD.encode(self.encoding.encode(chunk));
-            // Numbered across the whole stream, as Voximplant does.
-            self.chunk += 1;
-            let msg = json!({"event": "media", "sequenceNumber": self.seq,
-                "media": {"chunk": self.chunk, "timestamp": self.timestamp, "payload": payload}});
-            self.timestamp += chunk.len() as u64;
-            self.seq += 1;
-            self.send_text(msg.to_string()).await?;
+            self.send_media(chunk).await?;
         }
         Ok(())
+    }
+
+    /// Sends audio (any rate) as one media frame at once, unpaced (as a hostile client would).
+    pub async fn push(&mut self, pcm: &Pcm) -> anyhow::Result<()> {
+        let samples = self.samples(pcm)?;
+        self.send_media(&samples).await
+    }
+
+    fn samples(&self, pcm: &Pcm) -> anyhow::Result<Vec<i16>> {
+        let pcm = resample::to_rate(pcm.clone(), self.encoding.rate())?;
+        Ok(pcm.samples.iter().map(|&s| to_i16(s)).collect())
+    }
+
+    async fn send_media(&mut self, samples: &[i16]) -> anyhow::Result<()> {
+        let payload =
+            base64::engine::general_purpose::STANDARD.encode(self.encoding.encode(samples));
+        // Numbered across the whole stream, as Voximplant does.
+        self.chunk += 1;
+        let msg = json!({"event": "media", "sequenceNumber": self.seq,
+            "media": {"chunk": self.chunk, "timestamp": self.timestamp, "payload": payload}});
+        self.timestamp += samples.len() as u64;
+        self.seq += 1;
+        self.send_text(msg.to_string()).await
     }
 
     /// Streams `ms` of silence in real time.

@@ -105,14 +105,14 @@ pub async fn run(
 /// `calls` callers at once, each starting 700 ms after the one before.
 async fn measure(api: SocketAddr, calls: usize, turns: usize, questions: &[Pcm]) -> Result<Row> {
     let gaps_before = reply_gaps(api).await;
-    let before = resident_mb(api).await;
+    let before = resident_mb(api, None).await;
     let peak = Arc::new(AtomicU64::new(before.unwrap_or(0.0).to_bits()));
     let done = Arc::new(AtomicBool::new(false));
     let sampler = tokio::spawn({
         let (peak, done) = (peak.clone(), done.clone());
         async move {
             while !done.load(Ordering::Relaxed) {
-                let now = resident_mb(api).await.unwrap_or(0.0);
+                let now = resident_mb(api, None).await.unwrap_or(0.0);
                 if now > f64::from_bits(peak.load(Ordering::Relaxed)) {
                     peak.store(now.to_bits(), Ordering::Relaxed);
                 }
@@ -158,7 +158,7 @@ async fn measure(api: SocketAddr, calls: usize, turns: usize, questions: &[Pcm])
         .map(|((n0, s0), (n1, s1))| (n1 - n0, s1 - s0));
     let peak = f64::from_bits(peak.load(Ordering::Relaxed));
     row.rss_mb = before
-        .zip(resident_mb(api).await)
+        .zip(resident_mb(api, None).await)
         .map(|(before, after)| (before, peak.max(after), after));
     Ok(row)
 }
@@ -212,13 +212,13 @@ async fn one_caller(
 }
 
 /// The voxd at `api`'s `/metrics` text (None when it does not answer).
-async fn scrape(api: SocketAddr) -> Option<String> {
-    reqwest::get(format!("http://{api}/metrics"))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()
+/// The `/metrics` text of the voxd at `api` (with the admin `token` where it needs one).
+async fn scrape(api: SocketAddr, token: Option<&str>) -> Option<String> {
+    let mut req = reqwest::Client::new().get(format!("http://{api}/metrics"));
+    if let Some(t) = token.filter(|t| !t.is_empty()) {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.ok()?.text().await.ok()
 }
 
 /// The value of the series `name_and_labels` (as written before the value) in `text`.
@@ -232,7 +232,7 @@ fn series(text: &str, name_and_labels: &str) -> Option<f64> {
 /// How many gaps the voxd at `api` has counted inside real-time replies, and their total
 /// seconds; None when it does not count them (an older build).
 async fn reply_gaps(api: SocketAddr) -> Option<(f64, f64)> {
-    let text = scrape(api).await?;
+    let text = scrape(api, None).await?;
     let gap = |name: &str| {
         series(
             &text,
@@ -243,7 +243,7 @@ async fn reply_gaps(api: SocketAddr) -> Option<(f64, f64)> {
 }
 
 /// The resident memory of the voxd at `api` in MB; None when it does not export it.
-async fn resident_mb(api: SocketAddr) -> Option<f64> {
-    let text = scrape(api).await?;
+pub(super) async fn resident_mb(api: SocketAddr, token: Option<&str>) -> Option<f64> {
+    let text = scrape(api, token).await?;
     series(&text, "process_resident_memory_bytes").map(|b| b / (1024.0 * 1024.0))
 }

@@ -2,10 +2,12 @@
 //! configured models. `turn` measures the recording-URL turn, `stream` real-time calls,
 //! `load` several simultaneous real-time calls, `llm` batched generation's tokens/s,
 //! `kb` the knowledge base's search and prompt cost, `listen` transcribing while the caller
-//! speaks against at the end. [`caller`] is the media-stream client
+//! speaks against at the end, `hostile` what hostile clients do to a running voxd. [`caller`]
+//! is the media-stream client
 //! they (and the tests) call voxd with.
 
 pub mod caller;
+mod hostile;
 mod kb;
 mod listen;
 mod llm;
@@ -28,6 +30,7 @@ use crate::engines::Engines;
 use crate::engines::{LlmEvent, TextStream};
 use crate::server::AppState;
 
+pub use hostile::run as hostile;
 pub use kb::run as kb;
 pub use listen::run as listen;
 pub use llm::run as llm;

@@ -40,18 +40,36 @@ impl CallLog {
         }
     }
 
-    /// The history database, when one is configured.
-    pub fn history(&self) -> Option<&History> {
-        self.history.as_ref()
+    /// Whether a history database is configured.
+    pub fn has_history(&self) -> bool {
+        self.history.is_some()
+    }
+
+    /// Reads (or writes and returns) from the history, if there is one, without stalling the
+    /// async runtime ([`off_the_runtime`]).
+    pub fn query<T>(&self, read: impl FnOnce(&History) -> T) -> Option<T> {
+        self.history.as_ref().map(|h| off_the_runtime(|| read(h)))
     }
 
     /// Writes to the call history, if there is one. A failed write is logged and the call
     /// goes on: the caller must not be dropped because a disk is full.
     pub fn record(&self, what: &str, write: impl FnOnce(&History) -> Result<()>) {
-        if let Some(h) = &self.history {
-            if let Err(e) = write(h) {
-                tracing::error!("call history: cannot record {what}: {e:#}");
-            }
+        if let Some(Err(e)) = self.query(write) {
+            tracing::error!("call history: cannot record {what}: {e:#}");
         }
+    }
+}
+
+/// Runs blocking work (a SQLite write waiting on the disk or on the connection's lock) on an
+/// async worker thread without stalling the other calls' tasks: on the multi-threaded
+/// runtime the worker first hands its queued tasks to another thread (`block_in_place`).
+/// Elsewhere (the CLI, a current-thread runtime) it simply runs.
+pub fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
     }
 }

@@ -100,15 +100,15 @@ impl Calls {
         // A recording-mode call voxd does not hold may be one a restart interrupted: its
         // conversation goes on from the history.
         if new && transport == Transport::Recording {
-            if let Some(history) = self.log.history() {
-                match history.conversation(id.as_str()) {
-                    Ok(turns) if !turns.is_empty() => {
-                        tracing::info!(call_id = %id, turns = turns.len(), "conversation taken up from the history");
-                        call.take_up(turns);
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::error!("call history: cannot read the conversation: {e:#}"),
+            match self.log.query(|h| h.conversation(id.as_str())) {
+                Some(Ok(turns)) if !turns.is_empty() => {
+                    tracing::info!(call_id = %id, turns = turns.len(), "conversation taken up from the history");
+                    call.take_up(turns);
                 }
+                Some(Err(e)) => {
+                    tracing::error!("call history: cannot read the conversation: {e:#}")
+                }
+                _ => {}
             }
         }
         self.log

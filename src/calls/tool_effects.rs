@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::history::{now_ms, to_rfc3339};
+use super::history::{now_ms, to_rfc3339, History};
 use super::CallLog;
 use super::{Lead, ToolCall};
 
@@ -57,15 +57,13 @@ fn save_lead(state: &Arc<CallLog>, call_id: &str, lead: &Lead) {
 /// Delivers again, in the background, the leads a previous run stored but the webhook has
 /// not taken (voxd stopped between tries, or the tries ran out): called at start-up.
 pub fn redeliver_stored(state: &Arc<CallLog>) {
-    let Some(history) = state.history() else {
-        return;
-    };
     if state.tools.lead_webhook.is_empty() {
         return;
     }
-    let leads = match history.undelivered_leads() {
-        Ok(leads) => leads,
-        Err(e) => {
+    let leads = match state.query(History::undelivered_leads) {
+        None => return,
+        Some(Ok(leads)) => leads,
+        Some(Err(e)) => {
             tracing::error!("cannot read the undelivered leads: {e:#}");
             return;
         }

@@ -64,6 +64,8 @@ pub struct VoximplantStreamConfig {
     pub max_frame_bytes: u32,
     pub start_timeout_secs: u64,
     pub idle_timeout_secs: u64,
+    /// The tag on voxd's outgoing `start`/`media` frames; empty: none (the default stream).
+    pub tag: String,
 }
 
 impl Default for VoximplantStreamConfig {
@@ -74,6 +76,7 @@ impl Default for VoximplantStreamConfig {
             max_frame_bytes: 1024 * 1024,
             start_timeout_secs: 5,
             idle_timeout_secs: 10,
+            tag: String::new(),
         }
     }
 }

@@ -21,14 +21,19 @@ pub struct ListQuery {
     since: Option<String>,
 }
 
-fn history(state: &AppState) -> Result<&History, ApiError> {
-    state.calls.log().history().ok_or_else(|| {
-        ApiError::new(
+/// Runs `read` on the history ([`crate::calls::CallLog::query`]); 404 when there is none.
+fn query<T>(
+    state: &AppState,
+    read: impl FnOnce(&History) -> anyhow::Result<T>,
+) -> Result<T, ApiError> {
+    match state.calls.log().query(read) {
+        Some(found) => found.map_err(storage_error),
+        None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "history_disabled",
             "the call history is off (history.database is empty)",
-        )
-    })
+        )),
+    }
 }
 
 fn storage_error(e: anyhow::Error) -> ApiError {
@@ -54,7 +59,7 @@ pub async fn list(
         .map(parse_since)
         .transpose()?
         .unwrap_or(0);
-    let calls = history(&state)?.list(limit, since).map_err(storage_error)?;
+    let calls = query(&state, |h| h.list(limit, since))?;
     Ok(Json(json!({ "calls": calls })))
 }
 
@@ -63,16 +68,13 @@ pub async fn show(
     State(state): State<Arc<AppState>>,
     Path(call_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let call = history(&state)?
-        .call(&call_id)
-        .map_err(storage_error)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_call",
-                format!("no call {call_id:?} in the history"),
-            )
-        })?;
+    let call = query(&state, |h| h.call(&call_id))?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_call",
+            format!("no call {call_id:?} in the history"),
+        )
+    })?;
     Ok(Json(
         serde_json::to_value(call).map_err(|e| ApiError::internal(e.to_string()))?,
     ))

@@ -153,6 +153,7 @@ impl AppState {
             drain: drain.clone(),
             tokens: tokens.clone(),
             output: cfg.voximplant_stream.encoding.0,
+            tag: Some(cfg.voximplant_stream.tag.clone()).filter(|t| !t.is_empty()),
             operator_phone: cfg.tools.operator_phone.clone(),
             max_frame_bytes: cfg.voximplant_stream.max_frame_bytes as usize,
             start_timeout: Duration::from_secs(cfg.voximplant_stream.start_timeout_secs.max(1)),
@@ -339,7 +340,7 @@ pub fn start_background(state: &Arc<AppState>) {
 fn expire_pending_calls(state: &Arc<AppState>) {
     let secs = state.cfg.voximplant.pending_timeout_secs;
     let log = state.calls.log().clone();
-    if log.history().is_none() || secs == 0 {
+    if !log.has_history() || secs == 0 {
         return;
     }
     let every = Duration::from_secs((secs / 4).clamp(1, 60));
@@ -366,7 +367,7 @@ fn expire_pending_calls(state: &Arc<AppState>) {
 fn purge_history_daily(state: &Arc<AppState>) {
     let days = state.cfg.history.retention_days;
     let log = state.calls.log().clone();
-    if log.history().is_none() || days == 0 {
+    if !log.has_history() || days == 0 {
         return;
     }
     tokio::spawn(async move {

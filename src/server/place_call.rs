@@ -97,10 +97,12 @@ async fn place(
             ApiError::at_capacity(full, cfg.calls.retry_after_secs, &cfg.tools.operator_phone)
         })?;
     let custom_data = outbound::custom_data(&call_id, &req.phone).map_err(ApiError::internal)?;
-    let created_at = match state.calls.log().history() {
-        Some(h) => h
-            .call_placed(&call_id, &req.phone, context.as_ref())
-            .map_err(|e| ApiError::internal(format!("call history: {e:#}")))?,
+    let created_at = match state
+        .calls
+        .log()
+        .query(|h| h.call_placed(&call_id, &req.phone, context.as_ref()))
+    {
+        Some(placed) => placed.map_err(|e| ApiError::internal(format!("call history: {e:#}")))?,
         None => now_ms(),
     };
     let span = tracing::info_span!("call", call_id = %call_id, transport = "stream");

@@ -33,6 +33,9 @@ pub struct StreamContext {
     pub tokens: Arc<crate::http::auth::Tokens>,
     /// What voxd speaks in (None: the caller's encoding).
     pub output: Option<Encoding>,
+    /// The tag on voxd's outgoing frames (None: untagged, Voximplant's default stream). It
+    /// must match the tag the scenario gives `ws.sendMediaTo(call, {tag})`.
+    pub tag: Option<String>,
     /// The operator a transfer hands the caller to.
     pub operator_phone: String,
     /// Largest frame accepted from the scenario.

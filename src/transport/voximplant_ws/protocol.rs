@@ -118,28 +118,41 @@ pub fn payload(b64: &str, encoding: Encoding) -> Result<Vec<i16>, FrameError> {
     Ok(encoding.decode(&bytes))
 }
 
-/// Builds voxd's outgoing media-stream frames, numbering them.
+/// Builds voxd's outgoing media-stream frames, numbering them and tagging each with `tag`
+/// (none: Voximplant's default stream).
 #[derive(Debug, Default)]
 pub struct Outgoing {
+    tag: Option<String>,
     sequence: u64,
     chunk: u64,
     timestamp: u64,
 }
 
 impl Outgoing {
+    pub fn new(tag: Option<String>) -> Self {
+        Self {
+            tag,
+            ..Self::default()
+        }
+    }
+
+    fn tagged(&self, mut v: Value) -> String {
+        if let Some(tag) = &self.tag {
+            v["tag"] = json!(tag);
+        }
+        v.to_string()
+    }
+
     fn next_seq(&mut self) -> u64 {
         let s = self.sequence;
         self.sequence += 1;
         s
     }
 
-    pub fn start(&mut self, encoding: Encoding, tag: Option<&str>) -> String {
-        let mut v = json!({"event": "start", "sequenceNumber": self.next_seq(),
+    pub fn start(&mut self, encoding: Encoding) -> String {
+        let v = json!({"event": "start", "sequenceNumber": self.next_seq(),
             "start": {"mediaFormat": {"encoding": encoding.wire_name(), "sampleRate": encoding.rate()}}});
-        if let Some(tag) = tag {
-            v["tag"] = json!(tag);
-        }
-        v.to_string()
+        self.tagged(v)
     }
 
     pub fn media(&mut self, encoding: Encoding, samples: &[i16]) -> String {
@@ -147,11 +160,12 @@ impl Outgoing {
         let v = json!({"event": "media", "sequenceNumber": self.next_seq(),
             "media": {"chunk": self.chunk, "timestamp": self.timestamp, "payload": B64.encode(encoding.encode(samples))}});
         self.timestamp += samples.len() as u64;
-        v.to_string()
+        self.tagged(v)
     }
 
     pub fn stop(&mut self) -> String {
-        json!({"event": "stop", "sequenceNumber": self.next_seq()}).to_string()
+        let v = json!({"event": "stop", "sequenceNumber": self.next_seq()});
+        self.tagged(v)
     }
 }
 
@@ -258,8 +272,9 @@ mod tests {
             }
         );
         let mut out = Outgoing::default();
-        let s: Value = serde_json::from_str(&out.start(Encoding::Ulaw, Some("t"))).unwrap();
+        let s: Value = serde_json::from_str(&out.start(Encoding::Ulaw)).unwrap();
         assert_eq!(s["start"]["mediaFormat"]["sampleRate"], 8000);
+        assert!(s.get("tag").is_none(), "untagged by default: {s}");
         let m1: Value = serde_json::from_str(&out.media(Encoding::Ulaw, &[0; 160])).unwrap();
         let m2: Value = serde_json::from_str(&out.media(Encoding::Ulaw, &[0; 160])).unwrap();
         assert_eq!(
@@ -278,6 +293,19 @@ mod tests {
             .decode(m1["media"]["payload"].as_str().unwrap())
             .unwrap();
         assert_eq!(bytes.len(), 160);
+    }
+
+    #[test]
+    fn a_configured_tag_is_on_every_outgoing_frame() {
+        let mut out = Outgoing::new(Some("voxd".into()));
+        for frame in [
+            out.start(Encoding::Pcm16),
+            out.media(Encoding::Pcm16, &[0; 320]),
+            out.stop(),
+        ] {
+            let v: Value = serde_json::from_str(&frame).unwrap();
+            assert_eq!(v["tag"], "voxd", "{v}");
+        }
     }
 
     #[test]

@@ -160,7 +160,6 @@ struct Call {
     /// The caller's encoding, once `start` came.
     input: Option<Encoding>,
     output: Encoding,
-    tag: Option<String>,
     sequencer: Sequencer,
     frames: Outgoing,
     bad_frames: u32,
@@ -180,14 +179,13 @@ struct Call {
 impl Call {
     fn new(ctx: Arc<StreamContext>, out: mpsc::Sender<Message>) -> Self {
         Self {
+            frames: Outgoing::new(ctx.tag.clone()),
             ctx,
             recorder: None,
             out,
             input: None,
             output: Encoding::Pcm16,
-            tag: None,
             sequencer: Sequencer::default(),
-            frames: Outgoing::default(),
             bad_frames: 0,
             started: false,
             opened: Instant::now(),
@@ -252,7 +250,7 @@ impl Call {
                 }
                 Output::Heard { .. } | Output::Replying(_) | Output::Tool(_) => {}
                 Output::AudioStart => {
-                    let start = self.frames.start(self.output, self.tag.as_deref());
+                    let start = self.frames.start(self.output);
                     self.send_text(start)?;
                 }
                 Output::Audio(frame) => {
@@ -373,8 +371,11 @@ impl Call {
                 (self.audio_since, self.audio_received) = (Instant::now(), Duration::ZERO);
                 self.sequencer.reset();
                 self.output = self.ctx.output.unwrap_or(encoding);
-                self.tag = tag;
-                tracing::info!(encoding = encoding.wire_name(), "media stream started");
+                tracing::info!(
+                    encoding = encoding.wire_name(),
+                    tag = tag.as_deref().unwrap_or(""),
+                    "media stream started"
+                );
                 let outputs = conversation.start(
                     recorder,
                     encoding.rate(),

@@ -1,0 +1,330 @@
+//! `voxd bench hostile --url HOST:PORT`: what a hostile client does to a running voxd, at
+//! the scale of the hostile-line acceptance: half-open sockets (slow-loris), authenticated
+//! streams that never start, a stream of garbage frames, audio pushed far faster than real
+//! time, a flood of new-call events (memory and refusals), the scenario token on an admin
+//! endpoint, and a recording URL at the cloud metadata address. Run it with the daemon's own
+//! configuration (`--config`): it takes the tokens and timeouts from there. Each line says
+//! what was measured and whether voxd held; the command fails if one did not.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::caller::Caller;
+use crate::audio::{Encoding, Pcm};
+use crate::config::Config;
+use crate::http::auth::Tokens;
+
+/// How long past its configured timeout voxd may take to close a socket.
+const SLACK: Duration = Duration::from_secs(5);
+
+/// One check's outcome.
+struct Line {
+    what: String,
+    figure: String,
+    held: bool,
+}
+
+/// Runs every check against the voxd at `url` with `sockets` hostile connections each.
+pub async fn run(cfg: Config, url: Option<SocketAddr>, sockets: usize) -> Result<()> {
+    let api = url.context("bench hostile measures a running voxd: give --url HOST:PORT")?;
+    let tokens = Tokens::from_config(&cfg);
+    let t = Timeouts {
+        header: Duration::from_secs(cfg.server.header_timeout_secs.max(1)),
+        start: Duration::from_secs(cfg.voximplant_stream.start_timeout_secs.max(1)),
+    };
+    println!("voxd at {api}: {sockets} sockets per check");
+    let mut lines = vec![half_open(api, sockets, t.header).await?];
+    lines.push(never_started(api, sockets, &tokens, t.start).await?);
+    lines.push(garbage(api, &tokens).await?);
+    lines.push(too_fast(api, &tokens).await?);
+    lines.push(event_flood(api, &tokens).await?);
+    lines.push(scope(api, &tokens).await?);
+    lines.push(metadata_url(api, &tokens).await?);
+    println!("\n| check | measured | held |\n|---|---|---|");
+    for l in &lines {
+        println!(
+            "| {} | {} | {} |",
+            l.what,
+            l.figure,
+            if l.held { "yes" } else { "NO" }
+        );
+    }
+    if lines.iter().any(|l| !l.held) {
+        bail!("voxd did not hold on every check");
+    }
+    Ok(())
+}
+
+struct Timeouts {
+    header: Duration,
+    start: Duration,
+}
+
+/// `n` sockets that send half a request header and stall: how many voxd closes within its
+/// header timeout, and whether `/health` answers meanwhile.
+async fn half_open(api: SocketAddr, n: usize, header_timeout: Duration) -> Result<Line> {
+    let opened = Instant::now();
+    let mut waits = Vec::new();
+    for _ in 0..n {
+        let mut s = tokio::net::TcpStream::connect(api).await?;
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: voxd\r\nX-Slow: ")
+            .await?;
+        waits.push(tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            // Until voxd closes the socket (an answer, if any, is read through).
+            let deadline = header_timeout + SLACK + SLACK;
+            let closed = tokio::time::timeout(deadline, async {
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                }
+            })
+            .await;
+            closed.ok().map(|_| opened.elapsed())
+        }));
+    }
+    let health = timed_health(api).await;
+    let mut closed = Vec::new();
+    for w in waits {
+        closed.extend(w.await?);
+    }
+    let last = closed.iter().max().copied().unwrap_or_default();
+    Ok(Line {
+        what: format!("{n} half-open sockets (header timeout {header_timeout:?})"),
+        figure: format!(
+            "{} closed, the last after {:.1} s; /health meanwhile: {health}",
+            closed.len(),
+            last.as_secs_f64()
+        ),
+        held: closed.len() == n && last <= header_timeout + SLACK && health.starts_with("200"),
+    })
+}
+
+/// `GET /health`'s status and time, as text.
+async fn timed_health(api: SocketAddr) -> String {
+    let asked = Instant::now();
+    match reqwest::Client::new()
+        .get(format!("http://{api}/health"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+    {
+        Ok(r) => format!(
+            "{} in {} ms",
+            r.status().as_u16(),
+            asked.elapsed().as_millis()
+        ),
+        Err(e) => format!("failed ({e})"),
+    }
+}
+
+/// `n` authenticated media streams that never send `start`: closed with 4408 in time?
+async fn never_started(
+    api: SocketAddr,
+    n: usize,
+    tokens: &Tokens,
+    start_timeout: Duration,
+) -> Result<Line> {
+    let before = super::load::resident_mb(api, Some(&tokens.admin)).await;
+    let mut callers = Vec::new();
+    for i in 0..n {
+        // No call id in the URL: the scenario would name the call in `start`.
+        callers.push(
+            Caller::connect(api, "", token(&tokens.scenario))
+                .await
+                .with_context(|| format!("stream {i}"))?,
+        );
+    }
+    let during = super::load::resident_mb(api, Some(&tokens.admin)).await;
+    let opened = Instant::now();
+    while opened.elapsed() < start_timeout + SLACK && callers.iter().any(|c| c.closed().is_none()) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let waited = opened.elapsed();
+    let mut codes = std::collections::BTreeMap::<String, usize>::new();
+    for c in &callers {
+        let code = match c.closed() {
+            None => "still open".to_string(),
+            Some(None) => "no code".to_string(),
+            Some(Some(code)) => code.to_string(),
+        };
+        *codes.entry(code).or_default() += 1;
+    }
+    let timed_out = codes.get("4408").copied().unwrap_or(0);
+    Ok(Line {
+        what: format!("{n} streams that never start (start timeout {start_timeout:?})"),
+        figure: format!(
+            "closed within {:.1} s: {codes:?}; memory {} → {} MB while open",
+            waited.as_secs_f64(),
+            mb(before),
+            mb(during)
+        ),
+        held: timed_out == n,
+    })
+}
+
+/// A started stream that then sends 10 000 binary frames.
+async fn garbage(api: SocketAddr, tokens: &Tokens) -> Result<Line> {
+    let mut c = Caller::connect(api, "?call_id=garbage", token(&tokens.scenario)).await?;
+    c.start(Encoding::Pcm16, "garbage").await?;
+    let mut sent = 0;
+    while sent < 10_000 && c.send_binary(vec![0xA5; 320]).await.is_ok() {
+        sent += 1;
+    }
+    let code = closed_within(&c, Duration::from_secs(5)).await;
+    Ok(Line {
+        what: "10 000 binary frames on a started stream".into(),
+        figure: format!("{sent} sent before the socket went; close code {code:?}"),
+        held: code == Some(1008),
+    })
+}
+
+/// A started stream that pushes a minute of audio as fast as the socket takes it.
+async fn too_fast(api: SocketAddr, tokens: &Tokens) -> Result<Line> {
+    let mut c = Caller::connect(api, "?call_id=too-fast", token(&tokens.scenario)).await?;
+    c.start(Encoding::Pcm16, "too-fast").await?;
+    let frame = Pcm {
+        samples: vec![0.0; 320],
+        rate: 16_000,
+    };
+    let started = Instant::now();
+    let mut sent = Duration::ZERO;
+    while sent < Duration::from_secs(60) && c.closed().is_none() && c.push(&frame).await.is_ok() {
+        sent += Duration::from_millis(20);
+    }
+    let code = closed_within(&c, Duration::from_secs(5)).await;
+    Ok(Line {
+        what: "a minute of audio pushed at once".into(),
+        figure: format!(
+            "{:.1} s of audio in {:.2} s before the socket went; close code {code:?}",
+            sent.as_secs_f64(),
+            started.elapsed().as_secs_f64()
+        ),
+        held: code == Some(1008),
+    })
+}
+
+/// 1000 `Connected` events with new call ids: how many voxd takes, how it refuses the rest,
+/// and what they cost in memory. The calls taken are ended again.
+async fn event_flood(api: SocketAddr, tokens: &Tokens) -> Result<Line> {
+    let client = reqwest::Client::new();
+    let health: serde_json::Value = client
+        .get(format!("http://{api}/health"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let capacity = health["capacity"].as_u64().unwrap_or(0) as usize;
+    let before = super::load::resident_mb(api, Some(&tokens.admin)).await;
+    let (mut taken, mut refused, mut other) = (Vec::new(), 0, Vec::new());
+    for i in 0..1000 {
+        let id = format!("flood-{i}");
+        let status = event(&client, api, tokens, &id, "Connected").await?;
+        match status {
+            200 => taken.push(id),
+            503 => refused += 1,
+            s => other.push(s),
+        }
+    }
+    let after = super::load::resident_mb(api, Some(&tokens.admin)).await;
+    for id in &taken {
+        event(&client, api, tokens, id, "Disconnected").await?;
+    }
+    Ok(Line {
+        what: format!("1000 new-call events (capacity {capacity})"),
+        figure: format!(
+            "{} taken, {refused} refused with 503 at_capacity, other statuses {other:?}; \
+             memory {} → {} MB",
+            taken.len(),
+            mb(before),
+            mb(after)
+        ),
+        held: taken.len() <= capacity && other.is_empty(),
+    })
+}
+
+async fn event(
+    client: &reqwest::Client,
+    api: SocketAddr,
+    tokens: &Tokens,
+    call_id: &str,
+    event: &str,
+) -> Result<u16> {
+    let mut req = client
+        .post(format!("http://{api}/voximplant/events"))
+        .json(&json!({"call_id": call_id, "event": event, "mode": "stream"}));
+    if let Some(t) = token(&tokens.scenario) {
+        req = req.bearer_auth(t);
+    }
+    Ok(req.send().await?.status().as_u16())
+}
+
+/// The scenario's token on `POST /calls` (an admin endpoint).
+async fn scope(api: SocketAddr, tokens: &Tokens) -> Result<Line> {
+    let held = !tokens.unscoped() && !tokens.scenario.is_empty();
+    let mut req = reqwest::Client::new()
+        .post(format!("http://{api}/calls"))
+        .json(&json!({"phone": "+79990001122"}));
+    if let Some(t) = token(&tokens.scenario) {
+        req = req.bearer_auth(t);
+    }
+    let status = req.send().await?.status().as_u16();
+    Ok(Line {
+        what: "the scenario token on POST /calls".into(),
+        figure: if held {
+            format!("{status}")
+        } else {
+            format!("{status} (one unscoped server.token: set scenario_token and admin_token)")
+        },
+        held: held && status == 403,
+    })
+}
+
+/// A recording URL at the cloud metadata address, refused before any connection.
+async fn metadata_url(api: SocketAddr, tokens: &Tokens) -> Result<Line> {
+    let mut req = reqwest::Client::new()
+        .post(format!("http://{api}/voximplant/process_audio"))
+        .json(&json!({"call_id": "metadata", "audio_url": "http://169.254.169.254/latest/meta-data/"}));
+    if let Some(t) = token(&tokens.scenario) {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await?;
+    let status = resp.status().as_u16();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    let code = body["error"]["code"]
+        .as_str()
+        .or(body["code"].as_str())
+        .unwrap_or("")
+        .to_string();
+    Ok(Line {
+        what: "audio_url http://169.254.169.254/…".into(),
+        figure: format!("{status} {code}"),
+        held: (400..500).contains(&status),
+    })
+}
+
+fn token(t: &str) -> Option<&str> {
+    (!t.is_empty()).then_some(t)
+}
+
+fn mb(v: Option<f64>) -> String {
+    v.map_or("?".into(), |m| format!("{m:.0}"))
+}
+
+/// Waits until voxd closed `c`; its close code.
+async fn closed_within(c: &Caller, within: Duration) -> Option<u16> {
+    let asked = Instant::now();
+    while asked.elapsed() < within {
+        if let Some(code) = c.closed() {
+            return code;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
