@@ -8,7 +8,9 @@
  * /voximplant/events under voxd's call id, and so is a transfer to the operator (Transferred,
  * or TransferFailed when nobody answers: the callee then hears an apology). If voxd is busy
  * when the callee answers ({"type":"busy"}: it is serving all the calls it can), the callee
- * goes to the operator voxd named, or hears that the lines are busy.
+ * goes to the operator voxd named, or hears that the lines are busy. Voximplant's own phrases
+ * are read with a voice of LANGUAGE. With CALLER_ID left as the placeholder nothing is
+ * dialled: the session logs why, reports Failed (reason "caller_id_not_set") and ends.
  *
  * Set the three values below, then upload this file as a scenario (see scenarios/README.md).
  */
@@ -18,10 +20,15 @@
 const VOXD_URL = 'https://voxd.example.com';
 // server.scenario_token from voxd.toml (or server.token where only one token is set).
 const VOXD_TOKEN = 'change-me';
-// The number calls come from: one rented in (or verified with) your Voximplant account, E.164.
+// The number calls come from, E.164: one rented in your Voximplant account (Numbers → My
+// numbers) or verified with it (Settings → Caller IDs). Left as +10000000000, no call is made.
 const CALLER_ID = '+10000000000';
 
 // ---- Tuning (optional) -----------------------------------------------------------------------
+// The tag on the audio voxd sends back: voximplant_stream.tag in voxd.toml
+// (VOXD_VOXIMPLANT_STREAM_TAG). The two must be equal; both are empty by default (voxd's audio
+// is untagged, Voximplant's default stream). If they differ, the callee hears nothing from voxd.
+const VOXD_TAG = '';
 // Audio format on the stream: ULAW, PCM8 or PCM16 (see streaming.js).
 const ENCODING = WebSocketAudioEncoding.ULAW;
 // How long to wait for voxd to accept the stream, in seconds.
@@ -42,6 +49,22 @@ const NO_OPERATOR = {
   ru: 'Извините, оператор сейчас не может ответить. До свидания!',
   en: 'Sorry, no operator can take the call right now. Goodbye!',
 }[LANGUAGE];
+// The voice that reads these phrases (VoiceList; it must speak LANGUAGE: without one Voximplant
+// reads them in US English). See streaming.js for other voices.
+const VOICE = {
+  ru: VoiceList.Default.ru_RU_Female,
+  en: VoiceList.Default.en_US_Female,
+}[LANGUAGE];
+
+// The caller id this file ships with: not a number of any account, so it is never dialled.
+const PLACEHOLDER_CALLER_ID = '+10000000000';
+
+/** Why CALLER_ID cannot be dialled from, or '' when it can. */
+function callerIdProblem() {
+  if (CALLER_ID === PLACEHOLDER_CALLER_ID) return 'CALLER_ID is still the placeholder ' + PLACEHOLDER_CALLER_ID;
+  if (!/^\+?[1-9]\d{6,14}$/.test(CALLER_ID)) return 'CALLER_ID ' + JSON.stringify(CALLER_ID) + ' is not an E.164 number';
+  return '';
+}
 
 /** Reports a call event to voxd; logs a failure, never rejects. */
 async function report(callId, event, details) {
@@ -83,7 +106,10 @@ function connectToVoxd(call, callId, onFailure, onTransfer, onBusy) {
     open = true;
     clearTimeout(connectTimer);
     call.sendMediaTo(ws, { encoding: ENCODING, tag: 'callee', customParameters: { call_id: callId } });
-    ws.sendMediaTo(call);
+    // voxd's audio into the call: the stream tagged VOXD_TAG, or the untagged default stream
+    // (SendMediaParameters requires a tag, so then no parameters at all).
+    if (VOXD_TAG) ws.sendMediaTo(call, { tag: VOXD_TAG });
+    else ws.sendMediaTo(call);
   });
 
   ws.addEventListener(WebSocketEvents.MESSAGE, (e) => {
@@ -95,7 +121,8 @@ function connectToVoxd(call, callId, onFailure, onTransfer, onBusy) {
       return;
     }
     if (msg.type === 'clear') {
-      ws.clearMediaBuffer();
+      if (VOXD_TAG) ws.clearMediaBuffer({ tag: VOXD_TAG });
+      else ws.clearMediaBuffer();
     } else if (msg.type === 'hangup') {
       done = true;
       call.hangup();
@@ -138,7 +165,7 @@ function connectToVoxd(call, callId, onFailure, onTransfer, onBusy) {
   };
 }
 
-VoxEngine.addEventListener(AppEvents.Started, () => {
+VoxEngine.addEventListener(AppEvents.Started, async () => {
   let data = null;
   try {
     data = JSON.parse(VoxEngine.customData());
@@ -151,6 +178,15 @@ VoxEngine.addEventListener(AppEvents.Started, () => {
     return;
   }
   const callId = data.call_id;
+  const problem = callerIdProblem();
+  if (problem) {
+    // Voximplant would refuse to dial from it: say why, tell voxd the call failed, and stop.
+    Logger.write('not calling ' + data.phone + ': ' + problem + '; set CALLER_ID to a number rented in or ' +
+      'verified with your Voximplant account');
+    await report(callId, 'Failed', { reason: 'caller_id_not_set' });
+    VoxEngine.terminate();
+    return;
+  }
   const call = VoxEngine.callPSTN(data.phone, CALLER_ID);
   let stream = null;
   let apologizing = false;
@@ -170,7 +206,7 @@ VoxEngine.addEventListener(AppEvents.Started, () => {
       operator = null;
       if (!ended) {
         apologizing = true;
-        call.say(NO_OPERATOR);
+        call.say(NO_OPERATOR, { voice: VOICE });
       }
       await report(callId, 'TransferFailed', { to: number, code: e.code, reason: e.reason });
     });
@@ -186,7 +222,7 @@ VoxEngine.addEventListener(AppEvents.Started, () => {
       callId,
       () => {
         apologizing = true;
-        call.say(APOLOGY);
+        call.say(APOLOGY, { voice: VOICE });
       },
       transfer,
       (operatorNumber) => {
@@ -194,7 +230,7 @@ VoxEngine.addEventListener(AppEvents.Started, () => {
           transfer(operatorNumber);
         } else {
           apologizing = true;
-          call.say(BUSY);
+          call.say(BUSY, { voice: VOICE });
         }
       },
     );

@@ -2,8 +2,9 @@
  * voxd: recording mode (turn by turn, over HTTP).
  *
  * An inbound call is answered and greeted with voxd's voice. Each time the caller speaks, the
- * utterance is recorded (it ends after a short silence or a maximum length), its URL goes
- * to voxd's POST /voximplant/process_audio, and voxd's spoken reply is played. With
+ * utterance is recorded (it ends after a short silence or a maximum length; or, with
+ * TURN_END = 'fixed', after a fixed time), its URL goes to voxd's
+ * POST /voximplant/process_audio, and voxd's spoken reply is played. With
  * PROGRESSIVE (the default) voxd answers as soon as it has the caller's words and the reply
  * plays while voxd is still making it (progressivePlayback); what follows the reply (its text,
  * a hang-up or a transfer) is read from the reply's reply_url once it has played. When voxd says
@@ -16,7 +17,12 @@
  * call goes to the first that takes its Connected event: one that is unreachable or busy
  * (503 at_capacity: it is serving all the calls it can) is passed over for the next. When
  * every one is busy the call goes to the operator voxd named (transfer_to), or the caller
- * hears that the lines are busy.
+ * hears that the lines are busy. Voximplant's own phrases are read with a voice of LANGUAGE.
+ * With CALLER_ID left as the placeholder nobody is dialled: a transfer ends with the
+ * no-operator phrase and a line in the call log.
+ *
+ * The media-stream scenario (streaming.js) is the recommended one: it hears the caller in real
+ * time and needs none of the end-of-turn guessing below.
  *
  * Set the four values below, then upload this file as a scenario (see scenarios/README.md).
  */
@@ -29,20 +35,35 @@ require(Modules.Recorder);
 const VOXD_URLS = ['https://voxd.example.com'];
 // server.scenario_token from voxd.toml (or server.token where only one token is set).
 const VOXD_TOKEN = 'change-me';
-// Language of the fallback phrases Voximplant speaks when voxd cannot: 'ru' or 'en'.
+// Language of the fallback phrases Voximplant speaks when voxd cannot: 'ru' or 'en'. Make it
+// voxd's language: when a reply's audio cannot be played, this voice reads its text.
 const LANGUAGE = 'ru';
-// The number transferred calls come from: one rented in (or verified with) your Voximplant
-// account, E.164.
+// The number transferred calls come from, E.164: one rented in your Voximplant account
+// (Numbers → My numbers) or verified with it (Settings → Caller IDs). Left as +10000000000,
+// transfers are refused (the caller hears the no-operator phrase).
 const CALLER_ID = '+10000000000';
 
 // ---- Tuning (optional) -----------------------------------------------------------------------
-// Silence after speech that ends the caller's turn, in ms.
+// How the end of the caller's turn is found:
+//   'mic_status': by Voximplant's voice activity events (CallEvents.MicStatusChange): the turn
+//     ends END_OF_TURN_MS after the caller stops talking, after MAX_UTTERANCE_S at most, or
+//     after NO_SPEECH_S if they say nothing. Quick, but Voximplant does not document how these
+//     events behave on telephone (PSTN) calls: if they never come, every turn waits
+//     NO_SPEECH_S, and a turn that then goes on is cut there.
+//   'fixed': without those events: each turn is recorded for MAX_TURN_S, then sent. Answers
+//     longer than that are cut; short ones wait it out; silence gets voxd's reprompt after
+//     MAX_TURN_S. Choose it if the events misbehave on your lines.
+// (Any other value counts as 'mic_status'.)
+const TURN_END = 'mic_status';
+// 'mic_status': silence after speech that ends the caller's turn, in ms.
 const END_OF_TURN_MS = 700;
-// Longest utterance, in seconds.
+// 'mic_status': longest utterance, in seconds.
 const MAX_UTTERANCE_S = 20;
-// How long to wait for the caller to start talking before the turn is sent anyway (voxd
-// answers silence with its reprompt), in seconds.
+// 'mic_status': how long to wait for the caller to start talking before the turn is sent
+// anyway (voxd answers silence with its reprompt), in seconds.
 const NO_SPEECH_S = 8;
+// 'fixed': how long each turn is recorded, in seconds (the longest answer that is heard whole).
+const MAX_TURN_S = 6;
 // Time limit of one request to voxd, in seconds (Voximplant allows at most 90).
 const REQUEST_TIMEOUT_S = 30;
 // Consecutive voxd failures after which the call is ended politely.
@@ -67,6 +88,23 @@ const PHRASES = {
     noOperator: 'Sorry, no operator can take your call right now. Please call again later. Goodbye!',
   },
 }[LANGUAGE];
+// The voice that reads these phrases (VoiceList; it must speak LANGUAGE: without one Voximplant
+// reads them in US English). The freemium VoiceList.Default voices cost least; others, e.g.
+// VoiceList.Yandex.Neural.ru_RU_alena or VoiceList.TBank.ru_RU_Anna, sound more natural.
+const VOICE = {
+  ru: VoiceList.Default.ru_RU_Female,
+  en: VoiceList.Default.en_US_Female,
+}[LANGUAGE];
+
+// The caller id this file ships with: not a number of any account, so it is never dialled.
+const PLACEHOLDER_CALLER_ID = '+10000000000';
+
+/** Why CALLER_ID cannot be dialled from, or '' when it can. */
+function callerIdProblem() {
+  if (CALLER_ID === PLACEHOLDER_CALLER_ID) return 'CALLER_ID is still the placeholder ' + PLACEHOLDER_CALLER_ID;
+  if (!/^\+?[1-9]\d{6,14}$/.test(CALLER_ID)) return 'CALLER_ID ' + JSON.stringify(CALLER_ID) + ' is not an E.164 number';
+  return '';
+}
 
 /** POSTs JSON to the voxd at `base`; resolves to {ok, code, body}. Never rejects. */
 async function voxdAt(base, path, body) {
@@ -162,7 +200,7 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
 
   function say(text) {
     replyText = '';
-    call.say(text);
+    call.say(text, { voice: VOICE });
   }
 
   /** voxd failed: apologize and listen again, or end the call after too many failures. */
@@ -196,8 +234,13 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
       failed();
     });
     call.sendMediaTo(recorder);
-    noSpeechTimer = setTimeout(() => endUtterance('no speech'), NO_SPEECH_S * 1000);
-    maxLengthTimer = setTimeout(() => endUtterance('max length'), MAX_UTTERANCE_S * 1000);
+    if (TURN_END === 'fixed') {
+      // No voice activity events: the turn is what the caller says in MAX_TURN_S.
+      maxLengthTimer = setTimeout(() => endUtterance('turn time'), MAX_TURN_S * 1000);
+    } else {
+      noSpeechTimer = setTimeout(() => endUtterance('no speech'), NO_SPEECH_S * 1000);
+      maxLengthTimer = setTimeout(() => endUtterance('max length'), MAX_UTTERANCE_S * 1000);
+    }
   }
 
   function endUtterance(why) {
@@ -240,6 +283,15 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
   /** Dials the operator and connects the caller to them; apologizes if nobody answers. */
   function transfer(number) {
     transferTo = '';
+    const problem = callerIdProblem();
+    if (problem) {
+      Logger.write('not transferring the call to ' + number + ': ' + problem + '; set CALLER_ID to a number ' +
+        'rented in or verified with your Voximplant account');
+      voxd('/voximplant/events', { call_id: callId, event: 'TransferFailed', to: number, reason: 'caller_id_not_set' });
+      ending = true;
+      say(PHRASES.noOperator);
+      return;
+    }
     Logger.write('transferring the call to ' + number);
     operator = VoxEngine.callPSTN(number, CALLER_ID);
     operator.addEventListener(CallEvents.Connected, () => {
@@ -319,17 +371,20 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
     else listen();
   });
 
-  call.handleMicStatus(true);
-  call.addEventListener(CallEvents.MicStatusChange, (e) => {
-    if (!recorder) return;
-    clearTimeout(silenceTimer);
-    if (e.active) {
-      heardSpeech = true;
-      clearTimeout(noSpeechTimer);
-    } else if (heardSpeech) {
-      silenceTimer = setTimeout(() => endUtterance('end of speech'), END_OF_TURN_MS);
-    }
-  });
+  if (TURN_END !== 'fixed') {
+    // 'mic_status': Voximplant's voice activity events end the turn.
+    call.handleMicStatus(true);
+    call.addEventListener(CallEvents.MicStatusChange, (e) => {
+      if (!recorder) return;
+      clearTimeout(silenceTimer);
+      if (e.active) {
+        heardSpeech = true;
+        clearTimeout(noSpeechTimer);
+      } else if (heardSpeech) {
+        silenceTimer = setTimeout(() => endUtterance('end of speech'), END_OF_TURN_MS);
+      }
+    });
+  }
 
   call.addEventListener(CallEvents.Disconnected, async (e) => {
     ended = true;

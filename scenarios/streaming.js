@@ -13,6 +13,9 @@
  * over for the next. When every one is busy the call goes to the operator voxd named in its
  * busy message (tools.operator_phone), or the caller hears that the lines are busy. If voxd
  * cannot be reached or the stream breaks, the caller hears a short apology and the call ends.
+ * Voximplant's own phrases (apology, busy, no operator) are read with a voice of LANGUAGE.
+ * With CALLER_ID left as the placeholder nobody is dialled: a transfer ends with the
+ * no-operator phrase and a line in the call log.
  *
  * Set the four values below, then upload this file as a scenario (see scenarios/README.md).
  */
@@ -26,11 +29,18 @@ const VOXD_TOKEN = 'change-me';
 // Audio format on the stream: ULAW (8 kHz, telephone quality, least traffic), PCM8 (16-bit
 // 8 kHz) or PCM16 (16-bit 16 kHz, best for recognition).
 const ENCODING = WebSocketAudioEncoding.ULAW;
-// The number transferred calls come from: one rented in (or verified with) your Voximplant
-// account, E.164.
+// The number transferred calls come from, E.164: one rented in your Voximplant account
+// (Numbers → My numbers) or verified with it (Settings → Caller IDs). Left as +10000000000,
+// transfers are refused (the caller hears NO_OPERATOR).
 const CALLER_ID = '+10000000000';
 
 // ---- Tuning (optional) -----------------------------------------------------------------------
+// The tag on the audio voxd sends back: voximplant_stream.tag in voxd.toml
+// (VOXD_VOXIMPLANT_STREAM_TAG). The two must be equal; both are empty by default (voxd's audio
+// is untagged, Voximplant's default stream). With a tag, voxd's audio is played with
+// ws.sendMediaTo(call, {tag}) and cleared with ws.clearMediaBuffer({tag}); if the two differ,
+// the caller hears nothing from voxd.
+const VOXD_TAG = '';
 // How long to wait for voxd to accept the stream, in seconds.
 const CONNECT_TIMEOUT_S = 10;
 // Spoken by Voximplant when voxd cannot answer ('ru' or 'en').
@@ -47,6 +57,23 @@ const NO_OPERATOR = {
   ru: 'Извините, оператор сейчас не может ответить. Пожалуйста, перезвоните позже. До свидания!',
   en: 'Sorry, no operator can take your call right now. Please call again later. Goodbye!',
 }[LANGUAGE];
+// The voice that reads these phrases (VoiceList; it must speak LANGUAGE: without one Voximplant
+// reads them in US English). The freemium VoiceList.Default voices cost least; others, e.g.
+// VoiceList.Yandex.Neural.ru_RU_alena or VoiceList.TBank.ru_RU_Anna, sound more natural.
+const VOICE = {
+  ru: VoiceList.Default.ru_RU_Female,
+  en: VoiceList.Default.en_US_Female,
+}[LANGUAGE];
+
+// The caller id this file ships with: not a number of any account, so it is never dialled.
+const PLACEHOLDER_CALLER_ID = '+10000000000';
+
+/** Why CALLER_ID cannot be dialled from, or '' when it can. */
+function callerIdProblem() {
+  if (CALLER_ID === PLACEHOLDER_CALLER_ID) return 'CALLER_ID is still the placeholder ' + PLACEHOLDER_CALLER_ID;
+  if (!/^\+?[1-9]\d{6,14}$/.test(CALLER_ID)) return 'CALLER_ID ' + JSON.stringify(CALLER_ID) + ' is not an E.164 number';
+  return '';
+}
 
 /**
  * Connects a live call to the voxd at `base`. The handlers: `unreachable()` when that voxd
@@ -75,7 +102,10 @@ function connectToVoxd(call, callId, base, on) {
     open = true;
     clearTimeout(connectTimer);
     call.sendMediaTo(ws, { encoding: ENCODING, tag: 'caller', customParameters: { call_id: callId } });
-    ws.sendMediaTo(call);
+    // voxd's audio into the call: the stream tagged VOXD_TAG, or the untagged default stream
+    // (SendMediaParameters requires a tag, so then no parameters at all).
+    if (VOXD_TAG) ws.sendMediaTo(call, { tag: VOXD_TAG });
+    else ws.sendMediaTo(call);
   });
 
   ws.addEventListener(WebSocketEvents.MESSAGE, (e) => {
@@ -87,7 +117,8 @@ function connectToVoxd(call, callId, base, on) {
       return;
     }
     if (msg.type === 'clear') {
-      ws.clearMediaBuffer();
+      if (VOXD_TAG) ws.clearMediaBuffer({ tag: VOXD_TAG });
+      else ws.clearMediaBuffer();
     } else if (msg.type === 'hangup') {
       done = true;
       call.hangup();
@@ -140,6 +171,13 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
 
   /** Dials the operator and connects the caller to them; apologizes if nobody answers. */
   function transfer(number) {
+    const problem = callerIdProblem();
+    if (problem) {
+      Logger.write('not transferring the call to ' + number + ': ' + problem + '; set CALLER_ID to a number ' +
+        'rented in or verified with your Voximplant account');
+      apologize(NO_OPERATOR);
+      return;
+    }
     Logger.write('transferring the call to ' + number);
     operator = VoxEngine.callPSTN(number, CALLER_ID);
     operator.addEventListener(CallEvents.Connected, () => VoxEngine.sendMediaBetween(call, operator));
@@ -148,7 +186,7 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
       operator = null;
       if (ended) return;
       apologizing = true;
-      call.say(NO_OPERATOR);
+      call.say(NO_OPERATOR, { voice: VOICE });
     });
     operator.addEventListener(CallEvents.Disconnected, () => {
       operator = null;
@@ -158,7 +196,7 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
 
   function apologize(text) {
     apologizing = true;
-    call.say(text);
+    call.say(text, { voice: VOICE });
   }
 
   // The voxd servers not tried yet for this call, and what the busy ones said.

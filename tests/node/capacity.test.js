@@ -1,5 +1,5 @@
-// The shipped scenarios when voxd is full, run unmodified (but for VOXD_URLS, set as their
-// author would) in the VoxEngine stand-in against two real voxd daemons with room for one
+// The shipped scenarios when voxd is full, run unmodified (but for VOXD_URLS and CALLER_ID,
+// set as their author would) in the VoxEngine stand-in against two real voxd daemons with room for one
 // call each. A call goes to the next voxd when one is busy; with no room anywhere the caller
 // goes to the operator the busy voxd names, or hears that the lines are busy.
 'use strict';
@@ -7,7 +7,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { HOST, TOKEN, sharedVoxd, runSession } = require('./lib/session');
+const { HOST, TOKEN, CALLER_ID, sharedVoxd, runSession } = require('./lib/session');
 const v = require('./lib/voxd');
 
 const HOST_B = 'voxd-b.example.com';
@@ -39,7 +39,7 @@ async function fill(daemon, callId) {
 function streamingCall(urls, drive = async () => {}) {
   return runSession({
     scenario: scenario('streaming.js'),
-    options: { hosts: hosts(), settings: { VOXD_URLS: urls } },
+    options: { hosts: hosts(), settings: { VOXD_URLS: urls, CALLER_ID } },
     voxd: b.voxd,
     start: (s) => s.incomingCall(),
     drive,
@@ -107,7 +107,7 @@ test('streaming.js: every voxd busy and no operator: "all lines are busy", then 
 test('recording.js: every voxd busy → the operator named by one, else the busy phrase', async () => {
   const toOperator = await runSession({
     scenario: scenario('recording.js'),
-    options: { hosts: hosts(), settings: { VOXD_URLS: [`https://${HOST_B}`, `https://${HOST}`] }, timeScale: 0.25 },
+    options: { hosts: hosts(), settings: { VOXD_URLS: [`https://${HOST_B}`, `https://${HOST}`], CALLER_ID }, timeScale: 0.25 },
     voxd: a.voxd,
     start: (s) => s.incomingCall(),
     drive: async (s) => {
@@ -141,7 +141,7 @@ test('outbound.js: voxd busy when the callee answers → "all lines are busy", t
   const customData = JSON.stringify({ call_id: 'out-busy', phone: '+79001112233' });
   const s = await runSession({
     scenario: scenario('outbound.js'),
-    options: { hosts: { [HOST]: b.voxd.url }, customData },
+    options: { hosts: { [HOST]: b.voxd.url }, customData, settings: { CALLER_ID } },
     voxd: b.voxd,
     ms: 60_000,
   });

@@ -3,18 +3,18 @@
 // media stream and the hang-up, with the outcome reported to /voximplant/events; and a call
 // that fails (busy). End to end: POST /calls to voxd → StartScenarios on a stand-in of the
 // Management API (checking the service account's JWT) → the stand-in runs outbound.js with
-// the custom data → the call → its transcript and outcome at GET /calls/{id}.
+// the custom data → the call → its transcript and outcome at GET /calls/{id}. The scenario
+// dials from the CALLER_ID the tests set; left as the shipped placeholder, it dials nothing.
 'use strict';
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { HOST, TOKEN, sharedVoxd, runSession } = require('./lib/session');
+const { HOST, TOKEN, CALLER_ID, PLACEHOLDER_CALLER_ID, sharedVoxd, runSession } = require('./lib/session');
 const { ManagementApi, serviceAccount } = require('./lib/management-api');
 const v = require('./lib/voxd');
 
 const SCENARIO = path.join(v.REPO, 'scenarios', 'outbound.js');
-const CALLER_ID = '+10000000000';
 const RATE = 8000;
 const RULE_ID = 4242;
 
@@ -27,8 +27,8 @@ const managementApi = new ManagementApi({
   account,
   ruleId: RULE_ID,
   onStart: (customData) => {
-    const { outbound, callee } = nextSession;
-    sessions.push(run({ customData, outbound }, callee));
+    const { outbound, callee, settings } = nextSession;
+    sessions.push(run({ customData, outbound, ...(settings ? { settings } : {}) }, callee));
   },
 });
 const daemon = sharedVoxd(async () => ({
@@ -38,9 +38,18 @@ const daemon = sharedVoxd(async () => ({
 }));
 test.after(() => managementApi.close());
 
-/** Runs outbound.js (started by StartScenarios: no inbound call); `callee` plays the callee. */
+/**
+ * Runs outbound.js (started by StartScenarios: no inbound call) with the tests' CALLER_ID
+ * unless `options.settings` says otherwise; `callee` plays the callee.
+ */
 function run(options, callee) {
-  return runSession({ scenario: SCENARIO, options: { hosts: { [HOST]: daemon.voxd.url }, ...options }, voxd: daemon.voxd, drive: callee, ms: 60_000 });
+  return runSession({
+    scenario: SCENARIO,
+    options: { hosts: { [HOST]: daemon.voxd.url }, settings: { CALLER_ID }, ...options },
+    voxd: daemon.voxd,
+    drive: callee,
+    ms: 60_000,
+  });
 }
 
 /** POST /calls on voxd. */
@@ -206,4 +215,22 @@ test('POST /calls with a number that is not E.164: 422, and Voximplant is not as
   assert.equal(placed.body.error.code, 'invalid_phone');
   assert.match(placed.body.error.message, /must start with \+/);
   assert.equal(managementApi.requests.length, before);
+});
+
+test('CALLER_ID left as the placeholder: nothing is dialled, Failed (caller_id_not_set) is reported, the session ends', async () => {
+  nextSession = { outbound: { answerAfterMs: 300 }, callee: async () => {}, settings: { CALLER_ID: PLACEHOLDER_CALLER_ID } };
+  const placed = await placeCall({ phone: '+79001112255' });
+  assert.equal(placed.status, 201, JSON.stringify(placed.body));
+  const s = await sessions.at(-1);
+  assert.deepEqual(s.errors.map(String), [], s.report());
+  assert.equal(s.calls.length, 0, 'nothing dialled');
+  assert.equal(s.sockets.length, 0);
+  assert.ok(s.terminated);
+  assert.ok(
+    s.logs.some((l) => l.startsWith('not calling +79001112255: CALLER_ID is still the placeholder +10000000000')),
+    s.logs.join('\n'),
+  );
+  assert.deepEqual(events(s).map((e) => [e.event, e.call_id, e.reason, e.http]), [['Failed', placed.body.call_id, 'caller_id_not_set', 200]]);
+  const stored = await storedCall(placed.body.call_id);
+  assert.deepEqual([stored.status, stored.outcome], ['failed', 'caller_id_not_set'], JSON.stringify(stored));
 });

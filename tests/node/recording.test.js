@@ -1,6 +1,7 @@
 // scenarios/recording.js, run unmodified in the VoxEngine stand-in against a real voxd: whole
-// calls turn by turn (greeting, two turns, hang-up on goodbye), and what the caller gets when
-// voxd answers an error, is down, or is too slow.
+// calls turn by turn (greeting, two turns, hang-up on goodbye), with the end of each turn found
+// by Voximplant's voice activity events or (TURN_END = 'fixed') by a fixed turn length, and what
+// the caller gets when voxd answers an error, is down, or is too slow.
 'use strict';
 
 const test = require('node:test');
@@ -81,6 +82,10 @@ test('two turns: greeting, an answer in voxd\'s voice, hang-up on goodbye', asyn
   assert.ok(v.sharedWords(heard, first.reply_text).length >= 2, `played ${JSON.stringify(heard)} for ${JSON.stringify(first.reply_text)}`);
   assert.deepEqual(s.phone.says, []);
   assert.equal(s.hangups, 1, 'the scenario hung up after the goodbye reply');
+  // The turns ended on Voximplant's voice activity events (TURN_END = 'mic_status', as shipped).
+  assert.equal(s.calls[0].micStatus, true);
+  assert.deepEqual(s.logs.filter((l) => l.startsWith('turn recorded')), ['turn recorded (end of speech)', 'turn recorded (end of speech)']);
+  assert.deepEqual(s.cuts, []);
 
   // voxd ended the call when the scenario reported Disconnected, and kept its transcript.
   const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };
@@ -137,6 +142,40 @@ test('progressive: the reply plays while voxd makes it, what follows is read aft
   assert.equal(s.hangups, 1, 'the scenario hung up after the goodbye reply');
 });
 
+test('TURN_END = "fixed": no voice activity events; each turn is recorded for MAX_TURN_S, then answered', async () => {
+  const MAX_TURN_S = 5;
+  const s = await call({ hosts: { [HOST]: daemon.voxd.url }, timeScale: 0.25, settings: { TURN_END: 'fixed', MAX_TURN_S } }, [question, goodbye]);
+  noErrors(s);
+  // The scenario never asked for MicStatusChange; every turn ran its full length.
+  assert.equal(s.calls[0].micStatus, false);
+  assert.ok(!s.timeline.some((e) => e.what.includes('MicStatusChange')), s.report());
+  assert.deepEqual(s.logs.filter((l) => l.startsWith('turn recorded')), ['turn recorded (turn time)', 'turn recorded (turn time)']);
+  const starts = s.timeline.filter((e) => e.what === 'scenario: call.sendMediaTo(recorder)').map((e) => e.t);
+  const stops = s.timeline.filter((e) => e.what === 'scenario: recorder.stop()').map((e) => e.t);
+  assert.equal(starts.length, 2, s.report());
+  for (let i = 0; i < 2; i++) {
+    const ms = stops[i] - starts[i];
+    assert.ok(Math.abs(ms - MAX_TURN_S * 1000 * 0.25) < 200, `turn ${i} recorded for ${ms} ms (scaled)`);
+  }
+  // Both utterances were shorter than the turn: nothing was cut, and voxd understood them.
+  assert.deepEqual(s.cuts, []);
+  const turns = requestsTo(s, '/voximplant/process_audio');
+  assert.deepEqual(turns.map((t) => t.code), [200, 200], s.report());
+  assert.ok(v.sharedWords(JSON.parse(turns[0].response).user_text, question.text).length >= 3, turns[0].response);
+  const results = s.requests.filter((r) => new URL(r.url).pathname.startsWith('/voximplant/replies/'));
+  assert.equal(JSON.parse(results.at(-1).response).action, 'hangup', s.report());
+  assert.deepEqual(s.phone.says, []);
+  assert.equal(s.hangups, 1);
+});
+
+test('TURN_END = "fixed": an answer longer than MAX_TURN_S is cut there', async () => {
+  const s = await call({ hosts: { [HOST]: daemon.voxd.url }, timeScale: 0.25, settings: { TURN_END: 'fixed', MAX_TURN_S: 1 } }, [question, goodbye]);
+  noErrors(s);
+  assert.ok(question.durationMs > 1500, `the question is ${question.durationMs} ms long`);
+  assert.equal(s.cuts.length >= 1, true, s.report());
+  assert.equal(s.cuts[0].utterance, question.file);
+});
+
 function writeTmp(bytes, name) {
   const file = path.join(dir, name);
   fs.writeFileSync(file, bytes);
@@ -161,6 +200,7 @@ test('voxd down: fallback greeting, apology, then a polite goodbye and hang-up',
   const s = await call({ hosts: { [HOST]: `http://127.0.0.1:${closed}` }, timeScale: 0.1 }, [question, question]);
   noErrors(s);
   assert.deepEqual(s.phone.says, [FALLBACK_GREETING, APOLOGY, GOODBYE]);
+  assert.deepEqual(new Set(s.phone.voices), new Set(['VoiceList.Default.ru_RU_Female']), 'a Russian voice reads the Russian phrases');
   const codes = s.requests.map((r) => [new URL(r.url).pathname, r.code]);
   assert.deepEqual(codes, [
     ['/voximplant/events', -4],

@@ -4,17 +4,17 @@
 // streaming.js {"type":"transfer"}; each plays voxd's words, dials the operator with
 // VoxEngine.callPSTN and bridges the two with VoxEngine.sendMediaBetween; the call ends when
 // the operator hangs up, and an operator who does not answer gets the caller an apology.
-// outbound.js does the same for the callee of an outbound call.
+// outbound.js does the same for the callee of an outbound call. The scenarios dial from the
+// CALLER_ID the tests set; left as the shipped placeholder, nobody is dialled.
 'use strict';
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { HOST, TOKEN, sharedVoxd, runSession } = require('./lib/session');
+const { HOST, TOKEN, CALLER_ID, PLACEHOLDER_CALLER_ID, sharedVoxd, runSession } = require('./lib/session');
 const v = require('./lib/voxd');
 
 const OPERATOR = '+74950000000';
-const CALLER_ID = '+10000000000'; // as scenarios/*.js ship
 const NO_OPERATOR_RU = 'Извините, оператор сейчас не может ответить. Пожалуйста, перезвоните позже. До свидания!';
 const ASK = 'Please connect me to an operator.';
 
@@ -49,7 +49,7 @@ async function storedCall(callId) {
 function recordingCall(options, drive) {
   return runSession({
     scenario: path.join(v.REPO, 'scenarios', 'recording.js'),
-    options: { hosts: { [HOST]: daemon.voxd.url }, timeScale: 0.25, ...options },
+    options: { hosts: { [HOST]: daemon.voxd.url }, timeScale: 0.25, settings: { CALLER_ID }, ...options },
     voxd: daemon.voxd,
     start: (s) => {
       s.phone.queueUtterance(v.recordedUtterance(ASK, dir));
@@ -108,7 +108,7 @@ test('streaming flow: {"type":"transfer"} after the hand-off words → stream cl
   let callId;
   const s = await runSession({
     scenario: path.join(v.REPO, 'scenarios', 'streaming.js'),
-    options: { hosts: { [HOST]: daemon.voxd.url } },
+    options: { hosts: { [HOST]: daemon.voxd.url }, settings: { CALLER_ID } },
     voxd: daemon.voxd,
     start: (s) => s.incomingCall(),
     ms: 120_000,
@@ -128,7 +128,7 @@ test('streaming flow: {"type":"transfer"} after the hand-off words → stream cl
   const closed = order.indexOf('scenario: call.stopMediaTo(websocket)');
   const dialled = order.indexOf('scenario: VoxEngine.callPSTN');
   assert.ok(closed >= 0 && dialled > closed, s.report());
-  assert.equal(s.timeline[dialled].number, OPERATOR);
+  assert.deepEqual([s.timeline[dialled].number, s.timeline[dialled].callerid], [OPERATOR, CALLER_ID]);
   assert.equal(s.sockets[0].state, 'closed');
   assert.equal(s.hangups, 1);
   assert.deepEqual(p.says, []);
@@ -143,7 +143,7 @@ test('outbound flow: {"type":"transfer"} → the callee is connected to the oper
   const ask = v.streamedUtterance(ASK, dir, 8000);
   const s = await runSession({
     scenario: path.join(v.REPO, 'scenarios', 'outbound.js'),
-    options: { hosts: { [HOST]: daemon.voxd.url }, customData, outbound: { answerAfterMs: 300 } },
+    options: { hosts: { [HOST]: daemon.voxd.url }, customData, outbound: { answerAfterMs: 300 }, settings: { CALLER_ID } },
     voxd: daemon.voxd,
     ms: 120_000,
     drive: async (s) => {
@@ -156,8 +156,8 @@ test('outbound flow: {"type":"transfer"} → the callee is connected to the oper
   noErrors(s);
   // The callee was dialled first, then the operator, after voxd's stream was closed.
   const order = s.timeline.map((e) => e.what);
-  const dials = s.timeline.filter((e) => e.what === 'scenario: VoxEngine.callPSTN').map((e) => e.number);
-  assert.deepEqual(dials, ['+79001112233', OPERATOR], s.report());
+  const dials = s.timeline.filter((e) => e.what === 'scenario: VoxEngine.callPSTN').map((e) => [e.number, e.callerid]);
+  assert.deepEqual(dials, [['+79001112233', CALLER_ID], [OPERATOR, CALLER_ID]], s.report());
   const closed = order.indexOf('scenario: call.stopMediaTo(websocket)');
   assert.ok(closed >= 0 && closed < order.lastIndexOf('scenario: VoxEngine.callPSTN'), s.report());
   assert.equal(s.sockets[0].state, 'closed');
@@ -172,4 +172,50 @@ test('outbound flow: {"type":"transfer"} → the callee is connected to the oper
   assert.equal(stored.outcome, 'voxd_transfer', JSON.stringify(stored));
   assert.ok(stored.events.some((e) => e.event === 'transfer' && e.to === OPERATOR), JSON.stringify(stored.events));
   assert.ok(stored.events.some((e) => e.event === 'Transferred'), JSON.stringify(stored.events));
+});
+
+test('recording flow, CALLER_ID left as the placeholder: nobody is dialled, the caller hears the no-operator phrase', async () => {
+  const s = await recordingCall({ settings: { CALLER_ID: PLACEHOLDER_CALLER_ID } });
+  noErrors(s);
+  const turn = s.requests.find((r) => new URL(r.url).pathname.startsWith('/voximplant/replies/'));
+  assert.equal(JSON.parse(turn.response).action, 'transfer', s.report());
+  assert.equal(s.calls.length, 1, 'no operator leg');
+  assert.ok(!s.timeline.some((e) => e.what === 'scenario: VoxEngine.callPSTN'), s.report());
+  assert.ok(
+    s.logs.some((l) => l.startsWith(`not transferring the call to ${OPERATOR}: CALLER_ID is still the placeholder`)),
+    s.logs.join('\n'),
+  );
+  assert.deepEqual(s.phone.says.slice(-1), [NO_OPERATOR_RU], s.report());
+  assert.deepEqual(s.phone.voices.slice(-1), ['VoiceList.Default.ru_RU_Female']);
+  assert.equal(s.hangups, 1);
+  const failed = s.requests
+    .filter((r) => new URL(r.url).pathname === '/voximplant/events')
+    .map((r) => JSON.parse(r.body))
+    .find((e) => e.event === 'TransferFailed');
+  assert.deepEqual(failed && [failed.to, failed.reason], [OPERATOR, 'caller_id_not_set'], s.report());
+});
+
+test('streaming flow, CALLER_ID left as the placeholder: stream closed, nobody dialled, the no-operator phrase, hang-up', async () => {
+  const ask = v.streamedUtterance(ASK, dir, 8000);
+  const s = await runSession({
+    scenario: path.join(v.REPO, 'scenarios', 'streaming.js'),
+    options: { hosts: { [HOST]: daemon.voxd.url } }, // CALLER_ID as shipped
+    voxd: daemon.voxd,
+    start: (s) => s.incomingCall(),
+    ms: 120_000,
+    drive: async (s) => {
+      await s.waitFor(() => s.sockets.length === 1 && s.sockets[0].outbound, 30_000, 'the stream to voxd');
+      s.phone.speak(ask);
+    },
+  });
+  noErrors(s);
+  assert.equal(s.sockets[0].state, 'closed');
+  assert.equal(s.calls.length, 1, 'no operator leg');
+  assert.ok(
+    s.logs.some((l) => l.startsWith(`not transferring the call to ${OPERATOR}: CALLER_ID is still the placeholder`)),
+    s.logs.join('\n'),
+  );
+  assert.deepEqual(s.phone.says, [NO_OPERATOR_RU], s.report());
+  assert.deepEqual(s.phone.voices, ['VoiceList.Default.ru_RU_Female']);
+  assert.equal(s.hangups, 1);
 });

@@ -11,6 +11,10 @@ const { startVoxd } = require('./voxd');
 // is given the same token and public URL.
 const HOST = 'voxd.example.com';
 const TOKEN = 'change-me';
+// The scenarios ship CALLER_ID as the placeholder +10000000000 and refuse to dial from it;
+// tests that dial set this one instead (settings: {CALLER_ID}), as an account owner would.
+const CALLER_ID = '+74951230000';
+const PLACEHOLDER_CALLER_ID = '+10000000000';
 
 /**
  * Starts voxd before the file's tests and stops it after; `ref.voxd` is the running daemon.
@@ -51,4 +55,4 @@ async function runSession({ scenario, options, voxd, start = () => {}, drive = a
   }
 }
 
-module.exports = { HOST, TOKEN, sharedVoxd, runSession };
+module.exports = { HOST, TOKEN, CALLER_ID, PLACEHOLDER_CALLER_ID, sharedVoxd, runSession };

@@ -4,7 +4,10 @@
 // typings/voxengine.d.ts), and plays the telephone network around it: the caller's audio,
 // recordings served over HTTP, playback of URLs, and a real WebSocket to voxd carrying
 // Voximplant's media-stream JSON. Anything the stand-in does not know (an unknown global,
-// method, option or event) is a drift error that fails the test loudly.
+// method, option or event) is a drift error that fails the test loudly. It also fails what a
+// real account would only show as a silent or wrong-sounding call: voxd's audio on a stream
+// whose tag the scenario did not ask for (the caller hears nothing), and call.say without a
+// VoiceList voice of the phrase's language (Voximplant reads it in US English).
 'use strict';
 
 const { execFileSync } = require('node:child_process');
@@ -15,6 +18,7 @@ const path = require('node:path');
 const vm = require('node:vm');
 const WS = require('ws');
 const audio = require('./audio');
+const { voiceNames } = require('./voicelist');
 
 /** Raised (and recorded) when a scenario uses something the stand-in does not provide. */
 class DriftError extends Error {}
@@ -59,8 +63,12 @@ const WEBSOCKET_EVENTS = {
   MEDIA_ENDED: 'WebSocket.MediaEventEnded',
 };
 
+// As the typings declare the enum: PCM8 and PCM16_8KHZ are the same value, PCM16 and
+// PCM16_16KHZ too.
 const WEBSOCKET_AUDIO_ENCODING = {
+  PCM8: 'PCM8',
   PCM16_8KHZ: 'PCM8',
+  PCM16: 'PCM16',
   PCM16_16KHZ: 'PCM16',
   ALAW: 'ALAW',
   ULAW: 'ULAW',
@@ -134,6 +142,7 @@ class Phone {
     this.droppedMs = 0;
     this.playbacks = []; // startPlayback: {url, ok, durationMs, error}
     this.says = []; // call.say texts
+    this.voices = []; // the voice of each call.say, as its VoiceList name ('VoiceList.Default.ru_RU_Female')
   }
 
   /** Recording mode: what the caller says during the next recorded turn. */
@@ -364,8 +373,11 @@ class Call {
     this.standin.check(typeof text === 'string', 'call.say(text: string)');
     this.standin.checkOptions('call.say parameters', parameters, ['voice', 'progressivePlayback', 'ttsOptions', 'request']);
     this.standin.check(this.live(), `call.say on a call in state ${this.callState}`);
-    this.standin.note('scenario: call.say', { text });
+    const voice = parameters && parameters.voice !== undefined ? this.standin.voiceOf(parameters.voice) : null;
+    this.standin.note('scenario: call.say', { text, voice: voice ? voice.name : '(none)' });
+    this.standin.checkVoice(text, voice);
     this.standin.phone.says.push(text);
+    this.standin.phone.voices.push(voice ? voice.name : null);
     this.cancelPlayback();
     if (text.length > 1500) {
       this.finishPlaybackLater(0, 'text longer than 1500 characters');
@@ -444,6 +456,7 @@ class Recorder {
     if (!u) return;
     this.utterance = u;
     const onset = this.standin.scaled(150);
+    this.speechEnds = this.started + onset + this.standin.scaled(u.durationMs || 1000);
     this.timers.push(setTimeout(() => call.mic(true), onset));
     this.timers.push(setTimeout(() => call.mic(false), onset + this.standin.scaled(u.durationMs || 1000)));
   }
@@ -455,8 +468,12 @@ class Recorder {
     this.stopped = true;
     this.timers.forEach(clearTimeout);
     const seconds = this.started ? (Date.now() - this.started) / 1000 : 0;
+    // Stopped while the caller was still talking: the recording would miss their last words
+    // (the stand-in still serves the whole utterance; the test sees the cut in `cuts`).
+    const cut = !!this.utterance && Date.now() < this.speechEnds;
+    if (cut) this.standin.cuts.push({ url: this.url, utterance: this.utterance.file || 'corrupt' });
     this.standin.recordings.serve(`/${this.rid}.mp3`, this.utterance);
-    this.standin.note('scenario: recorder.stop()', { url: this.url, utterance: this.utterance && (this.utterance.file || 'corrupt') });
+    this.standin.note('scenario: recorder.stop()', { url: this.url, utterance: this.utterance && (this.utterance.file || 'corrupt'), cut });
     this.handlers.emit(RECORDER_EVENTS.Stopped, { recorder: this.api, cost: '0.0000', duration: Math.round(seconds) });
   }
 }
@@ -473,6 +490,7 @@ class VoxWebSocket {
     this.inbound = null; // voxd → call: {call, encoding, rate}
     this.outbound = null; // call → voxd: {call, encoding, rate, tag, seq, chunk, timestamp, sentMs, started}
     this.seq = 0;
+    this.voxdTags = new Set(); // the tags on voxd's start/media/stop frames ('' for none)
     this.closeInfo = null;
     const self = this;
     this.api = standin.strict(
@@ -635,11 +653,29 @@ class VoxWebSocket {
     this.handlers.emitNow(WEBSOCKET_EVENTS.MESSAGE, { websocket: this.api, text });
   }
 
-  /** voxd's speech, played into the call when the scenario routed it with ws.sendMediaTo(call). */
+  /**
+   * voxd's speech, played into the call when the scenario routed it with ws.sendMediaTo(call).
+   * Tags route streams: one tagged "x" reaches only a consumer attached with {tag: "x"}, an
+   * untagged one (the default stream) only a consumer attached without a tag. Voximplant does
+   * not document what an untagged consumer does with a tagged stream, so the stand-in takes
+   * the strict reading: a mismatch is silence for the caller, and an error here.
+   */
   media(msg) {
     const phone = this.standin.phone;
+    const tag = typeof msg.tag === 'string' ? msg.tag : '';
+    this.voxdTags.add(tag);
     if (!this.inbound) {
       this.standin.unrouted++;
+      return;
+    }
+    if (tag !== this.inbound.tag) {
+      if (this.standin.tagErrors++ === 0) {
+        this.standin.fail(new Error(
+          `voxd's audio is tagged ${JSON.stringify(tag)} (empty: untagged) but the scenario plays the stream ` +
+            `tagged ${JSON.stringify(this.inbound.tag)} (ws.sendMediaTo(call${this.inbound.tag ? ', {tag}' : ''})): ` +
+            'the caller hears nothing; voxd\'s voximplant_stream.tag and the scenario\'s VOXD_TAG must be equal',
+        ));
+      }
       return;
     }
     if (msg.event === 'start') {
@@ -663,12 +699,16 @@ class VoxWebSocket {
     }
   }
 
+  /** ws.sendMediaTo(call[, {tag}]): voxd's stream of that tag (none: the default) plays into the call. */
   sendMediaTo(unit, params) {
     const target = this.standin.unitOf(unit, 'websocket.sendMediaTo');
     this.standin.check(target.kind === 'call', 'websocket.sendMediaTo expects a call');
     this.standin.checkOptions('SendMediaParameters', params, ['tag', 'customParameters', 'encoding']);
-    this.standin.note('scenario: websocket.sendMediaTo(call)');
-    this.inbound = { call: target, encoding: null, reply: null };
+    // SendMediaParameters.tag is a required string: parameters without one are not typed.
+    if (params !== undefined) this.standin.check(params && typeof params.tag === 'string', 'SendMediaParameters.tag is required (a string)');
+    const tag = params ? params.tag : '';
+    this.standin.note('scenario: websocket.sendMediaTo(call)', { tag });
+    this.inbound = { call: target, encoding: null, reply: null, tag };
   }
 
   stopMediaTo(unit) {
@@ -676,13 +716,23 @@ class VoxWebSocket {
     this.inbound = null;
   }
 
+  /** ws.clearMediaBuffer([{tag}]): drops the queued audio of that tag's stream (none: the default). */
   clearMediaBuffer(params) {
     this.standin.checkOptions('ClearMediaBufferParameters', params, ['tag']);
+    const tag = params && params.tag !== undefined ? params.tag : '';
+    this.standin.check(typeof tag === 'string', 'ClearMediaBufferParameters.tag (a string)');
+    if (this.inbound && tag !== this.inbound.tag) {
+      this.standin.fail(new Error(
+        `ws.clearMediaBuffer() for the stream tagged ${JSON.stringify(tag)} while the call plays the one tagged ` +
+          `${JSON.stringify(this.inbound.tag)}: the queued audio is not dropped`,
+      ));
+      return;
+    }
     const phone = this.standin.phone;
     phone.clears++;
     phone.droppedMs += phone.queuedMs();
     phone.queue = [];
-    this.standin.note('scenario: websocket.clearMediaBuffer()');
+    this.standin.note('scenario: websocket.clearMediaBuffer()', { tag });
   }
 }
 
@@ -742,8 +792,8 @@ class RecordingServer {
  * `netTimeScale` shortens the time limits of Net.httpRequestAsync,
  * `customData` is what VoxEngine.customData() returns, `outbound` says how callPSTN ends
  * ({answerAfterMs} or {failCode, failReason}), `settings` sets values of the scenario's
- * "Set these" constants as its author would ({VOXD_URLS: [...]}: the line `const NAME = …;`
- * is given the JSON value).
+ * settings as its author would ({VOXD_URLS: [...], CALLER_ID: '+7…', VOXD_TAG: 'voxd'}: the
+ * line `const NAME = …;` is given the JSON value).
  */
 class StandIn {
   constructor({ hosts = {}, timeScale = 1, netTimeScale = 1, customData = '', outbound = { answerAfterMs: 300 }, settings = {} } = {}) {
@@ -771,6 +821,9 @@ class StandIn {
     this.recordings = new RecordingServer();
     this.app = new Handlers(this, 'VoxEngine', APP_EVENTS);
     this.modules = new Set();
+    this.voices = new Map(); // VoiceList's Voice objects → {name, language}
+    this.tagErrors = 0; // voxd audio that reached no consumer because its tag differed
+    this.cuts = []; // recordings stopped while the caller was still talking
     this.waiters = [];
     this.terminatedPromise = new Promise((r) => {
       this.onTerminated = r;
@@ -815,6 +868,49 @@ class StandIn {
     for (const [k, v] of Object.entries(options)) {
       if (allowed === null) this.check(typeof v === 'string', `${what}.${k} = ${JSON.stringify(v)} (expected a string)`);
       else this.check(allowed.includes(k), `${what}.${k}`);
+    }
+  }
+
+  /** The VoiceList global: namespaces of opaque Voice objects, as the typings declare them. */
+  voiceList() {
+    const root = {};
+    for (const [ns, names] of Object.entries(voiceNames())) {
+      let node = root;
+      for (const part of ns.split('.')) node = node[part] = node[part] || {};
+      for (const name of names) {
+        const voice = Object.freeze({});
+        this.voices.set(voice, { name: `VoiceList.${ns}.${name}`, language: name.slice(0, 5) });
+        node[name] = voice;
+      }
+    }
+    const wrap = (node, name) => {
+      const out = {};
+      for (const [k, v] of Object.entries(node)) out[k] = this.voices.has(v) ? v : wrap(v, `${name}.${k}`);
+      return this.strict(out, name);
+    };
+    return wrap(root, 'VoiceList');
+  }
+
+  /** {name, language} of a Voice from VoiceList; anything else is drift. */
+  voiceOf(voice) {
+    const info = this.voices.get(voice);
+    this.check(info, `CallSayParameters.voice = ${JSON.stringify(voice)} (expected a Voice from VoiceList)`);
+    return info;
+  }
+
+  /**
+   * call.say must name a voice that speaks the phrase's language: without one Voximplant reads
+   * it with its default voice (VoiceList.Amazon.en_US_Joanna, US English), and a Russian phrase
+   * would be read in English. Cyrillic text needs a ru_RU voice, Latin text an en_US one. A
+   * mismatch is recorded as an error; the phrase is still "spoken", so the call goes on.
+   */
+  checkVoice(text, voice) {
+    const language = /[\u0400-\u04FF]/.test(text) ? 'ru_RU' : /[A-Za-z]/.test(text) ? 'en_US' : null;
+    if (!language) return;
+    if (!voice) {
+      this.fail(new Error(`call.say(${JSON.stringify(text.slice(0, 60))}) without a voice: Voximplant would read it with its default en_US voice; pass {voice: VoiceList.….${language}_…}`));
+    } else if (voice.language !== language) {
+      this.fail(new Error(`call.say(${JSON.stringify(text.slice(0, 60))}) with ${voice.name}, which does not speak ${language}`));
     }
   }
 
@@ -1018,6 +1114,7 @@ class StandIn {
       CallEvents: s.strict({ ...CALL_EVENTS }, 'CallEvents'),
       WebSocketEvents: s.strict({ ...WEBSOCKET_EVENTS }, 'WebSocketEvents'),
       WebSocketAudioEncoding: s.strict({ ...WEBSOCKET_AUDIO_ENCODING }, 'WebSocketAudioEncoding'),
+      VoiceList: s.voiceList(),
       require: (mod) => {
         s.check(mod === 'recorder', `require(${JSON.stringify(mod)})`);
         s.modules.add(mod);
