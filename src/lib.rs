@@ -11,6 +11,7 @@ pub mod bench;
 pub mod calls;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod conversation;
 pub mod download;
 pub mod engines;

@@ -108,6 +108,13 @@ async fn kill_9_mid_call_loses_no_finished_turn_and_a_restart_serves_the_history
         rec["turns"][2]["timings"]["stt"].as_f64().unwrap() > 0.0,
         "{rec}"
     );
+    // The reply's audio, by the path the console plays it from.
+    let audio = rec["turns"][2]["audio_url"].as_str().unwrap();
+    let reply_url = turn["reply_audio_url"].as_str().unwrap();
+    assert!(
+        audio.starts_with("/audio/") && reply_url.ends_with(audio),
+        "{rec}"
+    );
     let ws = serde_json::to_value(history.call("hist-ws").unwrap().unwrap()).unwrap();
     let ws_turns = texts(&ws);
     assert_eq!(ws_turns[0], ("assistant".to_string(), greeting), "{ws}");

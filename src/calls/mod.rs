@@ -1,9 +1,10 @@
 //! Calls as facts: the live-call registry ([`Calls`]), one recorder per call
 //! ([`CallRecorder`], the one writer of its memory, its history rows and its metrics), the
-//! SQLite history ([`history`]) and what the assistant's tools do to a call
-//! ([`tool_effects`]). Every transport opens, records and ends its calls here.
+//! SQLite history ([`history`]), the live feed of call facts for the console ([`feed`]) and
+//! what the assistant's tools do to a call ([`tool_effects`]). Every transport opens, records and ends its calls here.
 
 pub mod call_id;
+pub mod feed;
 pub mod history;
 mod recorder;
 mod registry;
@@ -24,10 +25,11 @@ use crate::metrics::Metrics;
 use history::History;
 
 /// Where every fact about calls is written: the history database (if any), the metrics,
-/// and the tools' settings their effects need.
+/// the live feed, and the tools' settings their effects need.
 pub struct CallLog {
     history: Option<History>,
     pub metrics: Arc<Metrics>,
+    pub feed: feed::Feed,
     pub tools: ToolsConfig,
 }
 
@@ -36,6 +38,7 @@ impl CallLog {
         Self {
             history,
             metrics,
+            feed: feed::Feed::default(),
             tools,
         }
     }

@@ -3,14 +3,20 @@
 //! metrics (answered turns, stage times, barge-ins, reply latency). Every transport and the
 //! conversation write through it; short locks, never skipped when busy.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use super::history::{now_ms, to_rfc3339};
 use super::{tool_effects, CallId, CallLog, ToolCall};
 use crate::engines::{ChatMessage, Role};
 use crate::metrics::{Stage, Timings, Transport};
+
+/// Turns, and tool calls, the console's live view keeps of a call (the newest).
+const LIVE_TURNS: usize = 200;
+const LIVE_TOOLS: usize = 50;
 
 /// What a call has gathered so far.
 #[derive(Debug, Default)]
@@ -19,6 +25,11 @@ struct Gathered {
     turns: u32,
     /// Real-time replies: end of the caller's turn → first reply audio sent, in ms.
     reply_latencies_ms: Vec<f64>,
+    /// The console's live view: the turns as published to the feed, the tools called, the
+    /// barge-ins.
+    transcript: VecDeque<Value>,
+    tools: VecDeque<Value>,
+    barge_ins: u32,
 }
 
 /// A live call's recorder.
@@ -27,6 +38,10 @@ pub struct CallRecorder {
     transport: Transport,
     log: Arc<CallLog>,
     started: Instant,
+    /// When it started, as Unix ms (for the console).
+    started_at: i64,
+    /// `inbound`, `outbound` or `test` (a console test call).
+    direction: Mutex<&'static str>,
     gathered: Mutex<Gathered>,
     /// Held for the length of a recording-mode turn, so a call's turns run in order.
     turn: tokio::sync::Mutex<()>,
@@ -42,6 +57,8 @@ impl CallRecorder {
             transport,
             log,
             started: Instant::now(),
+            started_at: now_ms(),
+            direction: Mutex::new("inbound"),
             gathered: Mutex::default(),
             turn: tokio::sync::Mutex::new(()),
             streamed: std::sync::atomic::AtomicBool::new(false),
@@ -111,8 +128,29 @@ impl CallRecorder {
             return;
         }
         self.log.record("the caller's turn", |h| {
-            h.add_turn(self.id.as_str(), "user", text, None, false)
+            h.add_turn(self.id.as_str(), "user", text, None, false, None)
         });
+        self.publish_turn("user", text, None, false);
+    }
+
+    /// Tells the console about a turn, and keeps it for the call's live view.
+    fn publish_turn(&self, role: &str, text: &str, latency_ms: Option<f64>, barged_in: bool) {
+        let turn = json!({
+            "call_id": self.id.as_str(),
+            "role": role,
+            "text": text,
+            "at": to_rfc3339(now_ms()),
+            "latency_ms": latency_ms,
+            "barged_in": barged_in,
+        });
+        {
+            let mut g = self.gathered();
+            if g.transcript.len() == LIVE_TURNS {
+                g.transcript.pop_front();
+            }
+            g.transcript.push_back(turn.clone());
+        }
+        self.log.feed.publish("turn", turn);
     }
 
     /// An exchange is over: voxd `said` this (as far as the caller heard it; `interrupted`
@@ -125,6 +163,7 @@ impl CallRecorder {
         said: &str,
         timings: Option<Value>,
         interrupted: bool,
+        audio_url: Option<&str>,
     ) {
         {
             let mut g = self.gathered();
@@ -146,8 +185,15 @@ impl CallRecorder {
                     said,
                     timings.as_ref(),
                     interrupted,
+                    audio_url,
                 )
             });
+            // Voice to voice on the stream, the whole turn's processing in recording mode.
+            let latency = timings
+                .as_ref()
+                .and_then(|t| t.get("latency_ms").or(t.get("total")))
+                .and_then(Value::as_f64);
+            self.publish_turn("assistant", said, latency, interrupted);
         }
     }
 
@@ -192,11 +238,68 @@ impl CallRecorder {
     /// The caller interrupted voxd.
     pub fn barge_in(&self) {
         self.log.metrics.barge_in();
+        self.gathered().barge_ins += 1;
+        let at = to_rfc3339(now_ms());
+        self.log
+            .feed
+            .publish("barge_in", json!({"call_id": self.id.as_str(), "at": at}));
     }
 
     /// The assistant called `tool`: count it, note it, act on it (a lead is stored).
     pub fn tool_called(&self, tool: &ToolCall) {
         tool_effects::called(&self.log, self.id.as_str(), tool);
+        let called = json!({
+            "call_id": self.id.as_str(),
+            "name": tool.name(),
+            "at": to_rfc3339(now_ms()),
+        });
+        {
+            let mut g = self.gathered();
+            if g.tools.len() == LIVE_TOOLS {
+                g.tools.pop_front();
+            }
+            g.tools.push_back(called.clone());
+        }
+        self.log.feed.publish("tool", called);
+    }
+
+    /// When the call started (Unix ms).
+    pub fn started_at(&self) -> i64 {
+        self.started_at
+    }
+
+    /// `inbound`, `outbound` or `test`.
+    pub fn direction(&self) -> &'static str {
+        *self.direction.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets the call's direction (the history's word for it, or `test` for a console call).
+    pub fn set_direction(&self, direction: &'static str) {
+        *self.direction.lock().unwrap_or_else(|p| p.into_inner()) = direction;
+    }
+
+    /// The call as the console's live view shows it.
+    pub fn live_view(&self) -> Value {
+        let g = self.gathered();
+        json!({
+            "call_id": self.id.as_str(),
+            "transport": self.transport.as_str(),
+            "direction": self.direction(),
+            "started_at": to_rfc3339(self.started_at),
+            "turns": g.transcript,
+            "barge_ins": g.barge_ins,
+            "tools": g.tools,
+        })
+    }
+
+    /// The `call_started` fact of the feed.
+    pub(super) fn started_fact(&self) -> Value {
+        json!({
+            "call_id": self.id.as_str(),
+            "transport": self.transport.as_str(),
+            "direction": self.direction(),
+            "started_at": to_rfc3339(self.started_at),
+        })
     }
 
     /// Records how the call ended in the history (`status`: ended or failed).

@@ -64,14 +64,16 @@ impl Calls {
         })
     }
 
-    /// [`Self::open`] if there is room for the call ([`Self::check_room`]).
+    /// [`Self::open`] if there is room for the call ([`Self::check_room`]); `test`: a
+    /// console test call (stored with the direction `test`).
     pub fn admit(
         &self,
         id: &CallId,
         transport: Transport,
+        test: bool,
     ) -> Result<Arc<CallRecorder>, AtCapacity> {
         self.check_room(id, transport)?;
-        Ok(self.open(id, transport))
+        Ok(self.open_as(id, transport, test))
     }
 
     /// Where the calls' facts are written.
@@ -82,6 +84,10 @@ impl Calls {
     /// The call's recorder, the call opened (reached over `transport`) if it is new; the
     /// history notes the call as live either way.
     pub fn open(&self, id: &CallId, transport: Transport) -> Arc<CallRecorder> {
+        self.open_as(id, transport, false)
+    }
+
+    fn open_as(&self, id: &CallId, transport: Transport, test: bool) -> Arc<CallRecorder> {
         let mut new = false;
         let call = {
             let mut table = self.lock();
@@ -113,7 +119,41 @@ impl Calls {
         }
         self.log
             .record("the call start", |h| h.call_started(id.as_str(), transport));
+        if new && test {
+            call.set_direction("test");
+            self.log.record("a test call", |h| h.mark_test(id.as_str()));
+        } else if new {
+            // An outbound call was placed (and stored) before it started.
+            if let Some(Ok(Some(direction))) = self.log.query(|h| h.direction(id.as_str())) {
+                if direction == "outbound" {
+                    call.set_direction("outbound");
+                }
+            }
+        }
+        if new {
+            self.log.feed.publish("call_started", call.started_fact());
+        }
         call
+    }
+
+    /// The live calls, as the console's live view shows them, oldest first.
+    pub fn live_views(&self) -> Vec<serde_json::Value> {
+        let mut calls: Vec<_> = self
+            .expire(Instant::now())
+            .values()
+            .map(|e| e.call.clone())
+            .collect();
+        calls.sort_by_key(|c| c.started_at());
+        calls.iter().map(|c| c.live_view()).collect()
+    }
+
+    /// Tells the console a call is no longer live.
+    fn publish_end(&self, id: &CallId, outcome: &str) {
+        let at = crate::calls::history::to_rfc3339(crate::calls::history::now_ms());
+        self.log.feed.publish(
+            "call_ended",
+            serde_json::json!({"call_id": id.as_str(), "outcome": outcome, "at": at}),
+        );
     }
 
     /// The call's recorder if it is live (does not open one).
@@ -128,6 +168,7 @@ impl Calls {
             let turns = e.call.turns();
             tracing::info!(call_id = %id, turns, outcome, "call ended");
             self.log.metrics.call_ended(e.call.transport(), outcome);
+            self.publish_end(id, outcome);
         }
         removed.is_some()
     }
@@ -160,6 +201,7 @@ impl Calls {
             if !keep {
                 tracing::info!(call_id = %id, "call expired after idling");
                 self.log.metrics.call_ended(e.call.transport(), "expired");
+                self.publish_end(id, "expired");
             }
             keep
         });
@@ -226,8 +268,8 @@ mod tests {
         let log = Arc::new(CallLog::new(None, metrics.clone(), Default::default()));
         let calls = Calls::new(Duration::from_secs(900), 2, log);
         let id = |s: &str| CallId::parse(s).unwrap();
-        calls.admit(&id("a"), Transport::Stream).unwrap();
-        calls.admit(&id("b"), Transport::Recording).unwrap();
+        calls.admit(&id("a"), Transport::Stream, false).unwrap();
+        calls.admit(&id("b"), Transport::Recording, false).unwrap();
         let refused = calls
             .check_room(&id("c"), Transport::Recording)
             .unwrap_err();
@@ -239,12 +281,12 @@ mod tests {
             }
         );
         assert!(
-            calls.admit(&id("b"), Transport::Recording).is_ok(),
+            calls.admit(&id("b"), Transport::Recording, false).is_ok(),
             "a live call goes on"
         );
         calls.end(&id("a"), "caller_hangup");
         assert!(
-            calls.admit(&id("c"), Transport::Recording).is_ok(),
+            calls.admit(&id("c"), Transport::Recording, false).is_ok(),
             "room again"
         );
         let text = metrics.render(

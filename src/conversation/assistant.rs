@@ -114,6 +114,21 @@ impl Assistant {
         self
     }
 
+    /// The engines that have died (a panic in the LLM's thread): voxd cannot answer until it
+    /// restarts.
+    pub fn dead_engines(&self) -> Vec<&'static str> {
+        if self.llm.is_alive() {
+            Vec::new()
+        } else {
+            vec!["llm"]
+        }
+    }
+
+    /// The knowledge base the replies draw on, if any.
+    pub fn kb(&self) -> Option<&KnowledgeBase> {
+        self.kb.as_ref()
+    }
+
     /// The assistant of a call-serving voxd: the loaded engines, the configured tools
     /// (their grammar checked against the model here, once) and `kb`.
     pub fn from_engines(

@@ -510,7 +510,7 @@ impl Conversation {
         if let Some(call) = &self.call {
             let heard = reply.as_ref().and_then(|r| r.heard.as_deref());
             let timings = latency.map(|ms| serde_json::json!({ "latency_ms": ms }));
-            call.answered(heard, &said, timings, interrupted);
+            call.answered(heard, &said, timings, interrupted, None);
         }
         if !said.is_empty() {
             let words = said.split_whitespace().count();

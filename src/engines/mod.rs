@@ -43,6 +43,10 @@ pub trait TextGenerator: Send + Sync {
     fn template_mentions(&self, marker: &str) -> bool;
     /// Replies waiting, being written, and how many may be written at once.
     fn lane(&self) -> Lane;
+    /// Whether replies can still be written (the engine has not died).
+    fn is_alive(&self) -> bool {
+        true
+    }
 }
 
 /// Text to speech. Blocking: callers run it off the async runtime.
@@ -72,6 +76,9 @@ impl TextGenerator for llm::Llm {
     fn lane(&self) -> Lane {
         llm::Llm::lane(self)
     }
+    fn is_alive(&self) -> bool {
+        llm::Llm::is_alive(self)
+    }
 }
 
 impl TextToSpeech for tts::Tts {
@@ -95,12 +102,15 @@ pub struct Engines {
     pub load_secs: [(&'static str, f64); 3],
 }
 
-/// Model file names, as `/health` shows them.
+/// Model file names, as `/health` shows them, and the language the voice speaks (its
+/// espeak-ng voice; `/health` shows it under `languages`).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ModelNames {
     pub stt: String,
     pub llm: String,
     pub tts: String,
+    #[serde(skip)]
+    pub voice_language: String,
 }
 
 impl Engines {
@@ -155,6 +165,7 @@ impl Engines {
             stt: file_name(&cfg.models.stt),
             llm: file_name(&cfg.models.llm),
             tts: file_name(&cfg.models.voice),
+            voice_language: tts.language().to_string(),
         };
         Ok(Self {
             stt: Arc::new(stt),

@@ -2,6 +2,7 @@
 //! and outcome, per-stage latencies, barge-ins, errors by kind, model load times, and the
 //! engines' queues, and the daemon's resident memory.
 
+pub mod percentile;
 pub mod process;
 pub mod registry;
 

@@ -1,5 +1,6 @@
 //! `GET /calls` and `GET /calls/{call_id}`: the stored call history (status, timestamps,
-//! outcome, transcript), for operators and CRMs.
+//! outcome, transcript, events, leads), for operators, CRMs and the console; the list is
+//! filtered (time, direction, outcome, status, phone) and paged.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::AppState;
-use crate::calls::history::History;
+use crate::calls::history::{CallFilter, History};
 use crate::http::error::ApiError;
 
 const MAX_LIMIT: u32 = 1000;
@@ -18,7 +19,13 @@ const MAX_LIMIT: u32 = 1000;
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     limit: Option<u32>,
+    offset: Option<u32>,
     since: Option<String>,
+    until: Option<String>,
+    direction: Option<String>,
+    outcome: Option<String>,
+    status: Option<String>,
+    phone: Option<String>,
 }
 
 /// Runs `read` on the history ([`crate::calls::CallLog::query`]); 404 when there is none.
@@ -40,7 +47,9 @@ fn storage_error(e: anyhow::Error) -> ApiError {
     ApiError::internal(format!("call history: {e:#}"))
 }
 
-/// `GET /calls?limit=&since=`: newest first; `since` is an RFC 3339 time or Unix milliseconds.
+/// `GET /calls?limit=&offset=&since=&until=&direction=&outcome=&status=&phone=`: newest
+/// first, with the `total` the filter picks; times are RFC 3339 or Unix milliseconds, `phone`
+/// matches part of the number.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(q): Query<ListQuery>,
@@ -53,14 +62,20 @@ pub async fn list(
             format!("limit must be 1 to {MAX_LIMIT}"),
         ));
     }
-    let since = q
-        .since
-        .as_deref()
-        .map(parse_since)
-        .transpose()?
-        .unwrap_or(0);
-    let calls = query(&state, |h| h.list(limit, since))?;
-    Ok(Json(json!({ "calls": calls })))
+    let time = |t: &Option<String>| t.as_deref().map(parse_since).transpose();
+    let text = |t: Option<String>| t.filter(|t| !t.is_empty());
+    let filter = CallFilter {
+        since: time(&q.since)?.unwrap_or(0),
+        until: time(&q.until)?,
+        direction: text(q.direction),
+        outcome: text(q.outcome),
+        status: text(q.status),
+        phone: text(q.phone),
+        limit,
+        offset: q.offset.unwrap_or(0),
+    };
+    let (calls, total) = query(&state, |h| h.list(&filter))?;
+    Ok(Json(json!({ "calls": calls, "total": total })))
 }
 
 /// `GET /calls/{call_id}`: one call with its turns and events.
@@ -80,7 +95,8 @@ pub async fn show(
     ))
 }
 
-fn parse_since(s: &str) -> Result<i64, ApiError> {
+/// A time given as RFC 3339 or Unix milliseconds.
+pub(crate) fn parse_since(s: &str) -> Result<i64, ApiError> {
     if let Ok(ms) = s.parse::<i64>() {
         return Ok(ms);
     }

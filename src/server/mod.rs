@@ -3,7 +3,7 @@
 //! the connection limits ([`connections`]) until a signal, then draining, and the history's
 //! background work.
 
-mod call_history;
+pub(crate) mod call_history;
 mod connections;
 mod health;
 mod metrics;
@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use crate::calls::history::History;
 use crate::calls::{tool_effects, CallLog, Calls};
 use crate::config::Config;
+use crate::console;
 use crate::conversation::{Assistant, Settings};
 use crate::engines::schedule::EngineLoad;
 use crate::engines::{Engines, ModelNames};
@@ -50,6 +51,8 @@ pub struct AppState {
     pub tokens: Arc<auth::Tokens>,
     /// When the last outbound calls were placed (`voximplant.max_calls_per_minute`).
     pub placed: std::sync::Mutex<std::collections::VecDeque<Instant>>,
+    /// Consoles following the live calls ([`crate::console::live`]).
+    pub console_viewers: std::sync::atomic::AtomicUsize,
 }
 
 /// The router's state: the whole state for the server's own handlers, each transport's
@@ -159,11 +162,13 @@ impl AppState {
             start_timeout: Duration::from_secs(cfg.voximplant_stream.start_timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(cfg.voximplant_stream.idle_timeout_secs.max(1)),
             retry_after_secs: cfg.calls.retry_after_secs,
+            tickets: Default::default(),
         });
         Ok(Self {
             outbound,
             tokens,
             placed: Default::default(),
+            console_viewers: Default::default(),
             models,
             calls,
             drain,
@@ -213,11 +218,19 @@ pub fn router(state: Arc<AppState>) -> Router {
     let admin = Router::new()
         .route("/calls", get(call_history::list).post(place_call::handle))
         .route("/calls/{call_id}", get(call_history::show))
+        .route("/console/api/live", get(console::live::list))
+        .route("/console/api/live/stream", get(console::live::stream))
+        .route("/console/api/latency", get(console::insights::latency))
+        .route("/console/api/kb", get(console::insights::kb))
+        .route("/console/api/test_call", post(console::test_call::start))
         .route_layer(axum::middleware::from_fn_with_state(
             (tokens, auth::Scope::Admin),
             auth::require,
         ));
     Router::new()
+        .route("/", get(console::root))
+        .route("/console/", get(console::index))
+        .route("/console/{file}", get(console::asset))
         .route("/health", get(health::handle))
         .route("/metrics", get(metrics::handle))
         .route(
@@ -280,10 +293,20 @@ pub async fn serve(
     tracing::info!(%bound, public_url = %state.public_url(), "voxd listening");
     crate::notify::notify(&format!("READY=1\nSTATUS=serving on {bound}"));
     if let Some(every) = crate::notify::watchdog_interval() {
+        // The pings stop once an engine died: systemd restarts voxd (WatchdogSec).
+        let watched = state.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
+                let dead = watched.stream.assistant.dead_engines();
+                if !dead.is_empty() {
+                    tracing::error!(
+                        ?dead,
+                        "an engine died: no more watchdog pings, systemd restarts voxd"
+                    );
+                    return;
+                }
                 crate::notify::notify("WATCHDOG=1");
             }
         });

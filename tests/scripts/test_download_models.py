@@ -278,6 +278,12 @@ class RepositoryManifestTest(unittest.TestCase):
                 self.assertTrue(f["url"].startswith("https://"), f["name"])
                 self.assertTrue(f["url"].endswith("/" + f["name"]), f["name"])
                 self.assertTrue(f.get("checksum_source"), f["name"])
+                # A pinned revision, never a moving branch (the sha256 must stay valid).
+                self.assertNotIn("/resolve/main/", f["url"], f["name"])
+                self.assertRegex(f["url"], "/resolve/[0-9a-f]{40}/", f["name"])
+                # Licences a company may use on its phone line: no research-only or
+                # non-commercial model in a production set.
+                self.assertRegex(f.get("licence", ""), r"^(MIT|Apache-2\.0|CC0-1\.0)\b", f["name"])
         self.assertEqual(self.sets["ru-cpu"]["config"]["stt"]["language"], "ru")
 
     def test_set_config_keys_are_voxd_config_keys(self):

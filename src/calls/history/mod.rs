@@ -29,6 +29,9 @@ pub struct TurnRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timings: Option<Value>,
     pub barged_in: bool,
+    /// Where voxd's reply audio is served while it is kept (`/audio/<id>.wav`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_url: Option<String>,
 }
 
 /// A call as stored; `turns` and `events` are filled by [`History::call`] only.
@@ -51,6 +54,22 @@ pub struct CallRecord {
     pub turns: Vec<TurnRecord>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub leads: Vec<Value>,
+}
+
+/// Which calls [`History::list`] picks: created in `since..until` (Unix ms), of a direction,
+/// outcome and status, whose phone number contains `phone`; `limit` of them from `offset`.
+#[derive(Debug, Clone, Default)]
+pub struct CallFilter {
+    pub since: i64,
+    pub until: Option<i64>,
+    pub direction: Option<String>,
+    pub outcome: Option<String>,
+    pub status: Option<String>,
+    pub phone: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
 }
 
 /// A lead as stored, with its id, call and time (Unix ms).
@@ -191,17 +210,19 @@ impl History {
         text: &str,
         timings: Option<&Value>,
         barged_in: bool,
+        audio_url: Option<&str>,
     ) -> Result<()> {
         self.lock().execute(
-            "INSERT INTO turns (call_id, role, text, at, timings, barged_in)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO turns (call_id, role, text, at, timings, barged_in, audio)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 call_id,
                 role,
                 text,
                 now_ms(),
                 timings.map(Value::to_string),
-                barged_in
+                barged_in,
+                audio_url
             ],
         )?;
         Ok(())
@@ -290,6 +311,27 @@ impl History {
             .is_some())
     }
 
+    /// The stored direction of a call (`inbound`, `outbound`, `test`), if it is stored.
+    pub fn direction(&self, call_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT direction FROM calls WHERE id = ?1",
+                params![call_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Marks a call as a test call from the console.
+    pub fn mark_test(&self, call_id: &str) -> Result<()> {
+        self.lock().execute(
+            "UPDATE calls SET direction = 'test' WHERE id = ?1",
+            params![call_id],
+        )?;
+        Ok(())
+    }
+
     /// A call with its turns and events.
     pub fn call(&self, call_id: &str) -> Result<Option<CallRecord>> {
         let conn = self.lock();
@@ -304,7 +346,8 @@ impl History {
             return Ok(None);
         };
         let mut stmt = conn.prepare(
-            "SELECT role, text, at, timings, barged_in FROM turns WHERE call_id = ?1 ORDER BY id",
+            "SELECT role, text, at, timings, barged_in, audio FROM turns WHERE call_id = ?1
+             ORDER BY id",
         )?;
         call.turns = stmt
             .query_map(params![call_id], |r| {
@@ -314,6 +357,7 @@ impl History {
                     at: r.get(2)?,
                     timings: json_column(r.get(3)?),
                     barged_in: r.get(4)?,
+                    audio_url: r.get(5)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -328,19 +372,83 @@ impl History {
                 Ok(v)
             })?
             .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = conn.prepare(
+            "SELECT name, phone, request, at, delivery FROM leads WHERE call_id = ?1 ORDER BY id",
+        )?;
+        call.leads = stmt
+            .query_map(params![call_id], |r| {
+                Ok(serde_json::json!({
+                    "name": r.get::<_, Option<String>>(0)?,
+                    "phone": r.get::<_, Option<String>>(1)?,
+                    "request": r.get::<_, Option<String>>(2)?,
+                    "at": to_rfc3339(r.get(3)?),
+                    "delivery": r.get::<_, String>(4)?,
+                }))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(Some(call))
     }
 
-    /// The newest calls created at or after `since` (Unix ms), at most `limit`.
-    pub fn list(&self, limit: u32, since: i64) -> Result<Vec<CallRecord>> {
+    /// The calls `filter` picks, newest first, one page of them; and how many it picks in
+    /// all.
+    pub fn list(&self, filter: &CallFilter) -> Result<(Vec<CallRecord>, u64)> {
+        const WHERE: &str = "WHERE created_at >= ?1 AND (?2 IS NULL OR created_at < ?2)
+             AND (?3 IS NULL OR direction = ?3) AND (?4 IS NULL OR outcome = ?4)
+             AND (?5 IS NULL OR status = ?5) AND (?6 IS NULL OR instr(phone, ?6) > 0)";
+        let f = filter;
         let conn = self.lock();
+        let total: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM calls {WHERE}"),
+            params![f.since, f.until, f.direction, f.outcome, f.status, f.phone],
+            |r| r.get(0),
+        )?;
         let mut stmt = conn.prepare(&format!(
-            "{SELECT_CALL} WHERE created_at >= ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2"
+            "{SELECT_CALL} {WHERE} ORDER BY created_at DESC, rowid DESC LIMIT ?7 OFFSET ?8"
         ))?;
         let calls = stmt
-            .query_map(params![since, limit], call_row)?
+            .query_map(
+                params![
+                    f.since,
+                    f.until,
+                    f.direction,
+                    f.outcome,
+                    f.status,
+                    f.phone,
+                    f.limit,
+                    f.offset
+                ],
+                call_row,
+            )?
             .collect::<rusqlite::Result<_>>()?;
-        Ok(calls)
+        Ok((calls, total as u64))
+    }
+
+    /// voxd's turns since `since` (Unix ms) that carry timings, the newest `limit`, oldest
+    /// first: `(call_id, at, transport, timings)`.
+    pub fn timed_replies(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<(String, i64, String, Value)>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT t.call_id, t.at, c.transport, t.timings FROM turns t
+             JOIN calls c ON c.id = t.call_id
+             WHERE t.role = 'assistant' AND t.timings IS NOT NULL AND t.at >= ?1
+             ORDER BY t.at DESC, t.id DESC LIMIT ?2",
+        )?;
+        let mut rows: Vec<_> = stmt
+            .query_map(params![since, limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, json_column(r.get(3)?)))
+            })?
+            .filter_map(|r| match r {
+                Ok((id, at, transport, Some(timings))) => Some(Ok((id, at, transport, timings))),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<rusqlite::Result<_>>()?;
+        rows.reverse();
+        Ok(rows)
     }
 
     /// Fails the outbound calls still pending after `secs` (the scenario never reported:
@@ -390,6 +498,7 @@ fn call_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
         ended_at: r.get(9)?,
         turns: Vec::new(),
         events: Vec::new(),
+        leads: Vec::new(),
     })
 }
 

@@ -53,6 +53,10 @@ ALTER TABLE leads ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE leads ADD COLUMN last_error TEXT;
 ALTER TABLE leads ADD COLUMN delivered_at INTEGER;
 ",
+    r"
+CREATE INDEX turns_by_time ON turns (at);
+ALTER TABLE turns ADD COLUMN audio TEXT;
+",
 ];
 
 /// Brings the database to the newest schema; refuses one newer than this voxd knows.

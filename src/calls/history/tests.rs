@@ -16,13 +16,15 @@ fn a_call_keeps_its_turns_and_events_in_order() {
     h.call_started("c1", Transport::Stream).unwrap();
     h.add_event("c1", "Connected", &json!({"mode": "stream"}))
         .unwrap();
-    h.add_turn("c1", "user", "hello", None, false).unwrap();
+    h.add_turn("c1", "user", "hello", None, false, None)
+        .unwrap();
     h.add_turn(
         "c1",
         "assistant",
         "hi there",
         Some(&json!({"total": 5.0})),
         true,
+        Some("/audio/abc.wav"),
     )
     .unwrap();
     h.call_ended("c1", "ended", "assistant_hangup").unwrap();
@@ -42,6 +44,13 @@ fn a_call_keeps_its_turns_and_events_in_order() {
     assert_eq!(texts, [("user", "hello"), ("assistant", "hi there")]);
     assert!(c.turns[1].barged_in && !c.turns[0].barged_in);
     assert_eq!(c.turns[1].timings, Some(json!({"total": 5.0})));
+    assert_eq!(
+        (
+            c.turns[0].audio_url.as_deref(),
+            c.turns[1].audio_url.as_deref()
+        ),
+        (None, Some("/audio/abc.wav"))
+    );
     assert_eq!(c.events[0]["event"], "Connected");
     assert_eq!(c.events[0]["mode"], "stream");
     assert!(h.call("nope").unwrap().is_none());
@@ -57,6 +66,11 @@ fn a_lead_is_stored_and_its_delivery_tracked() {
         request: "a cake".into(),
     };
     let id = h.add_lead("c1", &lead, "pending").unwrap();
+    let shown = &h.call("c1").unwrap().unwrap().leads;
+    assert_eq!(
+        (shown[0]["name"].as_str(), shown[0]["delivery"].as_str()),
+        (Some("Ann"), Some("pending"))
+    );
     h.lead_attempt(id, Some("503"), false).unwrap();
     let row = |h: &History| -> (String, String, i64, Option<String>, bool) {
         h.lock()
@@ -127,19 +141,52 @@ fn a_placed_call_stays_outbound_through_its_events() {
 }
 
 #[test]
-fn list_is_newest_first_and_bounded() {
+fn list_is_newest_first_bounded_paged_and_filtered() {
     let (_d, h) = open();
     for id in ["a", "b", "c"] {
         h.call_started(id, Transport::Recording).unwrap();
     }
-    let ids: Vec<_> = h
-        .list(2, 0)
-        .unwrap()
-        .into_iter()
-        .map(|c| c.call_id)
-        .collect();
-    assert_eq!(ids, ["c", "b"]);
-    assert!(h.list(10, now_ms() + 60_000).unwrap().is_empty());
+    h.call_placed("o1", "+79001112233", None).unwrap();
+    h.call_ended("b", "ended", "hangup").unwrap();
+    let page = |f: CallFilter| -> (Vec<String>, u64) {
+        let (calls, total) = h.list(&f).unwrap();
+        (calls.into_iter().map(|c| c.call_id).collect(), total)
+    };
+    let all = |limit, offset| CallFilter {
+        limit,
+        offset,
+        ..Default::default()
+    };
+    assert_eq!(page(all(2, 0)), (vec!["o1".into(), "c".into()], 4));
+    assert_eq!(page(all(2, 2)), (vec!["b".into(), "a".into()], 4));
+    let later = CallFilter {
+        since: now_ms() + 60_000,
+        ..all(10, 0)
+    };
+    assert_eq!(page(later), (vec![], 0));
+    let outbound = CallFilter {
+        direction: Some("outbound".into()),
+        ..all(10, 0)
+    };
+    assert_eq!(page(outbound), (vec!["o1".into()], 1));
+    let hung_up = CallFilter {
+        outcome: Some("hangup".into()),
+        ..all(10, 0)
+    };
+    assert_eq!(page(hung_up), (vec!["b".into()], 1));
+    // A substring of the number; LIKE's wildcards are plain characters here.
+    let by_phone = |p: &str| CallFilter {
+        phone: Some(p.into()),
+        ..all(10, 0)
+    };
+    assert_eq!(page(by_phone("1112")), (vec!["o1".into()], 1));
+    assert_eq!(page(by_phone("%")), (vec![], 0));
+    let active = CallFilter {
+        status: Some("active".into()),
+        until: Some(now_ms() + 60_000),
+        ..all(10, 0)
+    };
+    assert_eq!(page(active).1, 2);
 }
 
 #[test]
@@ -207,7 +254,7 @@ fn outbound_calls_without_a_report_expire_as_failed() {
 fn purge_removes_old_calls_with_their_turns() {
     let (_d, h) = open();
     h.call_started("old", Transport::Recording).unwrap();
-    h.add_turn("old", "user", "hi", None, false).unwrap();
+    h.add_turn("old", "user", "hi", None, false, None).unwrap();
     h.call_started("new", Transport::Recording).unwrap();
     h.lock()
         .execute(

@@ -49,6 +49,8 @@ pub(super) struct Queue {
 pub(super) struct Waiting {
     pub(super) jobs: Vec<Job>,
     pub(super) closed: bool,
+    /// The generation thread died (a panic): no reply will be written again.
+    pub(super) failed: bool,
 }
 
 impl Queue {
@@ -63,6 +65,11 @@ impl Queue {
 
     pub(super) fn push(&self, job: Job) -> Result<()> {
         let mut state = self.lock();
+        if state.failed {
+            return Err(anyhow!(
+                "the LLM engine has stopped (see the log); voxd must restart"
+            ));
+        }
         if state.closed {
             return Err(anyhow!("LLM is shutting down"));
         }
@@ -74,6 +81,33 @@ impl Queue {
     pub(super) fn close(&self) {
         self.lock().closed = true;
         self.wake.notify_all();
+    }
+
+    /// The generation thread died: refuse new replies, and end the waiting ones (their
+    /// readers see their streams end).
+    pub(super) fn fail(&self) {
+        let mut state = self.lock();
+        (state.closed, state.failed) = (true, true);
+        state.jobs.clear();
+        self.wake.notify_all();
+    }
+
+    pub(super) fn failed(&self) -> bool {
+        self.lock().failed
+    }
+}
+
+/// Marks the queue failed if the generation thread ends in a panic.
+pub(super) struct FailOnPanic<'a>(pub(super) &'a Queue);
+
+impl Drop for FailOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(
+                "the LLM generation thread panicked: no reply can be written until voxd restarts"
+            );
+            self.0.fail();
+        }
     }
 }
 
@@ -474,9 +508,22 @@ fn render(
         .map(|m| LlamaChatMessage::new(m.role.as_str().into(), m.content.clone()))
         .collect::<Result<Vec<_>, _>>()
         .context("message contains a NUL byte")?;
-    model
+    let prompt = model
         .apply_chat_template(template, &chat, true)
-        .map_err(|e| anyhow!("chat template failed: {e}"))
+        .map_err(|e| anyhow!("chat template failed: {e}"))?;
+    Ok(without_thinking(prompt, template.to_str().unwrap_or("")))
+}
+
+/// A template that can think aloud first (Qwen3: `enable_thinking`) is told not to, as its
+/// own `enable_thinking=false` branch does: an empty `<think></think>` opens the reply.
+/// (llama.cpp's built-in template engine renders such a template as plain ChatML and never
+/// takes that branch; a caller must not wait for, or hear, the model's thinking.)
+fn without_thinking(prompt: String, template: &str) -> String {
+    if template.contains("enable_thinking") {
+        prompt + "<think>\n\n</think>\n\n"
+    } else {
+        prompt
+    }
 }
 
 /// Drops the oldest exchanges (never the system message nor the last user message) until
@@ -512,6 +559,17 @@ mod tests {
             role,
             content: s.into(),
         }
+    }
+
+    #[test]
+    fn a_template_that_thinks_is_told_not_to() {
+        let qwen3 = "{%- if enable_thinking is defined and enable_thinking is false %}";
+        let prompt = "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n".to_string();
+        assert_eq!(
+            without_thinking(prompt.clone(), qwen3),
+            format!("{prompt}<think>\n\n</think>\n\n")
+        );
+        assert_eq!(without_thinking(prompt.clone(), "{{ messages }}"), prompt);
     }
 
     #[test]

@@ -190,7 +190,10 @@ impl Llm {
             let (shared, queue) = (shared.clone(), queue.clone());
             std::thread::Builder::new()
                 .name("llm".into())
-                .spawn(move || batch::run(&shared, &queue, &ready_tx))
+                .spawn(move || {
+                    let _failed = batch::FailOnPanic(&queue);
+                    batch::run(&shared, &queue, &ready_tx)
+                })
                 .context("cannot start the LLM thread")?
         };
         ready_rx
@@ -202,6 +205,11 @@ impl Llm {
             cfg: cfg.clone(),
             shared,
         })
+    }
+
+    /// Whether replies can still be written (false once the generation thread died).
+    pub fn is_alive(&self) -> bool {
+        !self.queue.failed()
     }
 
     /// Starts generating a reply to `messages` (system prompt first), under `grammar` when

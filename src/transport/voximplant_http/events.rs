@@ -208,7 +208,7 @@ async fn greet(
         })
         .await?;
     if let Some(call) = new_call {
-        call.answered(None, &text, None, false);
+        call.answered(None, &text, None, false, None);
     }
     Ok(Some((text, ctx.audio_url(id.clone()))))
 }

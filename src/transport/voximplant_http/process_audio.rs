@@ -155,7 +155,17 @@ pub fn finished(
 ) -> TurnResponse {
     call.heard(&outcome.user_text);
     let stored = serde_json::to_value(&timings).ok();
-    call.answered(Some(&outcome.user_text), &outcome.reply_text, stored, false);
+    // The history keeps the reply audio's path: the console plays it from the same origin.
+    let audio_path = reply_audio_url
+        .find("/audio/")
+        .map(|i| &reply_audio_url[i..]);
+    call.answered(
+        Some(&outcome.user_text),
+        &outcome.reply_text,
+        stored,
+        false,
+        audio_path,
+    );
     tracing::info!(
         user_words = outcome.user_text.split_whitespace().count(),
         reply_words = outcome.reply_text.split_whitespace().count(),

@@ -11,7 +11,7 @@ mod session;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use tracing::Instrument;
@@ -45,12 +45,16 @@ pub struct StreamContext {
     pub idle_timeout: std::time::Duration,
     /// What a refusal at capacity asks the scenario to wait, in seconds.
     pub retry_after_secs: u32,
+    /// The console's test-call tickets (a stream may present one instead of a token).
+    pub tickets: Arc<crate::console::test_call::Tickets>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct StreamQuery {
     call_id: Option<String>,
     token: Option<String>,
+    /// A console test call's one-time ticket (instead of a token; it names the call).
+    ticket: Option<String>,
 }
 
 /// `GET /voximplant/stream`: checks the token (header or `token` query) and the call id,
@@ -61,9 +65,24 @@ pub async fn handle(
     headers: HeaderMap,
     ws: axum::extract::WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let given = auth::bearer(&headers).or(query.token.as_deref());
-    ctx.tokens.check(auth::Scope::Scenario, given)?;
-    let call_id = query.call_id.as_deref().map(CallId::parse).transpose()?;
+    let (call_id, test) = match query.ticket.as_deref() {
+        Some(ticket) => {
+            let id = ctx.tickets.redeem(ticket).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "unknown, used or expired test-call ticket",
+                )
+            })?;
+            (Some(id), true)
+        }
+        None => {
+            let given = auth::bearer(&headers).or(query.token.as_deref());
+            ctx.tokens.check(auth::Scope::Scenario, given)?;
+            let id = query.call_id.as_deref().map(CallId::parse).transpose()?;
+            (id, false)
+        }
+    };
     ctx.drain.admit_new_call()?;
     let busy = ctx.drain.busy();
     let span = tracing::info_span!(
@@ -81,5 +100,5 @@ pub async fn handle(
         .protocols(["chat"])
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| session::run(socket, ctx, call_id, busy).instrument(span)))
+        .on_upgrade(move |socket| session::run(socket, ctx, call_id, test, busy).instrument(span)))
 }

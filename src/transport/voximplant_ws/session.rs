@@ -65,6 +65,7 @@ pub(super) async fn run(
     socket: WebSocket,
     ctx: Arc<StreamContext>,
     call_id: Option<CallId>,
+    test: bool,
     _busy: Busy,
 ) {
     let (mut sink, mut incoming) = socket.split();
@@ -83,6 +84,7 @@ pub(super) async fn run(
     let mut driver = Driver::new(conversation, replies);
     let mut stop = ctx.drain.stop_signal();
     let mut call = Call::new(ctx, out_tx);
+    call.test = test;
     let admitted = match call_id {
         Some(id) => call.admit(id).map(drop),
         None => Ok(()),
@@ -162,6 +164,8 @@ struct Call {
     output: Encoding,
     sequencer: Sequencer,
     frames: Outgoing,
+    /// A console test call (opened with a ticket).
+    test: bool,
     bad_frames: u32,
     /// Whether `start` came; when the socket opened, when the client last sent a (text)
     /// frame, and when voxd last pinged it.
@@ -186,6 +190,7 @@ impl Call {
             input: None,
             output: Encoding::Pcm16,
             sequencer: Sequencer::default(),
+            test: false,
             bad_frames: 0,
             started: false,
             opened: Instant::now(),
@@ -337,7 +342,7 @@ impl Call {
     /// Opens the call if voxd has room for it; otherwise tells the scenario it is busy and
     /// closes the stream (1013, "try again later").
     fn admit(&mut self, id: CallId) -> Result<Arc<CallRecorder>, Ended> {
-        match self.ctx.calls.admit(&id, Transport::Stream) {
+        match self.ctx.calls.admit(&id, Transport::Stream, self.test) {
             Ok(recorder) if !recorder.attach_stream() => {
                 self.close(1008, "call_id is in use by another media stream");
                 Err(Ended::new(
