@@ -9,7 +9,6 @@ lines). Anything else is refused with its line number instead of being misread.
 Use: `from tomlcompat import load, loads, TOMLDecodeError`.
 """
 
-import json
 import re
 
 try:
@@ -21,7 +20,8 @@ except ModuleNotFoundError:
 
     _BARE = re.compile(r"[A-Za-z0-9_-]+")
     _INT = re.compile(r"[+-]?(0|[1-9](_?[0-9])*)")
-    _FLOAT = re.compile(r"[+-]?[0-9](_?[0-9])*(\.[0-9](_?[0-9])*)?([eE][+-]?[0-9]+)?")
+    _FLOAT = re.compile(r"[+-]?(0|[1-9](_?[0-9])*)(\.[0-9](_?[0-9])*)?([eE][+-]?[0-9](_?[0-9])*)?")
+    _NUMBER_END = re.compile(r"\s*(,|\]|$)")
 
     def load(f):
         return loads(f.read().decode("utf-8"))
@@ -29,6 +29,9 @@ except ModuleNotFoundError:
     def loads(text):
         root = {}
         table = root
+        # Tables opened by a [header] (a second one is an error) and the arrays that
+        # [[headers]] build (a plain array of the same name is not one).
+        headers, tables_arrays = set(), set()
         lines = text.splitlines()
         i = 0
         while i < len(lines):
@@ -43,14 +46,22 @@ except ModuleNotFoundError:
                     *parents, last = _keys(line[2:-2])
                     holder = _descend(root, parents)
                     array = holder.setdefault(last, [])
-                    if not isinstance(array, list):
+                    if not isinstance(array, list) or (array and id(array) not in tables_arrays):
                         raise TOMLDecodeError(f"{last!r} is not an array of tables")
+                    tables_arrays.add(id(array))
                     table = {}
                     array.append(table)
                 elif line.startswith("["):
                     if not line.endswith("]"):
                         raise TOMLDecodeError("unclosed [table]")
-                    table = _descend(root, _keys(line[1:-1]))
+                    keys = _keys(line[1:-1])
+                    *parents, last = keys
+                    if isinstance(_descend(root, parents).get(last), list):
+                        raise TOMLDecodeError(f"{last!r} is an array, not a table")
+                    table = _descend(root, keys)
+                    if id(table) in headers:
+                        raise TOMLDecodeError(f"table {'.'.join(keys)!r} defined twice")
+                    headers.add(id(table))
                 else:
                     key, sep, rest = _split_key(line)
                     rest = rest.strip()
@@ -68,7 +79,7 @@ except ModuleNotFoundError:
                     if tail.strip():
                         raise TOMLDecodeError(f"unexpected {tail.strip()!r} after the value")
                     holder[last] = value
-            except TOMLDecodeError as e:
+            except (TOMLDecodeError, IndexError, OverflowError) as e:
                 raise TOMLDecodeError(f"line {number}: {e}") from None
         return root
 
@@ -151,6 +162,27 @@ except ModuleNotFoundError:
             raise TOMLDecodeError(f"bad key at {text[:20]!r}")
         return m.group(0), text[m.end() :]
 
+    _ESCAPE = re.compile(r'\\(?:([btnfr"\\])|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(.?))')
+    _SIMPLE = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
+
+    def _unescape(body):
+        """A basic string's escapes, decoded in one pass; any other escape is refused."""
+
+        def one(m):
+            simple, short, long, other = m.groups()
+            if simple:
+                return _SIMPLE[simple]
+            if other is not None:
+                raise TOMLDecodeError(f"bad escape \\{other}")
+            code = int(short or long, 16)
+            if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                raise TOMLDecodeError(f"bad code point U+{code:X}")
+            return chr(code)
+
+        if any(ord(c) < 0x20 and c != "\t" for c in body):
+            raise TOMLDecodeError("control character in a string")
+        return _ESCAPE.sub(one, body)
+
     def _value(text):
         """Parses one value at the start of `text`; returns it and what follows."""
         if text.startswith('"'):
@@ -168,13 +200,7 @@ except ModuleNotFoundError:
                 end += 1
             else:
                 raise TOMLDecodeError("unclosed string")
-            body = re.sub(
-                r"\\U([0-9A-Fa-f]{8})", lambda m: chr(int(m.group(1), 16)), text[1:end]
-            )
-            try:
-                return json.loads(f'"{body}"'), text[end + 1 :]
-            except json.JSONDecodeError as e:
-                raise TOMLDecodeError(f"bad string: {e}") from None
+            return _unescape(text[1:end]), text[end + 1 :]
         if text.startswith("'"):
             if text.startswith("'''"):
                 raise TOMLDecodeError("multi-line strings are not supported here")
@@ -197,7 +223,7 @@ except ModuleNotFoundError:
             if re.match(word + r"\b", text):
                 return value, text[len(word) :]
         m = _FLOAT.match(text)
-        if m and m.group(0):
+        if m and m.group(0) and _NUMBER_END.match(text, m.end()):
             literal = m.group(0).replace("_", "")
             if _INT.fullmatch(m.group(0)):
                 return int(literal), text[m.end() :]

@@ -4,7 +4,9 @@
 //! time, a flood of new-call events (memory and refusals), the scenario token on an admin
 //! endpoint, and a recording URL at the cloud metadata address. Run it with the daemon's own
 //! configuration (`--config`): it takes the tokens and timeouts from there. Each line says
-//! what was measured and whether voxd held; the command fails if one did not.
+//! what was measured and whether voxd held; the command fails if one did not. Its calls
+//! (`flood-…`, `garbage`, `too-fast`, …) stay in that voxd's history: measure a staging
+//! instance, not the company's line.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -297,15 +299,12 @@ async fn metadata_url(api: SocketAddr, tokens: &Tokens) -> Result<Line> {
     let resp = req.send().await?;
     let status = resp.status().as_u16();
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    let code = body["error"]["code"]
-        .as_str()
-        .or(body["code"].as_str())
-        .unwrap_or("")
-        .to_string();
+    let code = body["error"]["code"].as_str().unwrap_or("").to_string();
     Ok(Line {
         what: "audio_url http://169.254.169.254/…".into(),
         figure: format!("{status} {code}"),
-        held: (400..500).contains(&status),
+        // Refused for where it points, not for a wrong token or a missing route.
+        held: status == 403 && code == "url_refused",
     })
 }
 

@@ -47,6 +47,9 @@ pub struct CallRecorder {
     turn: tokio::sync::Mutex<()>,
     /// A media stream carries the call (a second one may not take it over).
     streamed: std::sync::atomic::AtomicBool,
+    /// The registry ended the call: what still happens on it (a turn that was being
+    /// answered) goes to the history, not to the console's live feed.
+    ended: std::sync::atomic::AtomicBool,
 }
 
 impl CallRecorder {
@@ -62,6 +65,7 @@ impl CallRecorder {
             gathered: Mutex::default(),
             turn: tokio::sync::Mutex::new(()),
             streamed: std::sync::atomic::AtomicBool::new(false),
+            ended: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -70,6 +74,18 @@ impl CallRecorder {
         !self
             .streamed
             .swap(true, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The registry no longer holds the call.
+    pub(super) fn mark_ended(&self) {
+        self.ended.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Tells the console's live feed, while the call is live.
+    fn publish(&self, kind: &'static str, fact: Value) {
+        if !self.ended.load(std::sync::atomic::Ordering::SeqCst) {
+            self.log.feed.publish(kind, fact);
+        }
     }
 
     /// The call's media stream is gone.
@@ -150,7 +166,7 @@ impl CallRecorder {
             }
             g.transcript.push_back(turn.clone());
         }
-        self.log.feed.publish("turn", turn);
+        self.publish("turn", turn);
     }
 
     /// An exchange is over: voxd `said` this (as far as the caller heard it; `interrupted`
@@ -240,14 +256,17 @@ impl CallRecorder {
         self.log.metrics.barge_in();
         self.gathered().barge_ins += 1;
         let at = to_rfc3339(now_ms());
-        self.log
-            .feed
-            .publish("barge_in", json!({"call_id": self.id.as_str(), "at": at}));
+        self.publish("barge_in", json!({"call_id": self.id.as_str(), "at": at}));
     }
 
     /// The assistant called `tool`: count it, note it, act on it (a lead is stored).
     pub fn tool_called(&self, tool: &ToolCall) {
-        tool_effects::called(&self.log, self.id.as_str(), tool);
+        tool_effects::called(
+            &self.log,
+            self.id.as_str(),
+            tool,
+            self.direction() == "test",
+        );
         let called = json!({
             "call_id": self.id.as_str(),
             "name": tool.name(),
@@ -260,7 +279,7 @@ impl CallRecorder {
             }
             g.tools.push_back(called.clone());
         }
-        self.log.feed.publish("tool", called);
+        self.publish("tool", called);
     }
 
     /// When the call started (Unix ms).

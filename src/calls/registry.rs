@@ -168,6 +168,7 @@ impl Calls {
             let turns = e.call.turns();
             tracing::info!(call_id = %id, turns, outcome, "call ended");
             self.log.metrics.call_ended(e.call.transport(), outcome);
+            e.call.mark_ended();
             self.publish_end(id, outcome);
         }
         removed.is_some()
@@ -201,6 +202,7 @@ impl Calls {
             if !keep {
                 tracing::info!(call_id = %id, "call expired after idling");
                 self.log.metrics.call_ended(e.call.transport(), "expired");
+                e.call.mark_ended();
                 self.publish_end(id, "expired");
             }
             keep
@@ -260,6 +262,27 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in {text}");
         }
+    }
+
+    #[test]
+    fn the_feed_tells_a_calls_life_and_nothing_after_its_end() {
+        let log = Arc::new(CallLog::new(None, Default::default(), Default::default()));
+        let mut feed = log.feed.subscribe();
+        let calls = Calls::new(Duration::from_secs(900), 2, log);
+        let id = CallId::parse("console-1").unwrap();
+        let call = calls.admit(&id, Transport::Stream, true).unwrap();
+        call.heard("hello");
+        calls.end(&id, "caller_hangup");
+        // A turn that was being answered when the call ended is history, not live.
+        call.answered(Some("hello"), "hi", None, false, None);
+        let facts: Vec<_> = std::iter::from_fn(|| feed.try_recv().ok())
+            .map(|f| (f.kind, f.data["call_id"].as_str().unwrap().to_string()))
+            .collect();
+        let kinds: Vec<_> = facts.iter().map(|(k, _)| *k).collect();
+        assert_eq!(kinds, ["call_started", "turn", "call_ended"]);
+        assert!(facts.iter().all(|(_, c)| c == "console-1"));
+        assert_eq!(call.direction(), "test");
+        assert!(calls.live_views().is_empty());
     }
 
     #[test]

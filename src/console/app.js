@@ -223,7 +223,15 @@ function route() {
   if (page === 'signin') $('signin-token').focus();
   if (page === 'now') refreshHealth();
   if (page === 'history') loadHistory();
-  if (page === 'call') loadCall(decodeURIComponent(rest.join('/')));
+  if (page === 'call') {
+    let id = '';
+    try {
+      id = decodeURIComponent(rest.join('/'));
+    } catch {
+      // A malformed link: the history shows "unknown call" for an empty id.
+    }
+    loadCall(id);
+  }
   if (page === 'latency') loadLatency();
 }
 
@@ -260,10 +268,14 @@ async function refreshHealth() {
 
 /** The live calls by id: {call_id, transport, direction, started_at, turns, barge_ins, tools}. */
 const live = new Map();
+// The newest turns and tool calls kept per live call (voxd keeps as many).
+const LIVE_TURNS = 200;
+const LIVE_TOOLS = 50;
 
-function liveCall(id) {
-  if (!live.has(id)) live.set(id, { call_id: id, turns: [], barge_ins: 0, tools: [] });
-  return live.get(id);
+/** Keeps the newest `most` entries of `list` after adding `item`. */
+function pushBounded(list, item, most) {
+  list.push(item);
+  if (list.length > most) list.splice(0, list.length - most);
 }
 
 function onLiveEvent(name, data) {
@@ -273,25 +285,26 @@ function onLiveEvent(name, data) {
       for (const c of data.calls || []) live.set(c.call_id, { turns: [], barge_ins: 0, tools: [], ...c });
       break;
     case 'call_started':
-      Object.assign(liveCall(data.call_id), data);
+      live.set(data.call_id, { turns: [], barge_ins: 0, tools: [], ...live.get(data.call_id), ...data });
       if (currentPage === 'now') refreshHealth();
       break;
+    // Facts about a call this console does not show as live (it ended) are left out.
     case 'turn':
-      liveCall(data.call_id).turns.push(data);
+      if (!live.has(data.call_id)) return;
+      pushBounded(live.get(data.call_id).turns, data, LIVE_TURNS);
       break;
     case 'tool':
-      liveCall(data.call_id).tools.push(data);
+      if (!live.has(data.call_id)) return;
+      pushBounded(live.get(data.call_id).tools, data, LIVE_TOOLS);
       break;
     case 'barge_in':
-      liveCall(data.call_id).barge_ins += 1;
+      if (!live.has(data.call_id)) return;
+      live.get(data.call_id).barge_ins += 1;
       break;
     case 'call_ended':
       live.delete(data.call_id);
       if (currentPage === 'now') refreshHealth();
       break;
-    case 'resync':
-      getJson('/console/api/live').then((body) => onLiveEvent('snapshot', body), () => {});
-      return;
     default:
       return; // an event this console does not know
   }
@@ -552,9 +565,11 @@ function audioPlayer(url) {
       click: async () => {
         button.disabled = true;
         try {
-          // Same server: keep only the path of an absolute URL (connect-src is 'self').
+          // Only voxd's own reply audio, by its path (connect-src is 'self'; the token goes
+          // nowhere else).
           const u = new URL(url, location.href);
-          const res = await api(u.origin === location.origin ? u.href : u.pathname + u.search);
+          if (!u.pathname.startsWith('/audio/')) throw new Error('not a reply audio path');
+          const res = await api(u.pathname);
           const blob = await res.blob();
           const audio = el('audio', { controls: true, src: URL.createObjectURL(blob) });
           holder.replaceChildren(audio);

@@ -1,9 +1,10 @@
 //! The console's view of the calls in progress: `GET /console/api/live` (each live call with
 //! its transcript so far, barge-ins and tool calls) and `GET /console/api/live/stream`, the
 //! same as server-sent events: a `snapshot` first, then every fact of the calls' feed as it
-//! happens (`call_started`, `turn`, `tool`, `barge_in`, `call_ended`), `resync` when the
-//! reader fell behind, and a `ping` comment every 15 s. At most [`MAX_VIEWERS`] streams are
-//! open at once.
+//! happens (`call_started`, `turn`, `tool`, `barge_in`, `call_ended`), a fresh `snapshot`
+//! when the reader fell behind, and a `ping` comment every 15 s. At most [`MAX_VIEWERS`]
+//! streams are open at once; each ends after ten minutes (the console reconnects) and when
+//! voxd stops.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +24,9 @@ use crate::server::AppState;
 
 /// Most live-feed streams open at once (console tabs).
 pub const MAX_VIEWERS: usize = 16;
+/// How long one stream lasts (the console opens the next): a reader that vanished without
+/// closing its connection frees its place by then.
+const MAX_STREAM: Duration = Duration::from_secs(600);
 
 /// `GET /console/api/live`.
 pub async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
@@ -58,24 +62,38 @@ pub async fn stream(
     // Subscribed before the snapshot is taken: no fact falls between the two.
     let rx = state.calls.log().feed.subscribe();
     let first = snapshot(&state);
+    let stop = state.drain.stop_signal();
+    let ends = tokio::time::Instant::now() + MAX_STREAM;
     let viewer = Viewer(state);
     let events = futures_util::stream::unfold(
-        (Some(first), rx, viewer),
-        |(first, mut rx, viewer)| async move {
+        (Some(first), rx, viewer, stop),
+        move |(first, mut rx, viewer, mut stop)| async move {
             if let Some(snapshot) = first {
                 let event = Event::default()
                     .event("snapshot")
                     .data(snapshot.to_string());
-                return Some((Ok(event), (None, rx, viewer)));
+                return Some((Ok(event), (None, rx, viewer, stop)));
             }
-            let event = match rx.recv().await {
+            let fact = tokio::select! {
+                fact = rx.recv() => fact,
+                // voxd stops, or the stream has run its time (the console reconnects).
+                _ = stop.wait_for(|stop| *stop) => return None,
+                _ = tokio::time::sleep_until(ends) => return None,
+            };
+            let event = match fact {
                 Ok(fact) => Event::default()
                     .event(fact.kind)
                     .data(fact.data.to_string()),
-                Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
+                // Fell behind: a fresh snapshot replaces what the console shows.
+                Err(RecvError::Lagged(_)) => {
+                    rx = rx.resubscribe();
+                    Event::default()
+                        .event("snapshot")
+                        .data(snapshot(&viewer.0).to_string())
+                }
                 Err(RecvError::Closed) => return None,
             };
-            Some((Ok(event), (None, rx, viewer)))
+            Some((Ok(event), (None, rx, viewer, stop)))
         },
     );
     Ok(Sse::new(events).keep_alive(

@@ -79,6 +79,25 @@ class WithoutTomllib(unittest.TestCase):
             with self.assertRaises(tomllib.TOMLDecodeError):
                 tomllib.loads(text)
 
+    def test_agrees_with_tomllib_or_refuses_on_tricky_input(self):
+        # Never a silent misreading: the same value as tomllib, or a refusal where tomllib
+        # refuses too.
+        cases = [
+            r'a = "\U0000005Cn"', r'a = "\\U0001F600"', r'a = "\UFFFFFFFF"', r'a = "\/"',
+            r'a = "\ud800"', "a = 07", "a = 01.5", "a = 5x", "a = -0", "a = 1e5", "a = 1_000",
+            "[a]\n[a]", "[[a]]\n[a]", "a=[1]\n[[a]]", "a=[]\n[a]", "[x]\n[[x.y]]\n[[x.y]]",
+        ]
+        for text in cases:
+            try:
+                expected = {"ok": tomllib.loads(text)}
+            except tomllib.TOMLDecodeError:
+                expected = None
+            got = self.fallback(text)
+            if expected is None:
+                self.assertIn("error", got, text)
+            else:
+                self.assertEqual(got, expected, text)
+
     def test_download_models_runs_on_the_fallback(self):
         args = [sys.executable, str(SCRIPTS / "download-models"), "--print-wheels", "test"]
         plain = subprocess.run(args, capture_output=True, text=True, check=True).stdout

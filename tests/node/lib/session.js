@@ -46,6 +46,9 @@ async function runSession({ scenario, options, voxd, start = () => {}, drive = a
     await drive(standin);
     await standin.waitTerminated(ms);
     await standin.waitFor(() => standin.sockets.every((w) => w.state === 'closed'), 5_000, 'the WebSocket to close');
+    // A report the scenario sent just before it ended (e.g. Transferred) may still be on its
+    // way: the tests read every request's answer.
+    await standin.waitFor(() => standin.requests.every((r) => r.code !== undefined), 10_000, "the scenario's HTTP requests to finish");
     return standin;
   } catch (err) {
     err.message += `\n${standin.report()}\nvoxd log:\n${voxd ? voxd.log().slice(-4000) : '(no voxd)'}`;
