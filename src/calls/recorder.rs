@@ -30,6 +30,9 @@ struct Gathered {
     transcript: VecDeque<Value>,
     tools: VecDeque<Value>,
     barge_ins: u32,
+    /// Facts told to the feed so far: each carries its number as `seq`, and the live view
+    /// the last one, so a console drops the facts its snapshot already holds.
+    facts: u64,
 }
 
 /// A live call's recorder.
@@ -151,21 +154,22 @@ impl CallRecorder {
 
     /// Tells the console about a turn, and keeps it for the call's live view.
     fn publish_turn(&self, role: &str, text: &str, latency_ms: Option<f64>, barged_in: bool) {
+        let mut g = self.gathered();
+        g.facts += 1;
         let turn = json!({
             "call_id": self.id.as_str(),
+            "seq": g.facts,
             "role": role,
             "text": text,
             "at": to_rfc3339(now_ms()),
             "latency_ms": latency_ms,
             "barged_in": barged_in,
         });
-        {
-            let mut g = self.gathered();
-            if g.transcript.len() == LIVE_TURNS {
-                g.transcript.pop_front();
-            }
-            g.transcript.push_back(turn.clone());
+        if g.transcript.len() == LIVE_TURNS {
+            g.transcript.pop_front();
         }
+        g.transcript.push_back(turn.clone());
+        // Told while the call's facts are held: their numbers reach the feed in order.
         self.publish("turn", turn);
     }
 
@@ -254,9 +258,14 @@ impl CallRecorder {
     /// The caller interrupted voxd.
     pub fn barge_in(&self) {
         self.log.metrics.barge_in();
-        self.gathered().barge_ins += 1;
+        let mut g = self.gathered();
+        g.barge_ins += 1;
+        g.facts += 1;
         let at = to_rfc3339(now_ms());
-        self.publish("barge_in", json!({"call_id": self.id.as_str(), "at": at}));
+        self.publish(
+            "barge_in",
+            json!({"call_id": self.id.as_str(), "seq": g.facts, "at": at}),
+        );
     }
 
     /// The assistant called `tool`: count it, note it, act on it (a lead is stored).
@@ -267,18 +276,18 @@ impl CallRecorder {
             tool,
             self.direction() == "test",
         );
+        let mut g = self.gathered();
+        g.facts += 1;
         let called = json!({
             "call_id": self.id.as_str(),
+            "seq": g.facts,
             "name": tool.name(),
             "at": to_rfc3339(now_ms()),
         });
-        {
-            let mut g = self.gathered();
-            if g.tools.len() == LIVE_TOOLS {
-                g.tools.pop_front();
-            }
-            g.tools.push_back(called.clone());
+        if g.tools.len() == LIVE_TOOLS {
+            g.tools.pop_front();
         }
+        g.tools.push_back(called.clone());
         self.publish("tool", called);
     }
 
@@ -307,6 +316,7 @@ impl CallRecorder {
             "started_at": to_rfc3339(self.started_at),
             "turns": g.transcript,
             "barge_ins": g.barge_ins,
+            "seq": g.facts,
             "tools": g.tools,
         })
     }

@@ -276,11 +276,18 @@ mod tests {
         // A turn that was being answered when the call ended is history, not live.
         call.answered(Some("hello"), "hi", None, false, None);
         let facts: Vec<_> = std::iter::from_fn(|| feed.try_recv().ok())
-            .map(|f| (f.kind, f.data["call_id"].as_str().unwrap().to_string()))
+            .map(|f| {
+                (
+                    f.kind,
+                    f.data["call_id"].as_str().unwrap().to_string(),
+                    f.data,
+                )
+            })
             .collect();
-        let kinds: Vec<_> = facts.iter().map(|(k, _)| *k).collect();
+        assert_eq!(facts[1].2["seq"], 1, "a call's facts are numbered");
+        let kinds: Vec<_> = facts.iter().map(|(k, _, _)| *k).collect();
         assert_eq!(kinds, ["call_started", "turn", "call_ended"]);
-        assert!(facts.iter().all(|(_, c)| c == "console-1"));
+        assert!(facts.iter().all(|(_, c, _)| c == "console-1"));
         assert_eq!(call.direction(), "test");
         assert!(calls.live_views().is_empty());
     }

@@ -288,19 +288,19 @@ function onLiveEvent(name, data) {
       live.set(data.call_id, { turns: [], barge_ins: 0, tools: [], ...live.get(data.call_id), ...data });
       if (currentPage === 'now') refreshHealth();
       break;
-    // Facts about a call this console does not show as live (it ended) are left out.
+    // Facts about a call this console does not show as live (it ended), and facts its
+    // snapshot already holds (numbered up to the call's `seq`), are left out.
     case 'turn':
-      if (!live.has(data.call_id)) return;
-      pushBounded(live.get(data.call_id).turns, data, LIVE_TURNS);
-      break;
     case 'tool':
-      if (!live.has(data.call_id)) return;
-      pushBounded(live.get(data.call_id).tools, data, LIVE_TOOLS);
+    case 'barge_in': {
+      const call = live.get(data.call_id);
+      if (!call || (typeof data.seq === 'number' && data.seq <= (call.seq || 0))) return;
+      call.seq = data.seq;
+      if (name === 'turn') pushBounded(call.turns, data, LIVE_TURNS);
+      else if (name === 'tool') pushBounded(call.tools, data, LIVE_TOOLS);
+      else call.barge_ins += 1;
       break;
-    case 'barge_in':
-      if (!live.has(data.call_id)) return;
-      live.get(data.call_id).barge_ins += 1;
-      break;
+    }
     case 'call_ended':
       live.delete(data.call_id);
       if (currentPage === 'now') refreshHealth();
