@@ -83,11 +83,10 @@ except ModuleNotFoundError:
                 raise TOMLDecodeError(f"line {number}: {e}") from None
         return root
 
-    def _strip_comment(line):
-        """The line without a `#` comment (a `#` inside a string stays)."""
-        quote = None
-        escaped = False
-        for n, ch in enumerate(line):
+    def _outside_strings(text):
+        """(index, character) of each character of `text` outside its quoted strings."""
+        quote, escaped = None, False
+        for n, ch in enumerate(text):
             if quote:
                 if escaped:
                     escaped = False
@@ -97,26 +96,21 @@ except ModuleNotFoundError:
                     quote = None
             elif ch in "\"'":
                 quote = ch
-            elif ch == "#":
+            else:
+                yield n, ch
+
+    def _strip_comment(line):
+        """The line without a `#` comment (a `#` inside a string stays)."""
+        for n, ch in _outside_strings(line):
+            if ch == "#":
                 return line[:n]
         return line
 
     def _closed(text):
-        depth, quote, escaped = 0, None, False
-        for ch in text:
-            if quote:
-                if escaped:
-                    escaped = False
-                elif ch == "\\" and quote == '"':
-                    escaped = True
-                elif ch == quote:
-                    quote = None
-            elif ch in "\"'":
-                quote = ch
-            elif ch == "[":
-                depth += 1
-            elif ch == "]":
-                depth -= 1
+        """Whether the brackets outside strings in `text` balance."""
+        depth = 0
+        for _, ch in _outside_strings(text):
+            depth += {"[": 1, "]": -1}.get(ch, 0)
         return depth == 0
 
     def _descend(table, keys):

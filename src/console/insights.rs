@@ -11,10 +11,10 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::calls::history::{to_rfc3339, History};
+use crate::calls::history::to_rfc3339;
 use crate::http::error::ApiError;
 use crate::metrics::percentile::percentile;
-use crate::server::AppState;
+use crate::server::{call_history, AppState};
 
 /// Most replies one latency view covers.
 const MAX_REPLIES: u32 = 2000;
@@ -35,22 +35,11 @@ pub async fn latency(
     let since = q
         .since
         .as_deref()
-        .map(crate::server::call_history::parse_since)
+        .map(call_history::parse_since)
         .transpose()?
         .unwrap_or(0);
     let limit = q.limit.unwrap_or(500).clamp(1, MAX_REPLIES);
-    let rows = state
-        .calls
-        .log()
-        .query(|h: &History| h.timed_replies(since, limit))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "history_disabled",
-                "the call history is off (history.database is empty)",
-            )
-        })?
-        .map_err(|e| ApiError::internal(format!("call history: {e:#}")))?;
+    let rows = call_history::query(&state, |h| h.timed_replies(since, limit))?;
     let (mut v2v, mut processing) = (Vec::new(), Vec::new());
     let turns: Vec<Value> = rows
         .into_iter()

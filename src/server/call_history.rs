@@ -29,7 +29,7 @@ pub struct ListQuery {
 }
 
 /// Runs `read` on the history ([`crate::calls::CallLog::query`]); 404 when there is none.
-fn query<T>(
+pub(crate) fn query<T>(
     state: &AppState,
     read: impl FnOnce(&History) -> anyhow::Result<T>,
 ) -> Result<T, ApiError> {
