@@ -62,6 +62,30 @@ fn converted_tiny_en_transcribes_piper_speech() {
     assert!(wer(text, &heard) <= 0.35, "heard {heard:?}");
 }
 
+#[test]
+fn short_answers_are_heard_once() {
+    // With too small an encoder context Whisper wrote "Nope. Nope." or "No. No. No. …" for
+    // these. Each as the turn detector hands it over: with the 300 ms before the speech
+    // and the silence after it.
+    let h = harness();
+    for text in [
+        "Yes.", "No.", "Hi.", "Bye.", "Nope.", "Okay.", "Thanks.", "Sure.",
+    ] {
+        let speech = h.speak(text);
+        let quiet = vec![0.0; speech.rate as usize * 3 / 10];
+        let samples = [quiet.as_slice(), &speech.samples, &quiet].concat();
+        let heard = h.hear(Pcm {
+            samples,
+            rate: speech.rate,
+        });
+        assert_eq!(
+            heard.split_whitespace().count(),
+            1,
+            "{text:?} heard as {heard:?}"
+        );
+    }
+}
+
 fn base_model(language: &str) -> Stt {
     let mut cfg = test_config().stt;
     cfg.language = language.into();

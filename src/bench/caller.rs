@@ -33,6 +33,9 @@ pub struct Caller {
     seq: u64,
     chunk: u64,
     timestamp: u64,
+    /// When the audio sent so far has played in real time: no frame goes out sooner, across
+    /// every [`Caller::stream`] (voxd closes a stream that runs ahead of real time).
+    played_until: Option<tokio::time::Instant>,
 }
 
 impl Caller {
@@ -86,6 +89,7 @@ impl Caller {
             seq: 0,
             chunk: 0,
             timestamp: 0,
+            played_until: None,
         })
     }
 
@@ -112,14 +116,18 @@ impl Caller {
         self.send_text(msg.to_string()).await
     }
 
-    /// Streams audio (any rate) in real time, 20 ms a frame; returns when the last was sent.
+    /// Streams audio (any rate) in real time, 20 ms a frame, each frame once the audio
+    /// before it has played; returns when the last was sent.
     pub async fn stream(&mut self, pcm: &Pcm) -> anyhow::Result<()> {
         let samples = self.samples(pcm)?;
-        let frame = self.encoding.rate() as usize / 50;
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        for chunk in samples.chunks(frame) {
-            tick.tick().await;
+        let rate = self.encoding.rate();
+        for chunk in samples.chunks(rate as usize / 50) {
+            let now = tokio::time::Instant::now();
+            let at = self.played_until.filter(|t| *t > now).unwrap_or(now);
+            tokio::time::sleep_until(at).await;
             self.send_media(chunk).await?;
+            let length = Duration::from_secs_f64(chunk.len() as f64 / f64::from(rate));
+            self.played_until = Some(at + length);
         }
         Ok(())
     }

@@ -16,8 +16,8 @@ use crate::conversation::turn_detector::{TurnDetector, TurnEvent};
 use crate::conversation::Settings;
 use crate::engines::stt::Stt;
 
-/// What callers say: the real-time benchmarks' questions and longer requests.
-const UTTERANCES: [&str; 8] = [
+/// What callers say: the real-time benchmarks' questions, longer requests and short answers.
+const UTTERANCES: [&str; 11] = [
     "Hello, what time do you open on Saturday?",
     "Can I book a table for four people tonight?",
     "How much does the delivery cost?",
@@ -26,6 +26,9 @@ const UTTERANCES: [&str; 8] = [
     "I ordered a pizza about an hour ago, the order number is four five two, and it still has not arrived.",
     "Could you tell me whether you deliver to the north side of the city, and how long it usually takes?",
     "My phone number is five five five, one two three four, please call me back when the table is ready.",
+    "Yes.",
+    "No, thank you.",
+    "Okay.",
 ];
 
 /// One utterance, both ways.

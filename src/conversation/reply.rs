@@ -84,17 +84,36 @@ impl Pacing {
         (at > now).then_some(at)
     }
 
-    /// `audio` went out at `now`: a live reply's next piece is due when it has played.
-    fn sent(&mut self, audio: &Pcm, now: Instant) {
+    /// A piece (`text`) is about to be voiced: returns its synthesis' deadline. Until its
+    /// speech is made, a live reply's text after it is needed only once it has played, at
+    /// the earliest its shortest spoken length later: so the LLM steps aside for this
+    /// synthesis instead of taking half the cores from it.
+    fn voicing(&mut self, text: &str, now: Instant) -> Deadline {
+        let due = self.next_due();
+        if self.live {
+            let start = due.instant().map_or(now, |t| t.max(now));
+            let chars = text.chars().count() as u32;
+            self.due.set(Deadline::at(start + SPOKEN_PER_CHAR * chars));
+        }
+        due
+    }
+
+    /// `audio`, due at `due`, went out at `now`: a live reply's next piece is due when it
+    /// has played.
+    fn sent(&mut self, audio: &Pcm, due: Deadline, now: Instant) {
         if !self.live {
             return;
         }
         // Queued behind what is still playing, else played from now.
-        let start = self.next_due().instant().map_or(now, |t| t.max(now));
+        let start = due.instant().map_or(now, |t| t.max(now));
         let played = start + Duration::from_secs_f64(audio.duration_secs());
         self.due.set(Deadline::at(played));
     }
 }
+
+/// The least time a character of text takes to say (fast speech is about 15 characters
+/// a second; the voices speak 60–65 ms a character).
+const SPOKEN_PER_CHAR: Duration = Duration::from_millis(30);
 
 /// What a reply produces, in this order: `Heard` (for a turn), `Speech` pieces, `Done`.
 #[derive(Debug)]
@@ -244,11 +263,12 @@ impl Assistant {
             tokio::time::sleep_until(at.into()).await;
         }
         let t = Instant::now();
-        let audio = self.speak(text, rate, pacing.next_due()).await?;
+        let due = pacing.voicing(text, t);
+        let audio = self.speak(text, rate, due).await?;
         if timings.tts_first_audio == 0.0 {
             timings.tts_first_audio = ms(t);
         }
-        pacing.sent(&audio, Instant::now());
+        pacing.sent(&audio, due, Instant::now());
         send(ReplyEvent::Speech {
             audio,
             text: text.to_string(),
@@ -360,9 +380,17 @@ mod tests {
             None,
             "the first piece is voiced at once"
         );
-        live.sent(&second(2.0), t0);
+        let first = live.voicing("I can help.", t0);
+        assert!(first <= Deadline::now(), "its synthesis is due now");
+        // While it is voiced, the text after it is due once it could have played
+        // (deadlines keep microseconds).
+        let after = live.next_due().instant().unwrap() + Duration::from_millis(1);
+        assert!(after >= t0 + SPOKEN_PER_CHAR * 11, "{after:?}");
+        live.sent(&second(2.0), first, t0);
         // Sent while the first still plays: queued behind it.
-        live.sent(&second(1.5), t0 + Duration::from_millis(500));
+        let t1 = t0 + Duration::from_millis(500);
+        let next = live.voicing("Yes.", t1);
+        live.sent(&second(1.5), next, t1);
         let due = live.next_due().instant().unwrap();
         let expected = t0 + Duration::from_millis(3500);
         assert!(due <= expected && expected - due < Duration::from_millis(1));
@@ -370,13 +398,17 @@ mod tests {
         assert_eq!(live.synthesis_start(t0), Some(due - SYNTHESIS_LEAD));
         assert_eq!(live.synthesis_start(due), None);
         // Sent after the speech ran out: played from then.
-        live.sent(&second(1.0), t0 + Duration::from_secs(10));
+        let late = t0 + Duration::from_secs(10);
+        let last = live.voicing("Bye.", late);
+        live.sent(&second(1.0), last, late);
         let due = live.next_due().instant().unwrap();
         assert!(due > t0 + Duration::from_millis(10_999));
 
         let mut whole = Pacing::new(false, None);
         let first = whole.next_due();
-        whole.sent(&second(2.0), t0);
+        let voiced = whole.voicing("All of it.", t0);
+        assert_eq!(voiced, first);
+        whole.sent(&second(2.0), voiced, t0);
         assert_eq!(
             whole.next_due(),
             first,

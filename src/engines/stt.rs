@@ -159,10 +159,14 @@ const WHISPER_RATE: f32 = 16_000.0;
 const FRAMES_PER_SEC: f32 = 50.0;
 /// Frames added to the audio's own. With 64, and sometimes 128, Whisper repeats itself.
 const CTX_MARGIN: f32 = 192.0;
+/// The smallest fitted context. Below it, short answers ("Yes.", "No.", "Hi.", about 1 s)
+/// come out repeated ("No. No. No. …") and are decoded again on the full 30 s: 600–800 ms
+/// instead of about 85 ms with tiny.en on 2 cores (BENCHMARKS.md, "Short answers").
+const MIN_CTX: f32 = 384.0;
 
 /// The encoder context that covers `secs` of audio, or None when that is the full 30 s.
 fn fitted_audio_ctx(secs: f32) -> Option<i32> {
-    let frames = (secs * FRAMES_PER_SEC + CTX_MARGIN).ceil() as i32;
+    let frames = (secs * FRAMES_PER_SEC + CTX_MARGIN).max(MIN_CTX).ceil() as i32;
     (frames < 1500).then_some(frames)
 }
 
@@ -218,7 +222,8 @@ mod tests {
 
     #[test]
     fn fitted_context_covers_the_audio_and_detects_loops() {
-        assert_eq!(fitted_audio_ctx(3.0), Some(342));
+        assert_eq!(fitted_audio_ctx(1.0), Some(384));
+        assert_eq!(fitted_audio_ctx(5.0), Some(442));
         assert_eq!(fitted_audio_ctx(28.0), None);
         assert!(!is_degenerate(
             "Hello, can you tell me when your office opens tomorrow?",

@@ -227,18 +227,12 @@ impl Engine<'_> {
         }
     }
 
-    /// Sleeps until the earliest reply falls due or a new one arrives, and at most 50 ms:
-    /// deadlines move as replies play, and a reply may be dropped meanwhile. (A waiting
-    /// job has no idle sequence here: `take_jobs` started the others.)
+    /// Sleeps until the earliest reply falls due or a new one arrives ([`plan::idle_wait`];
+    /// a waiting job has no idle sequence here: `take_jobs` started the others).
     fn wait_until_due(&self, planned: &[Option<Active>]) {
-        let most = std::time::Duration::from_millis(50);
-        let left = plan::wake_at(planned, LEAD).map_or(most, |at| {
-            at.saturating_duration_since(Instant::now()).min(most)
-        });
-        if !left.is_zero() {
-            let state = self.queue.lock();
-            let _ = self.queue.wake.wait_timeout(state, left);
-        }
+        let left = plan::idle_wait(planned, Instant::now(), LEAD);
+        let state = self.queue.lock();
+        let _ = self.queue.wake.wait_timeout(state, left);
     }
 
     fn planned(&self) -> Vec<Option<Active>> {

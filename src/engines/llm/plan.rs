@@ -72,14 +72,29 @@ pub(super) fn plan(
     step
 }
 
-/// When the earliest waiting reply falls due (within `lead`), if any reply waits.
-pub(super) fn wake_at(sequences: &[Option<Active>], lead: Duration) -> Option<Instant> {
-    sequences
+/// The longest the generation thread sleeps when no step is planned: deadlines move as
+/// replies play, and a reply may be dropped meanwhile (a new reply wakes it at once).
+const IDLE_MOST: Duration = Duration::from_millis(50);
+
+/// How often replies that step aside for a speech job look again whether it is done.
+const ASIDE_POLL: Duration = Duration::from_millis(4);
+
+/// How long to sleep when the next step is empty: until the earliest waiting reply falls
+/// due (within `lead`), at most [`IDLE_MOST`]; while a reply is due but steps aside for
+/// speech, [`ASIDE_POLL`], never zero: the thread must not spin on the cores the speech
+/// job is using.
+pub(super) fn idle_wait(sequences: &[Option<Active>], now: Instant, lead: Duration) -> Duration {
+    let wake = sequences
         .iter()
         .flatten()
         .filter_map(|a| a.due.instant())
         .min()
-        .map(|t| t.checked_sub(lead).unwrap_or(t))
+        .map(|t| t.checked_sub(lead).unwrap_or(t));
+    match wake {
+        None => IDLE_MOST,
+        Some(at) if at > now => (at - now).min(IDLE_MOST),
+        Some(_) => ASIDE_POLL,
+    }
 }
 
 /// An idle sequence, as the chooser sees it: the tokens in its cache and when it was last
@@ -171,12 +186,30 @@ mod tests {
         let now = Instant::now();
         let seqs = [active(now, Some(5000), 0), None, active(now, None, 10)];
         assert!(plan(&seqs, now, LEAD, None, 128).is_empty());
-        let wake = wake_at(&seqs, LEAD).unwrap();
+        // Due in 5 s, written from LEAD (here 2 s) before: the thread sleeps its longest, and wakes
+        // when the reply falls due.
+        assert_eq!(idle_wait(&seqs, now, LEAD), IDLE_MOST);
+        let wake = now + Duration::from_millis(2990);
+        let left = idle_wait(&seqs, wake, LEAD);
         // Deadlines keep microseconds.
-        let expected = now + Duration::from_millis(3000);
-        assert!(wake <= expected && expected - wake < Duration::from_millis(1));
-        assert_eq!(plan(&seqs, wake, LEAD, None, 128).generate, [0]);
-        assert_eq!(wake_at(&[None, active(now, None, 3)], LEAD), None);
+        assert!(left <= Duration::from_millis(10) && left > Duration::from_millis(9));
+        let due = now + Duration::from_millis(3000);
+        assert_eq!(plan(&seqs, due, LEAD, None, 128).generate, [0]);
+        assert_eq!(
+            idle_wait(&[None, active(now, None, 3)], now, LEAD),
+            IDLE_MOST
+        );
+    }
+
+    #[test]
+    fn replies_stepping_aside_for_speech_sleep_instead_of_spinning() {
+        let now = Instant::now();
+        let seqs = [active(now, Some(300), 0)];
+        let speech = Some(Deadline::at(now));
+        assert!(plan(&seqs, now, LEAD, speech, 128).is_empty());
+        // Due already (within the lead), yet waiting: a short sleep, not zero.
+        assert_eq!(idle_wait(&seqs, now, LEAD), ASIDE_POLL);
+        assert!(!ASIDE_POLL.is_zero());
     }
 
     #[test]
