@@ -147,8 +147,11 @@ impl Calls {
         calls.iter().map(|c| c.live_view()).collect()
     }
 
-    /// Tells the console a call is no longer live.
-    fn publish_end(&self, id: &CallId, outcome: &str) {
+    /// A call left the table (`outcome` says how): counted, its recorder told, and the
+    /// console told it is no longer live.
+    fn ended(&self, id: &CallId, call: &CallRecorder, outcome: &str) {
+        self.log.metrics.call_ended(call.transport(), outcome);
+        call.mark_ended();
         let at = crate::calls::history::to_rfc3339(crate::calls::history::now_ms());
         self.log.feed.publish(
             "call_ended",
@@ -167,9 +170,7 @@ impl Calls {
         if let Some(e) = &removed {
             let turns = e.call.turns();
             tracing::info!(call_id = %id, turns, outcome, "call ended");
-            self.log.metrics.call_ended(e.call.transport(), outcome);
-            e.call.mark_ended();
-            self.publish_end(id, outcome);
+            self.ended(id, &e.call, outcome);
         }
         removed.is_some()
     }
@@ -201,9 +202,7 @@ impl Calls {
             let keep = held || now.saturating_duration_since(e.last_active) < timeout;
             if !keep {
                 tracing::info!(call_id = %id, "call expired after idling");
-                self.log.metrics.call_ended(e.call.transport(), "expired");
-                e.call.mark_ended();
-                self.publish_end(id, "expired");
+                self.ended(id, &e.call, "expired");
             }
             keep
         });

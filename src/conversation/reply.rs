@@ -91,9 +91,9 @@ impl Pacing {
     fn voicing(&mut self, text: &str, now: Instant) -> Deadline {
         let due = self.next_due();
         if self.live {
-            let start = due.instant().map_or(now, |t| t.max(now));
             let chars = text.chars().count() as u32;
-            self.due.set(Deadline::at(start + SPOKEN_PER_CHAR * chars));
+            self.due
+                .set(Deadline::at(plays_from(due, now) + SPOKEN_PER_CHAR * chars));
         }
         due
     }
@@ -104,11 +104,15 @@ impl Pacing {
         if !self.live {
             return;
         }
-        // Queued behind what is still playing, else played from now.
-        let start = due.instant().map_or(now, |t| t.max(now));
-        let played = start + Duration::from_secs_f64(audio.duration_secs());
+        let played = plays_from(due, now) + Duration::from_secs_f64(audio.duration_secs());
         self.due.set(Deadline::at(played));
     }
+}
+
+/// When a piece due at `due` starts playing if it goes out at `now`: queued behind what is
+/// still playing, else from now.
+fn plays_from(due: Deadline, now: Instant) -> Instant {
+    due.instant().map_or(now, |t| t.max(now))
 }
 
 /// The least time a character of text takes to say (fast speech is about 15 characters

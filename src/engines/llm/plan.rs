@@ -186,8 +186,8 @@ mod tests {
         let now = Instant::now();
         let seqs = [active(now, Some(5000), 0), None, active(now, None, 10)];
         assert!(plan(&seqs, now, LEAD, None, 128).is_empty());
-        // Due in 5 s, written from LEAD (here 2 s) before: the thread sleeps its longest, and wakes
-        // when the reply falls due.
+        // Due in 5 s, written from LEAD (here 2 s) before: the thread sleeps its longest,
+        // and wakes when the reply falls due.
         assert_eq!(idle_wait(&seqs, now, LEAD), IDLE_MOST);
         let wake = now + Duration::from_millis(2990);
         let left = idle_wait(&seqs, wake, LEAD);
