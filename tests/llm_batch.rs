@@ -1,13 +1,16 @@
 //! The batched LLM on the real test model: replies written together as sequences of one
-//! context, each call's conversation kept in its own sequence between turns, replies
-//! served by deadline (one due later waits), and a dropped reply (barge-in, hang-up) freeing
-//! its place at once, queued or mid-generation.
+//! context, each call's conversation kept in its own sequence between turns, a new call's
+//! prompt head copied from another sequence instead of evaluated again (and cached at
+//! start), replies served by deadline (one due later waits), and a dropped reply (barge-in,
+//! hang-up) freeing its place at once, queued or mid-generation.
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{test_config, wait_until};
+use voxd::conversation::{Assistant, ReplySettings};
 use voxd::engines::llm::Llm;
 use voxd::engines::schedule::{Deadline, Due};
 use voxd::engines::{ChatMessage, LlmEvent, Role, TextStream};
@@ -30,6 +33,19 @@ struct Written {
     text: String,
     prompt_tokens: usize,
     prompt_evaluated: usize,
+}
+
+impl Written {
+    /// Asserts that less than 1/`part` of the prompt was evaluated, the rest being cached
+    /// (`what`: whose prompt, for the message).
+    fn assert_mostly_cached(&self, part: usize, what: &str) {
+        assert!(
+            self.prompt_evaluated < self.prompt_tokens / part,
+            "{what} evaluated {} of {} prompt tokens",
+            self.prompt_evaluated,
+            self.prompt_tokens
+        );
+    }
 }
 
 async fn written(mut stream: TextStream) -> Written {
@@ -96,13 +112,42 @@ async fn each_call_keeps_its_conversation_cached_between_turns() {
     }
     for convo in [a, b] {
         let next = written(llm.reply(convo, None).unwrap()).await;
-        assert!(
-            next.prompt_evaluated < next.prompt_tokens / 3,
-            "the next turn evaluated {} of {} prompt tokens: its conversation was not kept",
-            next.prompt_evaluated,
-            next.prompt_tokens
-        );
+        next.assert_mostly_cached(3, "the next turn");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_call_copies_the_prompt_head_from_another_sequence_and_writes_the_same_words() {
+    let shared = llm(2, 24);
+    let first = written(shared.reply(ask(QUESTIONS[0]), None).unwrap()).await;
+    assert_eq!(first.prompt_evaluated, first.prompt_tokens);
+    // A new call takes the empty sequence (the first call's conversation stays where it
+    // is) with the shared head copied from the first one: only its own words are evaluated.
+    let second = written(shared.reply(ask(QUESTIONS[1]), None).unwrap()).await;
+    second.assert_mostly_cached(2, "the new call");
+    // The copied cache is the one evaluating the head gives: the same greedy words as on a
+    // fresh engine.
+    let fresh = written(llm(1, 24).reply(ask(QUESTIONS[1]), None).unwrap()).await;
+    assert_eq!(fresh.prompt_evaluated, fresh.prompt_tokens);
+    assert!(!fresh.text.trim().is_empty());
+    assert_eq!(second.text, fresh.text);
+    // The first call's conversation was not thrown away for it.
+    let mut again = ask(QUESTIONS[0]);
+    again.push(ChatMessage::new(Role::Assistant, first.text));
+    again.push(ChatMessage::new(Role::User, "Thanks!"));
+    let next = written(shared.reply(again, None).unwrap()).await;
+    next.assert_mostly_cached(3, "the first call's next turn");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn warming_up_caches_the_prompt_head_for_the_first_call() {
+    let cfg = test_config();
+    let shared = Arc::new(llm(2, 16));
+    let settings = ReplySettings::from_config(&cfg);
+    let assistant = Assistant::new(shared.clone(), &cfg.llm.system_prompt, None, settings);
+    assistant.warm_up().await.unwrap();
+    let first = written(shared.reply(ask(QUESTIONS[2]), None).unwrap()).await;
+    first.assert_mostly_cached(2, "the first call");
 }
 
 #[tokio::test(flavor = "multi_thread")]

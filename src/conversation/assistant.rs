@@ -11,9 +11,10 @@ use super::prompt;
 use super::tools::{self, Tools};
 use crate::audio::{resample, Pcm, STT_RATE};
 use crate::config::Config;
-use crate::engines::schedule::{Deadline, EngineLoad, Gate, Work};
+use crate::engines::schedule::{Deadline, Due, EngineLoad, Gate, Work};
 use crate::engines::{
-    ChatMessage, Engines, Grammar, SpeechToText, TextGenerator, TextToSpeech, Transcript,
+    ChatMessage, Engines, Grammar, LlmEvent, Role, SpeechToText, TextGenerator, TextToSpeech,
+    Transcript,
 };
 use crate::kb::KnowledgeBase;
 
@@ -152,6 +153,22 @@ impl Assistant {
             .with_speech(engines.stt.clone(), engines.tts.clone())
             .with_gate(engines.speech.clone())
             .with_kb(kb))
+    }
+
+    /// Has the LLM evaluate the prompt head once (before a caller's first words), so the
+    /// first call after a start copies it from the cache instead of waiting for it; later
+    /// calls copy it from any call's sequence.
+    pub async fn warm_up(&self) -> Result<()> {
+        let mut messages = self.head.clone();
+        messages.push(ChatMessage::new(Role::User, "Hello."));
+        let due = Due::new(Deadline::now());
+        let mut stream = self.llm.reply(messages, self.grammar.as_ref(), due)?;
+        // The head is cached once the first word is written; the rest is not needed.
+        match stream.next().await {
+            Some(LlmEvent::Text(_) | LlmEvent::Done { .. }) => Ok(()),
+            Some(LlmEvent::Error(e)) => Err(anyhow!("the LLM failed: {e}")),
+            None => Err(anyhow!("the LLM stopped")),
+        }
     }
 
     /// The system message (with the tools' description when tools are on).

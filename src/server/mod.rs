@@ -353,9 +353,20 @@ pub fn start_background(state: &Arc<AppState>) {
             }
             Ok(())
         });
+    warm_up_the_llm(state);
     purge_history_daily(state);
     expire_pending_calls(state);
     tool_effects::redeliver_stored(state.calls.log());
+}
+
+/// Has the LLM cache the prompt head now, so the first caller does not wait for it.
+fn warm_up_the_llm(state: &Arc<AppState>) {
+    let assistant = state.stream.assistant.clone();
+    tokio::spawn(async move {
+        if let Err(e) = assistant.warm_up().await {
+            tracing::warn!("the prompt head could not be cached at start: {e:#}");
+        }
+    });
 }
 
 /// Every so often (a quarter of `voximplant.pending_timeout_secs`, between 1 s and a

@@ -2,8 +2,9 @@
 //! written, as llama.cpp's server runs its parallel slots. Each decoding step advances
 //! every reply that is due by one token and evaluates new prompts, in chunks, in the same
 //! batch ([`super::plan`]). Each sequence keeps its tokens in the KV cache between replies,
-//! so a call's next turn only evaluates what is new. A reply whose stream was dropped
-//! (barge-in, hang-up) leaves at the next step, even in the middle of its prompt.
+//! so a call's next turn only evaluates what is new, and a new call's prompt head is copied
+//! from another sequence's cache. A reply whose stream was dropped (barge-in, hang-up)
+//! leaves at the next step, even in the middle of its prompt.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -18,7 +19,7 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
-use super::plan::{self, choose_sequence, Active, Idle, LEAD};
+use super::plan::{self, choose_sequence, Active, Cached, Seat, LEAD};
 use super::{backend, ChatMessage, Job, LlmEvent, Role};
 use crate::config::LlmConfig;
 use crate::engines::schedule::Gate;
@@ -248,7 +249,8 @@ impl Engine<'_> {
     }
 
     /// Tokenizes the job's prompt (trimmed to fit a sequence) and puts it on the idle
-    /// sequence that wastes least of the cache.
+    /// sequence that wastes least of the cache, with another sequence's cache copied there
+    /// first when that holds a longer start of the prompt.
     fn start(&mut self, ctx: &mut LlamaContext, job: Job) {
         let out = job.out.clone();
         if let Err(e) = self.try_start(ctx, job) {
@@ -267,21 +269,24 @@ impl Engine<'_> {
         if prompt.is_empty() {
             return Err(anyhow!("the prompt is empty"));
         }
-        let idle = self
-            .seqs
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.reply.is_none());
-        let (index, kept) = choose_sequence(
-            idle.map(|(index, s)| Idle {
-                index,
-                cached: s.cached.as_slice(),
-                used: s.used,
-            }),
-            &prompt,
-        )
-        .ok_or_else(|| anyhow!("no idle sequence"))?;
+        let sequences = self.seqs.iter().enumerate().map(|(index, s)| Cached {
+            index,
+            cached: s.cached.as_slice(),
+            used: s.used,
+            busy: s.reply.is_some(),
+        });
+        let Seat {
+            index,
+            kept,
+            copy_from,
+        } = choose_sequence(sequences, &prompt).ok_or_else(|| anyhow!("no idle sequence"))?;
         let sampler = sampler(shared, job.grammar.as_ref().map(|g| g.gbnf.as_str()))?;
+        if let Some(from) = copy_from {
+            // The whole cache (llama.cpp copies whole sequences; the buffer moves before the
+            // next decode), cut to the shared start below.
+            ctx.copy_kv_cache_seq(from as i32, index as i32, None, None)?;
+            self.seqs[index].cached = self.seqs[from].cached.clone();
+        }
         self.clock += 1;
         let seq = &mut self.seqs[index];
         seq.used = self.clock;

@@ -1,6 +1,6 @@
 //! The batched LLM's decisions, as pure functions: which cached sequence a new reply takes
-//! ([`choose_sequence`]), and which replies advance in the next batch ([`plan`]), by
-//! deadline and just in time.
+//! and whose cache it copies ([`choose_sequence`]), and which replies advance in the next
+//! batch ([`plan`]), by deadline and just in time.
 
 use std::time::{Duration, Instant};
 
@@ -97,12 +97,23 @@ pub(super) fn idle_wait(sequences: &[Option<Active>], now: Instant, lead: Durati
     }
 }
 
-/// An idle sequence, as the chooser sees it: the tokens in its cache and when it was last
-/// used (a counter: larger is more recent).
-pub(super) struct Idle<'a, T> {
+/// A sequence, as the chooser sees it: the tokens in its cache, when it was last used (a
+/// counter: larger is more recent), and whether a reply is being written on it (then it can
+/// lend its cache, not take the reply).
+pub(super) struct Cached<'a, T> {
     pub index: usize,
     pub cached: &'a [T],
     pub used: u64,
+    pub busy: bool,
+}
+
+/// Where a reply goes: its sequence, the cached tokens it keeps, and the sequence whose
+/// cache is copied there first, when that one shares a longer start with the prompt.
+#[derive(Debug, PartialEq)]
+pub(super) struct Seat {
+    pub index: usize,
+    pub kept: usize,
+    pub copy_from: Option<usize>,
 }
 
 /// A cached token of another conversation thrown away counts this many times a token
@@ -110,29 +121,59 @@ pub(super) struct Idle<'a, T> {
 /// call's sequence, the calls keep evicting each other.
 const WASTE_WEIGHT: usize = 4;
 
-/// The idle sequence a reply to `prompt` should take, and how many of its cached tokens it
-/// keeps. The cost of a choice is the tokens evaluated now plus the cached tokens thrown
-/// away ([`WASTE_WEIGHT`]): a call comes back to its own sequence, a new call takes an
-/// empty or a long-unused one. Ties go to the least recently used.
+/// The fewest prompt tokens worth copying another sequence's cache for instead of
+/// evaluating them (llama.cpp copies a sequence's whole KV buffer).
+pub(super) const MIN_COPY: usize = 16;
+
+/// Where a reply to `prompt` should go, among the idle `sequences`, and how many cached
+/// tokens it keeps. A longer start of the prompt cached on any other sequence (the prompt
+/// head every call shares, at least) is copied instead of evaluated again, so a new call
+/// neither pays for the head nor takes another call's conversation for it. The cost of a
+/// choice is the tokens evaluated now plus the cached tokens thrown away
+/// ([`WASTE_WEIGHT`]): a call comes back to its own sequence, a new call takes an empty or
+/// a long-unused one. Ties go to a choice without a copy, then to the least recently used.
 pub(super) fn choose_sequence<'a, T: PartialEq + 'a>(
-    idle: impl IntoIterator<Item = Idle<'a, T>>,
+    sequences: impl IntoIterator<Item = Cached<'a, T>>,
     prompt: &[T],
-) -> Option<(usize, usize)> {
-    idle.into_iter()
+) -> Option<Seat> {
+    let sequences: Vec<_> = sequences.into_iter().collect();
+    // At least one token is evaluated: its logits start the reply.
+    let usable = |cached: &[T]| {
+        let common = cached
+            .iter()
+            .zip(prompt)
+            .take_while(|(a, b)| a == b)
+            .count();
+        common.min(prompt.len().saturating_sub(1))
+    };
+    let lender = sequences
+        .iter()
+        .map(|s| (usable(s.cached), s.index))
+        .max_by_key(|&(n, index)| (n, std::cmp::Reverse(index)));
+    sequences
+        .iter()
+        .filter(|s| !s.busy)
         .map(|s| {
-            let common = s
-                .cached
-                .iter()
-                .zip(prompt)
-                .take_while(|(a, b)| a == b)
-                .count();
-            // At least one token is evaluated: its logits start the reply.
-            let keep = common.min(prompt.len().saturating_sub(1));
-            let cost = (prompt.len() - keep) + WASTE_WEIGHT * (s.cached.len() - keep);
-            (cost, s.used, s.index, keep)
+            let own = usable(s.cached);
+            let (kept, copy_from, thrown) = match lender {
+                Some((n, from)) if from != s.index && n >= own + MIN_COPY => {
+                    (n, Some(from), s.cached.len())
+                }
+                _ => (own, None, s.cached.len() - own),
+            };
+            let cost = (prompt.len() - kept) + WASTE_WEIGHT * thrown;
+            (
+                cost,
+                s.used,
+                Seat {
+                    index: s.index,
+                    kept,
+                    copy_from,
+                },
+            )
         })
-        .min_by_key(|&(cost, used, _, _)| (cost, used))
-        .map(|(_, _, index, keep)| (index, keep))
+        .min_by_key(|(cost, used, seat)| (*cost, seat.copy_from.is_some(), *used))
+        .map(|(_, _, seat)| seat)
 }
 
 #[cfg(test)]
@@ -212,51 +253,69 @@ mod tests {
         assert!(!ASIDE_POLL.is_zero());
     }
 
+    fn seat(index: usize, kept: usize, copy_from: Option<usize>) -> Option<Seat> {
+        Some(Seat {
+            index,
+            kept,
+            copy_from,
+        })
+    }
+
+    fn idle(index: usize, cached: &[i32], used: u64) -> Cached<'_, i32> {
+        Cached {
+            index,
+            cached,
+            used,
+            busy: false,
+        }
+    }
+
     #[test]
     fn a_call_returns_to_its_own_sequence_and_a_new_one_takes_an_empty_one() {
         let system = [1, 2, 3, 4];
         let call_a: Vec<i32> = [&system[..], &[10, 11, 12, 13, 14, 15]].concat();
-        let empty: Vec<i32> = Vec::new();
-        let idle = |cached: &[&Vec<i32>]| -> Vec<(usize, Vec<i32>, u64)> {
-            cached
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (i, (*c).clone(), i as u64))
-                .collect()
-        };
-        let seqs = idle(&[&empty, &call_a]);
-        let views = || {
-            seqs.iter().map(|(i, c, u)| Idle {
-                index: *i,
-                cached: c.as_slice(),
-                used: *u,
-            })
-        };
+        let views = || [idle(0, &[], 0), idle(1, &call_a, 1)];
         let next_turn_a: Vec<i32> = [&call_a[..], &[16, 17]].concat();
-        assert_eq!(choose_sequence(views(), &next_turn_a), Some((1, 10)));
+        assert_eq!(choose_sequence(views(), &next_turn_a), seat(1, 10, None));
         let new_call: Vec<i32> = [&system[..], &[20, 21]].concat();
-        assert_eq!(choose_sequence(views(), &new_call), Some((0, 0)));
+        assert_eq!(choose_sequence(views(), &new_call), seat(0, 0, None));
         // The same prompt again keeps all but its last token (its logits start the reply).
-        assert_eq!(choose_sequence(views(), &call_a), Some((1, 9)));
+        assert_eq!(choose_sequence(views(), &call_a), seat(1, 9, None));
         assert_eq!(choose_sequence(std::iter::empty(), &call_a), None);
     }
 
     #[test]
+    fn a_new_call_copies_the_shared_head_from_another_sequence_busy_or_not() {
+        let head: Vec<i32> = (0..40).collect();
+        let call_a: Vec<i32> = [&head[..], &[100, 101, 102]].concat();
+        let new_call: Vec<i32> = [&head[..], &[200, 201]].concat();
+        // The empty sequence takes the new call with a copy of the head; call A keeps its own.
+        let views = || [idle(0, &call_a, 5), idle(1, &[], 1)];
+        assert_eq!(choose_sequence(views(), &new_call), seat(1, 40, Some(0)));
+        // A sequence being written lends its cache too, and takes nothing.
+        let busy = Cached {
+            busy: true,
+            ..idle(0, &call_a, 5)
+        };
+        assert_eq!(
+            choose_sequence([busy, idle(1, &[], 1)], &new_call),
+            seat(1, 40, Some(0))
+        );
+        // Too short a gain is evaluated, not copied: the copy moves a whole KV buffer.
+        let short: Vec<i32> = [&head[..MIN_COPY - 1], &[300]].concat();
+        assert_eq!(
+            choose_sequence(views(), &short),
+            seat(1, 0, None),
+            "{MIN_COPY} tokens at least"
+        );
+        // A call back on its own sequence copies nothing.
+        let next_turn_a: Vec<i32> = [&call_a[..], &[103]].concat();
+        assert_eq!(choose_sequence(views(), &next_turn_a), seat(0, 43, None));
+    }
+
+    #[test]
     fn between_equal_choices_the_least_recently_used_goes() {
-        let a = vec![1, 2];
-        let b = vec![1, 3];
-        let seqs = [
-            Idle {
-                index: 0,
-                cached: a.as_slice(),
-                used: 9,
-            },
-            Idle {
-                index: 1,
-                cached: b.as_slice(),
-                used: 4,
-            },
-        ];
-        assert_eq!(choose_sequence(seqs, &[5, 6, 7]), Some((1, 0)));
+        let seqs = [idle(0, &[1, 2], 9), idle(1, &[1, 3], 4)];
+        assert_eq!(choose_sequence(seqs, &[5, 6, 7]), seat(1, 0, None));
     }
 }
