@@ -285,7 +285,7 @@ impl Engine<'_> {
             // The whole cache (llama.cpp copies whole sequences; the buffer moves before the
             // next decode), cut to the shared start below.
             ctx.copy_kv_cache_seq(from as i32, index as i32, None, None)?;
-            self.seqs[index].cached = self.seqs[from].cached.clone();
+            self.seqs[index].cached = self.seqs[from].cached[..kept].to_vec();
         }
         self.clock += 1;
         let seq = &mut self.seqs[index];

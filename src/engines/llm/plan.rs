@@ -136,25 +136,28 @@ pub(super) fn choose_sequence<'a, T: PartialEq + 'a>(
     sequences: impl IntoIterator<Item = Cached<'a, T>>,
     prompt: &[T],
 ) -> Option<Seat> {
-    let sequences: Vec<_> = sequences.into_iter().collect();
-    // At least one token is evaluated: its logits start the reply.
-    let usable = |cached: &[T]| {
-        let common = cached
-            .iter()
-            .zip(prompt)
-            .take_while(|(a, b)| a == b)
-            .count();
-        common.min(prompt.len().saturating_sub(1))
-    };
-    let lender = sequences
-        .iter()
-        .map(|s| (usable(s.cached), s.index))
-        .max_by_key(|&(n, index)| (n, std::cmp::Reverse(index)));
-    sequences
-        .iter()
-        .filter(|s| !s.busy)
+    // How much of the prompt each sequence holds; at least one token is evaluated: its
+    // logits start the reply.
+    let held: Vec<_> = sequences
+        .into_iter()
         .map(|s| {
-            let own = usable(s.cached);
+            let common = s
+                .cached
+                .iter()
+                .zip(prompt)
+                .take_while(|(a, b)| a == b)
+                .count();
+            (common.min(prompt.len().saturating_sub(1)), s)
+        })
+        .collect();
+    let lender = held
+        .iter()
+        .map(|(n, s)| (*n, s.index))
+        .max_by_key(|&(n, index)| (n, std::cmp::Reverse(index)));
+    held.iter()
+        .filter(|(_, s)| !s.busy)
+        .map(|(own, s)| {
+            let own = *own;
             let (kept, copy_from, thrown) = match lender {
                 Some((n, from)) if from != s.index && n >= own + MIN_COPY => {
                     (n, Some(from), s.cached.len())
