@@ -4,6 +4,7 @@
 mod common;
 
 use common::{harness, test_config, wer};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use voxd::audio::{resample, Pcm};
 
@@ -84,6 +85,26 @@ fn short_answers_are_heard_once() {
             "{text:?} heard as {heard:?}"
         );
     }
+}
+
+#[test]
+fn a_transcription_asked_to_stop_stops() {
+    // A part of a caller's utterance whose cut turned out to be inside a word: Whisper
+    // gives up on it instead of finishing a transcript nobody wants.
+    let h = harness();
+    let speech =
+        resample::to_rate(h.speak("Hello, what time do you open on Saturday?"), 16_000).unwrap();
+    let stop = AtomicBool::new(true);
+    let stopped = h.engines.stt.transcribe_unless(&speech.samples, &stop);
+    let error = format!("{:#}", stopped.expect_err("a stopped transcription"));
+    assert_eq!(error, "transcription stopped");
+    stop.store(false, Ordering::Relaxed);
+    let heard = h
+        .engines
+        .stt
+        .transcribe_unless(&speech.samples, &stop)
+        .unwrap();
+    assert!(heard.text.contains("Saturday"), "{heard:?}");
 }
 
 fn base_model(language: &str) -> Stt {

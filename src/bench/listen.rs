@@ -108,6 +108,7 @@ fn measure(
         for event in detector.push(frame) {
             match event {
                 TurnEvent::Partial(so_far) => cuts.push(so_far.len()),
+                TurnEvent::PartialVoid(end) => cuts.retain(|&cut| cut != end),
                 TurnEvent::TurnEnded(all) => turn = Some(all),
                 _ => {}
             }

@@ -3,6 +3,7 @@
 //! the reply settings, built once and shared by every call and mode. [`super::reply`] is
 //! what it does with them.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
@@ -183,17 +184,32 @@ impl Assistant {
     /// Transcribes audio at any rate off the async runtime (resampled to 16 kHz), when the
     /// gate lets it by `deadline`.
     pub async fn transcribe(&self, audio: Pcm, deadline: Deadline) -> Result<Transcript> {
+        self.transcribe_unless(audio, deadline, Arc::default())
+            .await
+    }
+
+    /// [`Self::transcribe`], given up soon after `stop` is set (before or during the
+    /// transcription).
+    pub async fn transcribe_unless(
+        &self,
+        audio: Pcm,
+        deadline: Deadline,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Transcript> {
         let stt = self
             .stt
             .clone()
             .ok_or_else(|| anyhow!("this assistant has no speech recognition"))?;
         let pass = self.speech.enter(Work::Stt, deadline).await;
+        if stop.load(Ordering::Relaxed) {
+            return Err(anyhow!("transcription stopped"));
+        }
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _pass = pass;
             span.in_scope(|| {
                 let pcm = resample::to_rate(audio, STT_RATE)?;
-                stt.transcribe(&pcm.samples)
+                stt.transcribe(&pcm.samples, &stop)
             })
         })
         .await?

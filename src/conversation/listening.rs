@@ -3,10 +3,13 @@
 //! is left to transcribe. The parts are transcribed on their own and their words joined:
 //! giving Whisper the words before as its prompt made it repeat them (`voxd bench listen`).
 //! It runs only while the engines have room, one part at a time, below every job with a
-//! deadline.
+//! deadline. A part whose cut turns out not to be a word gap ([`TurnEvent::PartialVoid`]) is
+//! stopped, or its words taken back.
 //!
 //! [`TurnEvent::Partial`]: super::turn_detector::TurnEvent::Partial
+//! [`TurnEvent::PartialVoid`]: super::turn_detector::TurnEvent::PartialVoid
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Assistant;
@@ -21,8 +24,19 @@ struct Progress {
     /// The words of the utterance's first `samples` samples.
     words: String,
     samples: usize,
-    /// A part is being transcribed.
-    busy: bool,
+    /// The part being transcribed.
+    in_flight: Option<Part>,
+    /// The words and samples before the last part was added, while its cut may be void.
+    before_last: Option<(String, usize)>,
+}
+
+/// A part of the utterance being transcribed.
+#[derive(Debug)]
+struct Part {
+    /// Where it ends in the utterance.
+    end: usize,
+    /// Set when it is no longer wanted.
+    stop: Arc<AtomicBool>,
 }
 
 /// The partial transcript of one call's current utterance.
@@ -39,6 +53,9 @@ impl Listening {
     /// A new utterance begins: what was heard of the last one no longer counts.
     pub fn restart(&self) {
         let mut p = self.lock();
+        if let Some(part) = &p.in_flight {
+            part.stop.store(true, Ordering::Relaxed);
+        }
         *p = Progress {
             utterance: p.utterance + 1,
             ..Progress::default()
@@ -48,28 +65,38 @@ impl Listening {
     /// The utterance so far (at `rate`): transcribes what is new of it in the background,
     /// unless a part is being transcribed already.
     pub fn offer(&self, assistant: &Arc<Assistant>, so_far: &[i16], rate: u32) {
+        let end = so_far.len();
+        let stop = Arc::new(AtomicBool::new(false));
         let (utterance, from, before) = {
             let mut p = self.lock();
-            if p.busy || p.samples >= so_far.len() {
+            if p.in_flight.is_some() || p.samples >= end {
                 return;
             }
-            p.busy = true;
+            p.in_flight = Some(Part {
+                end,
+                stop: stop.clone(),
+            });
             (p.utterance, p.samples, p.words.clone())
         };
         let part = Pcm::from_i16(&so_far[from..], rate);
-        let end = so_far.len();
         let (assistant, progress) = (assistant.clone(), self.progress.clone());
         let task = async move {
-            let heard = assistant.transcribe(part, Deadline::NONE).await;
+            let heard = assistant
+                .transcribe_unless(part, Deadline::NONE, stop.clone())
+                .await;
             let mut p = progress.lock().unwrap_or_else(|p| p.into_inner());
             if p.utterance != utterance {
                 return;
             }
-            p.busy = false;
+            p.in_flight = None;
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
             match heard {
                 Ok(t) if !t.text.is_empty() => {
                     p.words = join(&before, &t.text);
                     p.samples = end;
+                    p.before_last = Some((before, from));
                 }
                 Ok(_) => {}
                 Err(e) => tracing::debug!("partial transcript failed: {e:#}"),
@@ -78,9 +105,24 @@ impl Listening {
         tokio::spawn(tracing::Instrument::in_current_span(task));
     }
 
+    /// The cut at `end` samples was not a word gap: the part that ends there is stopped,
+    /// or, if it was heard already, its words are taken back.
+    pub fn void(&self, end: usize) {
+        let mut p = self.lock();
+        match &p.in_flight {
+            Some(part) if part.end == end => part.stop.store(true, Ordering::Relaxed),
+            _ if p.samples == end => {
+                if let Some((words, samples)) = p.before_last.take() {
+                    (p.words, p.samples) = (words, samples);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Whether a part is being transcribed.
     pub fn busy(&self) -> bool {
-        self.lock().busy
+        self.lock().in_flight.is_some()
     }
 
     /// The words heard of the utterance so far, and how many of its samples they cover

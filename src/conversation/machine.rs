@@ -152,6 +152,12 @@ impl Conversation {
         self.reply.as_ref().is_some_and(|r| r.speculation.is_some())
     }
 
+    /// Whether a part of the caller's utterance is being transcribed while they speak.
+    #[cfg(test)]
+    pub(super) fn listening_busy(&self) -> bool {
+        self.listening.busy()
+    }
+
     /// Whether voxd is talking (or about to: a reply is queued for playout).
     pub fn speaking(&self, now: Instant) -> bool {
         self.playout.as_ref().is_some_and(|p| p.busy(now))
@@ -192,6 +198,7 @@ impl Conversation {
                     self.listening.offer(&self.assistant, &so_far, rate);
                 }
             }
+            TurnEvent::PartialVoid(end) => self.listening.void(end),
             TurnEvent::Paused(so_far) => self.speculate(so_far, now, now),
             TurnEvent::Resumed => {
                 self.deferred = None;

@@ -1,7 +1,8 @@
 //! Turn detection on the caller's audio with webrtc-vad: when speech starts (after a
 //! minimum voiced duration, so clicks are ignored), when the caller pauses long enough to
 //! start answering speculatively, when they go on, and when a turn ends (after silence; the
-//! silence can be changed while the caller is quiet, see [`TurnDetector::end_after`]).
+//! silence can be changed while the caller is quiet, see [`TurnDetector::end_after`]). While
+//! the caller speaks, the utterance so far is cut at word gaps for partial transcripts.
 
 use webrtc_vad::{SampleRate, Vad, VadMode};
 
@@ -9,8 +10,11 @@ use webrtc_vad::{SampleRate, Vad, VadMode};
 const FRAME_MS: usize = 20;
 /// Unvoiced frames that end a voiced run (short gaps inside words do not).
 const GAP_FRAMES: usize = 3;
-/// Unvoiced frames that make a word gap where the utterance may be cut for a partial
-/// transcript (longer than a stop consonant's closure inside a word).
+/// Unvoiced frames after which the utterance so far is cut for a partial transcript: early,
+/// so that the transcript of the caller's last words starts soon after they stop.
+const PARTIAL_CUT_FRAMES: usize = 2;
+/// Unvoiced frames that make a cut a word gap (longer than a stop consonant's closure
+/// inside a word): voice before that makes the cut void ([`TurnEvent::PartialVoid`]).
 const PARTIAL_GAP_FRAMES: usize = 4;
 /// Audio kept from before the detected start, so the first syllable is not lost.
 const PRE_ROLL_MS: usize = 300;
@@ -26,10 +30,12 @@ unsafe impl Send for OwnedVad {}
 pub enum TurnEvent {
     /// The caller has been speaking for the minimum duration.
     SpeechStarted,
-    /// The caller is speaking and paused between two words, [`TurnSettings::partial_ms`]
-    /// or more after the last such point: the utterance so far (with pre-roll), to
-    /// transcribe while they go on.
+    /// The caller is speaking and went quiet, [`TurnSettings::partial_ms`] or more after the
+    /// last cut: the utterance so far (with pre-roll), to transcribe while they go on.
     Partial(Vec<i16>),
+    /// The caller spoke again too soon after the last [`TurnEvent::Partial`] (at that
+    /// length) for its cut to be a word gap: it may be inside a word, forget its transcript.
+    PartialVoid(usize),
     /// The caller has been quiet for [`TurnSettings::speculate_ms`]: the turn may be over.
     /// The utterance so far (with pre-roll) at the detector's rate.
     Paused(Vec<i16>),
@@ -74,6 +80,8 @@ pub struct TurnDetector {
     paused: bool,
     /// The utterance's length at the last [`TurnEvent::Partial`].
     partial_mark: usize,
+    /// The mark before the last cut, while that cut may still turn out to be inside a word.
+    unsure_cut: Option<usize>,
 }
 
 impl TurnDetector {
@@ -104,6 +112,7 @@ impl TurnDetector {
             end_silence_ms: settings.end_silence_ms,
             paused: false,
             partial_mark: 0,
+            unsure_cut: None,
         }
     }
 
@@ -127,6 +136,7 @@ impl TurnDetector {
         self.in_speech = false;
         self.voiced_run = 0;
         self.paused = false;
+        self.unsure_cut = None;
         TurnEvent::TurnEnded(std::mem::take(&mut self.utterance))
     }
 
@@ -145,15 +155,13 @@ impl TurnDetector {
         while self.pending.len() - offset >= frame {
             let chunk = self.pending[offset..offset + frame].to_vec();
             offset += frame;
-            if let Some(ev) = self.frame(&chunk) {
-                events.push(ev);
-            }
+            self.frame(&chunk, &mut events);
         }
         self.pending.drain(..offset);
         events
     }
 
-    fn frame(&mut self, frame: &[i16]) -> Option<TurnEvent> {
+    fn frame(&mut self, frame: &[i16], events: &mut Vec<TurnEvent>) {
         let voiced = self.vad.0.is_voice_segment(frame).unwrap_or(false);
         if voiced {
             self.voiced_run += 1;
@@ -175,39 +183,48 @@ impl TurnDetector {
                 self.silent_frames = 0;
                 self.end_silence_ms = self.settings.end_silence_ms;
                 self.partial_mark = 0;
+                self.unsure_cut = None;
                 self.utterance = self.pre_roll.drain(..).collect();
-                return Some(TurnEvent::SpeechStarted);
+                events.push(TurnEvent::SpeechStarted);
             }
-            return None;
+            return;
         }
         self.utterance.extend_from_slice(frame);
         if voiced {
             self.silent_frames = 0;
             // The caller goes on: the turn ends after the usual silence again.
             self.end_silence_ms = self.settings.end_silence_ms;
+            if let Some(mark) = self.unsure_cut.take() {
+                events.push(TurnEvent::PartialVoid(self.partial_mark));
+                self.partial_mark = mark;
+            }
             if std::mem::take(&mut self.paused) {
-                return Some(TurnEvent::Resumed);
+                events.push(TurnEvent::Resumed);
             }
         } else {
             self.silent_frames += 1;
+            if self.gap_run >= PARTIAL_GAP_FRAMES {
+                self.unsure_cut = None;
+            }
         }
         let silence = self.silent_frames * FRAME_MS;
         let too_long = self.utterance.len() * 1000 / self.rate >= self.settings.max_turn_ms;
         if silence >= self.end_silence_ms || too_long {
-            return Some(self.end_turn());
+            events.push(self.end_turn());
+            return;
         }
         let speculate = self.settings.speculate_ms;
         if speculate > 0 && silence >= speculate && !self.paused {
             self.paused = true;
-            return Some(TurnEvent::Paused(self.utterance.clone()));
+            events.push(TurnEvent::Paused(self.utterance.clone()));
         }
         let partial = self.settings.partial_ms;
         let new_ms = (self.utterance.len() - self.partial_mark) * 1000 / self.rate;
-        if partial > 0 && self.gap_run == PARTIAL_GAP_FRAMES && new_ms >= partial {
+        if partial > 0 && self.gap_run == PARTIAL_CUT_FRAMES && new_ms >= partial {
+            self.unsure_cut = Some(self.partial_mark);
             self.partial_mark = self.utterance.len();
-            return Some(TurnEvent::Partial(self.utterance.clone()));
+            events.push(TurnEvent::Partial(self.utterance.clone()));
         }
-        None
     }
 }
 
@@ -412,6 +429,49 @@ mod tests {
         // Each partial is the start of the whole utterance.
         for p in &partials {
             assert!(whole.len() > p.len() && whole.starts_with(p));
+        }
+    }
+
+    #[test]
+    fn a_cut_is_void_if_the_caller_goes_on_before_it_is_a_word_gap() {
+        let mut d = TurnDetector::new(
+            16_000,
+            TurnSettings {
+                partial_ms: 1000,
+                ..settings()
+            },
+        );
+        let frame = vec![0; 16_000 * FRAME_MS / 1000];
+        // Quiet frames until the utterance is cut (after the VAD's own hangover).
+        let cut = |d: &mut TurnDetector| {
+            for n in 1..=10 {
+                match d.push(&frame).as_slice() {
+                    [] => {}
+                    [TurnEvent::Partial(so_far)] => return (n, so_far.len()),
+                    other => panic!("{other:?}"),
+                }
+            }
+            panic!("no cut")
+        };
+        d.push(&buzz(1200, 16_000));
+        let (_, first) = cut(&mut d);
+        // The caller goes on at once: the cut may be inside a word.
+        assert_eq!(d.push(&buzz(100, 16_000)), [TurnEvent::PartialVoid(first)]);
+        // The next quiet stretch is cut again: a second of speech since the last cut that
+        // held.
+        let (_, second) = cut(&mut d);
+        assert!(second > first);
+        // Quiet long enough for a word gap: the cut holds when the caller goes on.
+        for _ in 0..PARTIAL_GAP_FRAMES {
+            assert!(d.push(&frame).is_empty());
+        }
+        assert!(d.push(&buzz(300, 16_000)).is_empty());
+        // Only new speech after a held cut is cut again.
+        for _ in 0..10 {
+            assert!(d
+                .push(&frame)
+                .iter()
+                .all(|e| !matches!(e, TurnEvent::Partial(_))));
         }
     }
 }

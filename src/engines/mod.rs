@@ -12,6 +12,7 @@ pub mod stt;
 pub mod tts;
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,8 +26,9 @@ pub use stt::Transcript;
 
 /// Speech to text. Blocking: callers run it off the async runtime.
 pub trait SpeechToText: Send + Sync {
-    /// Transcribes mono audio at 16 kHz ([`crate::audio::STT_RATE`]).
-    fn transcribe(&self, samples: &[f32]) -> Result<Transcript>;
+    /// Transcribes mono audio at 16 kHz ([`crate::audio::STT_RATE`]); fails soon after
+    /// `stop` is set.
+    fn transcribe(&self, samples: &[f32], stop: &AtomicBool) -> Result<Transcript>;
 }
 
 /// Chat messages to a stream of reply text.
@@ -56,8 +58,8 @@ pub trait TextToSpeech: Send + Sync {
 }
 
 impl SpeechToText for stt::Stt {
-    fn transcribe(&self, samples: &[f32]) -> Result<Transcript> {
-        stt::Stt::transcribe(self, samples)
+    fn transcribe(&self, samples: &[f32], stop: &AtomicBool) -> Result<Transcript> {
+        self.transcribe_unless(samples, stop)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Speech to text: one Whisper model loaded once, a fresh decoding state per utterance.
 
+use std::ffi::c_void;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{anyhow, Context, Result};
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
@@ -62,6 +64,12 @@ impl Stt {
 
     /// Transcribes 16 kHz mono audio. Blocking: run it off the async runtime.
     pub fn transcribe(&self, samples: &[f32]) -> Result<Transcript> {
+        self.transcribe_unless(samples, &AtomicBool::new(false))
+    }
+
+    /// [`Self::transcribe`], stopped with an error soon after `stop` is set (Whisper checks
+    /// it between the steps of its computation).
+    pub fn transcribe_unless(&self, samples: &[f32], stop: &AtomicBool) -> Result<Transcript> {
         let language = match (self.cfg.language.as_str(), self.multilingual) {
             (_, false) => "en",
             (lang, true) => lang,
@@ -79,10 +87,10 @@ impl Stt {
         } else {
             None
         };
-        let (mut text, mut lang_id) = self.decode(samples, language, fitted)?;
+        let (mut text, mut lang_id) = self.decode(samples, language, fitted, stop)?;
         if fitted.is_some() && is_degenerate(&text, secs) {
             tracing::debug!(%text, "degenerate transcript with a fitted audio context; retrying with the full one");
-            (text, lang_id) = self.decode(samples, language, None)?;
+            (text, lang_id) = self.decode(samples, language, None, stop)?;
         }
         let language = if language == "auto" {
             whisper_rs::get_lang_str(lang_id).unwrap_or("").to_string()
@@ -96,12 +104,14 @@ impl Stt {
     }
 
     /// One Whisper pass; `audio_ctx` limits the encoder to that many frames (None: all
-    /// 1500, i.e. 30 s). Returns the raw text and the language id.
+    /// 1500, i.e. 30 s); it fails soon after `stop` is set. Returns the raw text and the
+    /// language id.
     fn decode(
         &self,
         samples: &[f32],
         language: &str,
         audio_ctx: Option<i32>,
+        stop: &AtomicBool,
     ) -> Result<(String, i32)> {
         let strategy = if self.cfg.beam_size > 1 {
             SamplingStrategy::BeamSearch {
@@ -131,13 +141,24 @@ impl Stt {
             params.set_single_segment(true);
             params.set_max_tokens(max_plausible_tokens(samples.len() as f32 / WHISPER_RATE));
         }
+        // SAFETY: the callback only reads the flag, which outlives `full`, the one call that
+        // reads the pointer. (whisper-rs' closure-taking setter casts its box to the wrong
+        // type and leaks it, so it is not used.)
+        unsafe {
+            params.set_abort_callback(Some(stop_requested));
+            params.set_abort_callback_user_data(stop as *const AtomicBool as *mut c_void);
+        }
         let mut state = self
             .ctx
             .create_state()
             .context("cannot create Whisper state")?;
-        state
-            .full(params, samples)
-            .map_err(|e| anyhow!("Whisper failed: {e}"))?;
+        state.full(params, samples).map_err(|e| {
+            if stop.load(Ordering::Relaxed) {
+                anyhow!("transcription stopped")
+            } else {
+                anyhow!("Whisper failed: {e}")
+            }
+        })?;
         // Join bytes first: a multibyte character may be split across segments.
         let mut bytes = Vec::new();
         for segment in state.as_iter() {
@@ -152,6 +173,12 @@ impl Stt {
             state.full_lang_id_from_state(),
         ))
     }
+}
+
+/// Whisper's abort callback: whether the [`AtomicBool`] at `flag` is set.
+unsafe extern "C" fn stop_requested(flag: *mut c_void) -> bool {
+    // SAFETY: `decode` passes a pointer to an `AtomicBool` that lives through the whole run.
+    unsafe { (*(flag as *const AtomicBool)).load(Ordering::Relaxed) }
 }
 
 const WHISPER_RATE: f32 = 16_000.0;

@@ -1,7 +1,7 @@
 //! Fake engines and a harness that drives a [`Conversation`] with a test clock.
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,8 @@ use crate::metrics::{Metrics, Transport};
 pub const RATE: u32 = 16_000;
 
 /// Hears the scripted words, one utterance (or part of one) after another, and keeps how
-/// many samples it was given each time.
+/// many samples it was given each time; a transcription stopped while it was held hears
+/// nothing and takes no words from the script.
 pub struct FakeStt {
     script: Mutex<VecDeque<String>>,
     pub calls: Mutex<Vec<usize>>,
@@ -32,8 +33,11 @@ pub struct FakeStt {
 }
 
 impl SpeechToText for FakeStt {
-    fn transcribe(&self, samples: &[f32]) -> Result<Transcript> {
+    fn transcribe(&self, samples: &[f32], stop: &AtomicBool) -> Result<Transcript> {
         let _held = self.hold.lock().unwrap();
+        if stop.load(Ordering::Relaxed) {
+            anyhow::bail!("transcription stopped");
+        }
         self.calls.lock().unwrap().push(samples.len());
         let text = self.script.lock().unwrap().pop_front().unwrap_or_default();
         Ok(Transcript {

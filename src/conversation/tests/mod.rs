@@ -4,6 +4,8 @@
 
 mod fakes;
 
+use std::sync::Arc;
+
 use super::recording_turn;
 use super::reply::{Action, ReplyEvent, ReplyInput, ReplyRequest, Timings};
 use super::tools::{ToolCall, Tools};
@@ -11,7 +13,7 @@ use super::turn_detector::{buzz, TurnEvent};
 use super::Output;
 use crate::audio::Pcm;
 use crate::engines::{ChatMessage, Role};
-use fakes::{assistant, assistant_hearing, Harness, RATE};
+use fakes::{assistant, assistant_hearing, FakeStt, Harness, RATE};
 
 fn message(role: Role, text: &str) -> ChatMessage {
     ChatMessage::new(role, text)
@@ -374,29 +376,46 @@ async fn the_end_of_turn_listens_to_the_words() {
     assert_eq!(unfinished - plain, 500, "speech that goes on waits 1000 ms");
 }
 
-#[tokio::test]
-async fn words_heard_while_the_caller_spoke_leave_only_the_rest_to_transcribe() {
-    let (a, _, stt) = assistant_hearing(&["My number is", "five five five."], "Noted.", None);
+/// A call whose caller has begun to speak, hearing the scripted words (a reply: "Noted.").
+fn caller_speaking(heard: &[&str]) -> (Harness, Arc<FakeStt>) {
+    let (a, _, stt) = assistant_hearing(heard, "Noted.", None);
     let mut h = Harness::new(a, "");
     h.conversation
         .on_turn_event(TurnEvent::SpeechStarted, h.now);
+    (h, stt)
+}
+
+/// Waits until no part of the caller's utterance is being transcribed.
+async fn listening_done(h: &Harness) {
+    for _ in 0..200 {
+        if !h.conversation.listening_busy() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("a part is still being transcribed");
+}
+
+/// Ends the turn: the `cut` the caller said, then half a second more.
+async fn the_turn_ends_after(h: &mut Harness, cut: Vec<i16>) -> Vec<i16> {
+    let mut turn = cut;
+    turn.extend(vec![1000i16; RATE as usize / 2]);
+    h.conversation
+        .on_turn_event(TurnEvent::TurnEnded(turn.clone()), h.now);
+    h.settle().await;
+    h.play_out();
+    turn
+}
+
+#[tokio::test]
+async fn words_heard_while_the_caller_spoke_leave_only_the_rest_to_transcribe() {
+    let (mut h, stt) = caller_speaking(&["My number is", "five five five."]);
     let so_far = a_second_of_speech();
     h.conversation
         .on_turn_event(TurnEvent::Partial(so_far.clone()), h.now);
     // The part is transcribed in the background; its words are kept once it is done.
-    for _ in 0..200 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        if !stt.calls.lock().unwrap().is_empty() {
-            break;
-        }
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let mut turn = so_far;
-    turn.extend(vec![1000i16; RATE as usize / 2]);
-    h.conversation
-        .on_turn_event(TurnEvent::TurnEnded(turn), h.now);
-    h.settle().await;
-    h.play_out();
+    listening_done(&h).await;
+    the_turn_ends_after(&mut h, so_far).await;
     assert_eq!(h.texts()[0], "heard My number is five five five.");
     // At the end only the last half second was transcribed.
     assert_eq!(
@@ -449,4 +468,41 @@ async fn a_pause_while_a_part_is_transcribed_speculates_once_it_is_done() {
         *stt.calls.lock().unwrap(),
         [RATE as usize, RATE as usize / 2]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_cut_inside_a_word_is_stopped_and_the_turn_transcribed_whole() {
+    // Only the whole utterance's words are scripted: the voided part must not take them.
+    let (mut h, stt) = caller_speaking(&["My number is five."]);
+    let held = stt.hold.lock().unwrap();
+    let cut = a_second_of_speech();
+    h.conversation
+        .on_turn_event(TurnEvent::Partial(cut.clone()), h.now);
+    // The caller went on too soon for the cut to be a word gap.
+    h.conversation
+        .on_turn_event(TurnEvent::PartialVoid(cut.len()), h.now);
+    drop(held);
+    listening_done(&h).await;
+    let turn = the_turn_ends_after(&mut h, cut).await;
+    assert_eq!(h.texts()[0], "heard My number is five.");
+    assert_eq!(
+        *stt.calls.lock().unwrap(),
+        [turn.len()],
+        "only the whole turn"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_words_of_a_part_heard_before_its_cut_was_voided_are_taken_back() {
+    let (mut h, stt) = caller_speaking(&["My num", "My number is five."]);
+    let cut = a_second_of_speech();
+    h.conversation
+        .on_turn_event(TurnEvent::Partial(cut.clone()), h.now);
+    listening_done(&h).await;
+    // A fast engine heard the part before the caller went on: its words are taken back.
+    h.conversation
+        .on_turn_event(TurnEvent::PartialVoid(cut.len()), h.now);
+    let turn = the_turn_ends_after(&mut h, cut).await;
+    assert_eq!(h.texts()[0], "heard My number is five.");
+    assert_eq!(*stt.calls.lock().unwrap(), [RATE as usize, turn.len()]);
 }
