@@ -6,6 +6,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+
 use anyhow::{anyhow, Result};
 
 use super::prompt;
@@ -18,6 +20,37 @@ use crate::engines::{
     Transcript,
 };
 use crate::kb::KnowledgeBase;
+
+/// A request to give up a transcription, seen by a job waiting for its place and by Whisper.
+#[derive(Debug, Default)]
+pub struct Stop {
+    set: AtomicBool,
+    notify: Notify,
+}
+
+impl Stop {
+    /// Gives the transcription up.
+    pub fn set(&self) {
+        self.set.store(true, Ordering::Relaxed);
+        self.notify.notify_waiters();
+    }
+
+    /// Whether it was given up.
+    pub fn is_set(&self) -> bool {
+        self.set.load(Ordering::Relaxed)
+    }
+
+    /// Returns once it is given up.
+    async fn wait(&self) {
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        // Registered before the flag is read, so a `set` in between is not missed.
+        notified.as_mut().enable();
+        if !self.is_set() {
+            notified.await;
+        }
+    }
+}
 
 /// How replies are made (from `[llm]`, `[conversation]`, `[calls]` and `[tts]`).
 #[derive(Debug, Clone)]
@@ -188,28 +221,28 @@ impl Assistant {
             .await
     }
 
-    /// [`Self::transcribe`], given up soon after `stop` is set (before or during the
-    /// transcription).
+    /// [`Self::transcribe`], given up once `stop` is set: at once while it waits for its
+    /// place, soon while Whisper runs.
     pub async fn transcribe_unless(
         &self,
         audio: Pcm,
         deadline: Deadline,
-        stop: Arc<AtomicBool>,
+        stop: Arc<Stop>,
     ) -> Result<Transcript> {
         let stt = self
             .stt
             .clone()
             .ok_or_else(|| anyhow!("this assistant has no speech recognition"))?;
-        let pass = self.speech.enter(Work::Stt, deadline).await;
-        if stop.load(Ordering::Relaxed) {
-            return Err(anyhow!("transcription stopped"));
-        }
+        let pass = tokio::select! {
+            pass = self.speech.enter(Work::Stt, deadline) => pass,
+            () = stop.wait() => return Err(anyhow!("transcription stopped")),
+        };
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _pass = pass;
             span.in_scope(|| {
                 let pcm = resample::to_rate(audio, STT_RATE)?;
-                stt.transcribe(&pcm.samples, &stop)
+                stt.transcribe(&pcm.samples, &stop.set)
             })
         })
         .await?

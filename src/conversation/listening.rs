@@ -9,9 +9,9 @@
 //! [`TurnEvent::Partial`]: super::turn_detector::TurnEvent::Partial
 //! [`TurnEvent::PartialVoid`]: super::turn_detector::TurnEvent::PartialVoid
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::assistant::Stop;
 use super::Assistant;
 use crate::audio::Pcm;
 use crate::engines::schedule::Deadline;
@@ -36,7 +36,7 @@ struct Part {
     /// Where it ends in the utterance.
     end: usize,
     /// Set when it is no longer wanted.
-    stop: Arc<AtomicBool>,
+    stop: Arc<Stop>,
 }
 
 /// The partial transcript of one call's current utterance.
@@ -50,11 +50,12 @@ impl Listening {
         self.progress.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A new utterance begins: what was heard of the last one no longer counts.
+    /// A new utterance begins, or the last one ended: what was heard of the last one no
+    /// longer counts, and a part of it still being transcribed is given up.
     pub fn restart(&self) {
         let mut p = self.lock();
         if let Some(part) = &p.in_flight {
-            part.stop.store(true, Ordering::Relaxed);
+            part.stop.set();
         }
         *p = Progress {
             utterance: p.utterance + 1,
@@ -66,7 +67,7 @@ impl Listening {
     /// unless a part is being transcribed already.
     pub fn offer(&self, assistant: &Arc<Assistant>, so_far: &[i16], rate: u32) {
         let end = so_far.len();
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(Stop::default());
         let (utterance, from, before) = {
             let mut p = self.lock();
             if p.in_flight.is_some() || p.samples >= end {
@@ -89,7 +90,7 @@ impl Listening {
                 return;
             }
             p.in_flight = None;
-            if stop.load(Ordering::Relaxed) {
+            if stop.is_set() {
                 return;
             }
             match heard {
@@ -110,7 +111,7 @@ impl Listening {
     pub fn void(&self, end: usize) {
         let mut p = self.lock();
         match &p.in_flight {
-            Some(part) if part.end == end => part.stop.store(true, Ordering::Relaxed),
+            Some(part) if part.end == end => part.stop.set(),
             _ if p.samples == end => {
                 if let Some((words, samples)) = p.before_last.take() {
                     (p.words, p.samples) = (words, samples);

@@ -215,13 +215,18 @@ impl Conversation {
                     return;
                 }
                 let carried = std::mem::take(&mut self.carry_over);
+                let input = (!self.speculating())
+                    .then(|| self.input(&carried, &samples))
+                    .flatten();
+                // The utterance is over: a part of it still being transcribed is of no use.
+                self.listening.restart();
                 if self.speculating() {
                     let mut utterance = carried;
                     utterance.extend_from_slice(&samples);
                     self.confirm(utterance, now);
                     return;
                 }
-                let Some((utterance, input)) = self.input(&carried, &samples) else {
+                let Some((utterance, input)) = input else {
                     return;
                 };
                 self.start_reply(utterance, input, now, None);

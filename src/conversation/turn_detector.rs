@@ -441,31 +441,39 @@ mod tests {
                 ..settings()
             },
         );
+        d.push(&buzz(1200, 16_000));
         let frame = vec![0; 16_000 * FRAME_MS / 1000];
-        // Quiet frames until the utterance is cut (after the VAD's own hangover).
-        let cut = |d: &mut TurnDetector| {
-            for n in 1..=10 {
+        // Quiet frames until the utterance is cut (after the VAD's own hangover), then
+        // `more` quiet frames and voice: the events of that voice.
+        let mut cut_then_voice = |more: usize| {
+            let mut cut = None;
+            for _ in 0..10 {
                 match d.push(&frame).as_slice() {
                     [] => {}
-                    [TurnEvent::Partial(so_far)] => return (n, so_far.len()),
+                    [TurnEvent::Partial(so_far)] => {
+                        cut = Some(so_far.len());
+                        break;
+                    }
                     other => panic!("{other:?}"),
                 }
             }
-            panic!("no cut")
+            let cut = cut.expect("a cut");
+            for _ in 0..more {
+                assert!(d.push(&frame).is_empty());
+            }
+            (cut, d.push(&buzz(100, 16_000)))
         };
-        d.push(&buzz(1200, 16_000));
-        let (_, first) = cut(&mut d);
         // The caller goes on at once: the cut may be inside a word.
-        assert_eq!(d.push(&buzz(100, 16_000)), [TurnEvent::PartialVoid(first)]);
-        // The next quiet stretch is cut again: a second of speech since the last cut that
-        // held.
-        let (_, second) = cut(&mut d);
+        let (first, voice) = cut_then_voice(0);
+        assert_eq!(voice, [TurnEvent::PartialVoid(first)]);
+        // The next quiet stretch is cut again (a second of speech since the last cut that
+        // held); the caller goes on one frame before it would be a word gap.
+        let (second, voice) = cut_then_voice(PARTIAL_GAP_FRAMES - PARTIAL_CUT_FRAMES - 1);
         assert!(second > first);
+        assert_eq!(voice, [TurnEvent::PartialVoid(second)]);
         // Quiet long enough for a word gap: the cut holds when the caller goes on.
-        for _ in 0..PARTIAL_GAP_FRAMES {
-            assert!(d.push(&frame).is_empty());
-        }
-        assert!(d.push(&buzz(300, 16_000)).is_empty());
+        let (_, voice) = cut_then_voice(PARTIAL_GAP_FRAMES - PARTIAL_CUT_FRAMES);
+        assert!(voice.is_empty(), "{voice:?}");
         // Only new speech after a held cut is cut again.
         for _ in 0..10 {
             assert!(d

@@ -68,7 +68,7 @@ impl Stt {
     }
 
     /// [`Self::transcribe`], stopped with an error soon after `stop` is set (Whisper checks
-    /// it between the steps of its computation).
+    /// it after its encoder and after each decoding step).
     pub fn transcribe_unless(&self, samples: &[f32], stop: &AtomicBool) -> Result<Transcript> {
         let language = match (self.cfg.language.as_str(), self.multilingual) {
             (_, false) => "en",

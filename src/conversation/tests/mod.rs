@@ -6,12 +6,14 @@ mod fakes;
 
 use std::sync::Arc;
 
+use super::assistant::Stop;
 use super::recording_turn;
 use super::reply::{Action, ReplyEvent, ReplyInput, ReplyRequest, Timings};
 use super::tools::{ToolCall, Tools};
 use super::turn_detector::{buzz, TurnEvent};
-use super::Output;
+use super::{Assistant, Output};
 use crate::audio::Pcm;
+use crate::engines::schedule::Deadline;
 use crate::engines::{ChatMessage, Role};
 use fakes::{assistant, assistant_hearing, FakeStt, Harness, RATE};
 
@@ -505,4 +507,66 @@ async fn the_words_of_a_part_heard_before_its_cut_was_voided_are_taken_back() {
     let turn = the_turn_ends_after(&mut h, cut).await;
     assert_eq!(h.texts()[0], "heard My number is five.");
     assert_eq!(*stt.calls.lock().unwrap(), [RATE as usize, turn.len()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_still_transcribed_when_the_turn_ends_is_given_up() {
+    let (mut h, stt) = caller_speaking(&["My number is five."]);
+    let held = stt.hold.lock().unwrap();
+    let cut = a_second_of_speech();
+    h.conversation
+        .on_turn_event(TurnEvent::Partial(cut.clone()), h.now);
+    let mut turn = cut;
+    turn.extend(vec![1000i16; RATE as usize / 2]);
+    h.conversation
+        .on_turn_event(TurnEvent::TurnEnded(turn.clone()), h.now);
+    drop(held);
+    h.settle().await;
+    h.play_out();
+    // The turn's own transcription heard the words; the part took none of them.
+    assert_eq!(h.texts()[0], "heard My number is five.");
+    assert_eq!(*stt.calls.lock().unwrap(), [turn.len()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(
+    clippy::await_holding_lock,
+    reason = "the fake engine's lock is held on purpose, to keep its one place taken; only a blocking thread waits for it"
+)]
+async fn a_transcription_given_up_while_it_waits_for_its_place_leaves_at_once() {
+    let (a, _, stt) = assistant_hearing(&["First."], "Noted.", None);
+    let audio = Pcm::from_i16(&a_second_of_speech(), RATE);
+    let held = stt.hold.lock().unwrap();
+    let load = |a: &Assistant| a.engine_load().stt;
+    // The one speech place is taken by a transcription the test holds.
+    let first = tokio::spawn({
+        let (a, audio) = (a.clone(), audio.clone());
+        async move { a.transcribe(audio, Deadline::NONE).await }
+    });
+    let stop = Arc::new(Stop::default());
+    let second = tokio::spawn({
+        let (a, stop) = (a.clone(), stop.clone());
+        async move { a.transcribe_unless(audio, Deadline::NONE, stop).await }
+    });
+    for _ in 0..200 {
+        if load(&a).running == 1 && load(&a).queued == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!((load(&a).running, load(&a).queued), (1, 1));
+    stop.set();
+    // It leaves the queue while the place is still taken.
+    let given_up = tokio::time::timeout(std::time::Duration::from_secs(5), second)
+        .await
+        .expect("given up at once")
+        .unwrap();
+    assert_eq!(
+        format!("{:#}", given_up.expect_err("stopped")),
+        "transcription stopped"
+    );
+    assert_eq!(load(&a).queued, 0);
+    drop(held);
+    assert_eq!(first.await.unwrap().unwrap().text, "First.");
+    assert_eq!(stt.calls.lock().unwrap().len(), 1);
 }
