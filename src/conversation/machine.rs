@@ -215,20 +215,18 @@ impl Conversation {
                     return;
                 }
                 let carried = std::mem::take(&mut self.carry_over);
-                let input = (!self.speculating())
-                    .then(|| self.input(&carried, &samples))
-                    .flatten();
-                // The utterance is over: a part of it still being transcribed is of no use.
-                self.listening.restart();
                 if self.speculating() {
                     let mut utterance = carried;
                     utterance.extend_from_slice(&samples);
                     self.confirm(utterance, now);
                     return;
                 }
-                let Some((utterance, input)) = input else {
+                let Some((utterance, input)) = self.input(&carried, &samples) else {
                     return;
                 };
+                // The reply transcribes the rest itself: a part still being transcribed (a
+                // speculation never runs beside one) is of no use.
+                self.listening.restart();
                 self.start_reply(utterance, input, now, None);
             }
         }

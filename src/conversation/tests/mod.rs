@@ -398,10 +398,16 @@ async fn listening_done(h: &Harness) {
     panic!("a part is still being transcribed");
 }
 
-/// Ends the turn: the `cut` the caller said, then half a second more.
-async fn the_turn_ends_after(h: &mut Harness, cut: Vec<i16>) -> Vec<i16> {
+/// The whole turn: the `cut` the caller said, then half a second more.
+fn a_turn_after(cut: Vec<i16>) -> Vec<i16> {
     let mut turn = cut;
     turn.extend(vec![1000i16; RATE as usize / 2]);
+    turn
+}
+
+/// Ends the turn after the `cut` ([`a_turn_after`]) and plays the reply.
+async fn the_turn_ends_after(h: &mut Harness, cut: Vec<i16>) -> Vec<i16> {
+    let turn = a_turn_after(cut);
     h.conversation
         .on_turn_event(TurnEvent::TurnEnded(turn.clone()), h.now);
     h.settle().await;
@@ -516,8 +522,7 @@ async fn a_part_still_transcribed_when_the_turn_ends_is_given_up() {
     let cut = a_second_of_speech();
     h.conversation
         .on_turn_event(TurnEvent::Partial(cut.clone()), h.now);
-    let mut turn = cut;
-    turn.extend(vec![1000i16; RATE as usize / 2]);
+    let turn = a_turn_after(cut);
     h.conversation
         .on_turn_event(TurnEvent::TurnEnded(turn.clone()), h.now);
     drop(held);
