@@ -74,8 +74,10 @@ enum Command {
     /// `stream` (real-time media stream, streaming vs sequential pipeline), `load`
     /// (simultaneous real-time calls), `llm` (tokens/s of replies written one at a time vs
     /// together), `kb` (knowledge base search time and its prompt cost), `listen`
-    /// (transcribing while the caller speaks vs at the end: word error rate and time) or
-    /// `hostile` (what hostile clients do to a running voxd, with --url and its --config).
+    /// (transcribing while the caller speaks vs at the end: word error rate and time),
+    /// `wer` (word error rate and real-time factor of the STT settings over a folder of
+    /// recordings, --dir) or `hostile` (what hostile clients do to a running voxd, with
+    /// --url and its --config).
     Bench {
         #[arg(value_enum, default_value_t = BenchKind::Turn)]
         kind: BenchKind,
@@ -93,6 +95,16 @@ enum Command {
         /// `hostile`: the voxd to measure (required).
         #[arg(long, value_name = "HOST:PORT")]
         url: Option<std::net::SocketAddr>,
+        /// `wer`: the folder of recordings (e.g. models/speech/asterisk-ru from
+        /// scripts/fetch-test-speech).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// `wer`: the transcript file, `name: words` per line (default: DIR/transcripts.txt).
+        #[arg(long, value_name = "FILE")]
+        transcripts: Option<PathBuf>,
+        /// `wer`: score only the first N recordings.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
     },
 }
 
@@ -124,6 +136,7 @@ enum BenchKind {
     Kb,
     Listen,
     Hostile,
+    Wer,
 }
 
 fn main() {
@@ -228,6 +241,7 @@ fn run(cli: Cli) -> Result<()> {
             runs,
             calls,
             url,
+            ..
         } => runtime()?.block_on(voxd::bench::load(
             cfg,
             &calls,
@@ -256,6 +270,21 @@ fn run(cli: Cli) -> Result<()> {
             runs,
             ..
         } => voxd::bench::kb(cfg, runs.unwrap_or(100) as usize),
+        Command::Bench {
+            kind: BenchKind::Wer,
+            dir,
+            transcripts,
+            limit,
+            ..
+        } => {
+            let dir = dir.context("bench wer needs --dir: a folder of recordings")?;
+            voxd::bench::wer_set(
+                &cfg,
+                &dir,
+                transcripts.as_deref(),
+                limit.unwrap_or(usize::MAX),
+            )
+        }
     }
 }
 

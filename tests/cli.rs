@@ -168,6 +168,74 @@ fn check_reports_a_damaged_model_as_a_checksum_mismatch() {
 }
 
 #[test]
+fn bench_wer_scores_recorded_speech_and_names_what_is_missing() {
+    let dir = repo().join("models/speech/asterisk-en");
+    assert!(
+        dir.join("transcripts.txt").is_file(),
+        "test speech missing: run scripts/fetch-test-speech (scripts/test does)"
+    );
+    let (ok, out, err) = run(voxd()
+        .args(["bench", "wer", "--limit", "4", "--dir"])
+        .arg(&dir));
+    assert!(ok, "{out}{err}");
+    assert!(out.contains(": 4 recordings ("), "{out}");
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("WER "))
+        .unwrap_or_else(|| panic!("no summary: {out}"));
+    let percent: f64 = summary[4..].split(' ').next().unwrap().parse().unwrap();
+    assert!(percent < 30.0, "{summary}");
+    assert!(summary.contains("RTF "), "{summary}");
+
+    let (ok, _, err) = run(voxd().args(["bench", "wer"]));
+    assert!(!ok && err.contains("bench wer needs --dir"), "{err}");
+    let empty = tempfile::tempdir().unwrap();
+    let (ok, _, err) = run(voxd().args(["bench", "wer", "--dir"]).arg(empty.path()));
+    assert!(
+        !ok && err.contains("cannot read the transcript file")
+            && err.contains("scripts/fetch-test-speech"),
+        "{err}"
+    );
+    std::fs::write(empty.path().join("transcripts.txt"), "gone: nothing here\n").unwrap();
+    let (ok, _, err) = run(voxd().args(["bench", "wer", "--dir"]).arg(empty.path()));
+    assert!(!ok && err.contains("no recording of"), "{err}");
+}
+
+#[test]
+fn a_gguf_without_a_chat_template_is_named_by_check_and_at_start() {
+    // The test LLM with its template's metadata key renamed (same length, so the GGUF stays
+    // valid): llama.cpp finds no `tokenizer.chat_template`, as in a base model's GGUF.
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("no-template.gguf");
+    let mut bytes =
+        std::fs::read(repo().join("models/test/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
+    let key = b"tokenizer.chat_template";
+    let at = bytes
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("the test LLM has a chat template");
+    bytes[at + key.len() - 1] = b'X';
+    std::fs::write(&model, &bytes).unwrap();
+    let (ok, out, err) = run(voxd().arg("check").env("VOXD_MODELS_LLM", &model));
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("llm: warning: the LLM carries no chat template")
+            && out.contains("falls back to ChatML"),
+        "{out}"
+    );
+    // The intact model: no warning.
+    let (_, out, _) = run(voxd().arg("check"));
+    assert!(!out.contains("chat template"), "{out}");
+    // At start, in the daemon's log.
+    let d = common::daemon::Daemon::start(&[("VOXD_MODELS_LLM", model.to_str().unwrap())]);
+    let logs = d.logs();
+    assert!(
+        logs.contains("WARN") && logs.contains("the LLM carries no chat template"),
+        "{logs}"
+    );
+}
+
+#[test]
 fn the_binary_links_exactly_one_ggml() {
     let out = Command::new("nm")
         .arg("--defined-only")

@@ -1,5 +1,5 @@
 //! The call history on a real daemon: a recording turn and a media-stream call are stored as
-//! they happen; `kill -9` in the middle of a reply loses no finished turn; a restarted voxd
+//! they happen, with the language each is answered in (`conversation.language = "auto"`); `kill -9` in the middle of a reply loses no finished turn; a restarted voxd
 //! serves them at `GET /calls` and `GET /calls/{id}`, with clear errors for bad queries.
 
 mod common;
@@ -37,6 +37,7 @@ async fn kill_9_mid_call_loses_no_finished_turn_and_a_restart_serves_the_history
         ("VOXD_HISTORY_DATABASE", db_env),
         ("VOXD_SERVER_TOKEN", TOKEN),
         ("VOXD_DOWNLOAD_ALLOWED_NETWORKS", "[\"127.0.0.2/32\"]"),
+        ("VOXD_CONVERSATION_LANGUAGE", "auto"),
     ];
     let mut d = Daemon::start(&env);
 
@@ -115,7 +116,12 @@ async fn kill_9_mid_call_loses_no_finished_turn_and_a_restart_serves_the_history
         audio.starts_with("/audio/") && reply_url.ends_with(audio),
         "{rec}"
     );
+    assert_eq!(
+        rec["language"], "en",
+        "the English caller's language: {rec}"
+    );
     let ws = serde_json::to_value(history.call("hist-ws").unwrap().unwrap()).unwrap();
+    assert_eq!(ws["language"], "en", "{ws}");
     let ws_turns = texts(&ws);
     assert_eq!(ws_turns[0], ("assistant".to_string(), greeting), "{ws}");
     assert_eq!(ws_turns[1], ("user".to_string(), said.clone()), "{ws}");
@@ -134,6 +140,7 @@ async fn kill_9_mid_call_loses_no_finished_turn_and_a_restart_serves_the_history
         .map(|c| c["call_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["hist-ws", "hist-rec"], "newest first");
+    assert_eq!(list["calls"][1]["language"], "en", "{list}");
     let (s, call) = get_json(d2.addr, "/calls/hist-ws").await;
     assert_eq!(s, 200);
     assert_eq!(call["transport"], "stream");
@@ -181,6 +188,7 @@ async fn kill_9_mid_call_loses_no_finished_turn_and_a_restart_serves_the_history
     assert_eq!(memory[3], next["user_text"].as_str().unwrap());
     let (_, rec) = get_json(d2.addr, "/calls/hist-rec").await;
     assert_eq!(rec["status"], "active", "going on again: {rec}");
+    assert_eq!(rec["language"], "en", "{rec}");
 
     // The scenario's end of the call reaches the history even though the daemon that held the
     // live call is gone.

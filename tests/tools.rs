@@ -16,8 +16,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use common::{harness, post_json, test_config, wait_until, Served};
-use serde_json::{json, Value};
+use common::{harness, test_config, wait_until};
+use serde_json::Value;
 use voxd::calls::history::History;
 use voxd::config::Config;
 use voxd::conversation::prompt;
@@ -119,18 +119,7 @@ async fn start_webhook(w: Webhook) -> SocketAddr {
 /// One recording turn: Piper says `words`, the API at `api` answers.
 async fn turn(api: SocketAddr, call_id: &str, words: &str) -> Value {
     let h = harness();
-    let url = h.serve(
-        &format!("{call_id}.wav"),
-        Served::Bytes(common::encode(&h.speak(words), "wav")),
-    );
-    let (status, body) = post_json(
-        format!("http://{api}/voximplant/process_audio"),
-        json!({"call_id": call_id, "audio_url": url}),
-        true,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    body
+    common::recording_turn(api, call_id, common::encode(&h.speak(words), "wav")).await
 }
 
 async fn stored_call(api: SocketAddr, call_id: &str) -> Value {

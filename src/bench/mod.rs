@@ -2,7 +2,8 @@
 //! configured models. `turn` measures the recording-URL turn, `stream` real-time calls,
 //! `load` several simultaneous real-time calls, `llm` batched generation's tokens/s,
 //! `kb` the knowledge base's search and prompt cost, `listen` transcribing while the caller
-//! speaks against at the end, `hostile` what hostile clients do to a running voxd. [`caller`]
+//! speaks against at the end, `hostile` what hostile clients do to a running voxd, `wer`
+//! the STT's word error rate over a folder of recordings ([`recordings`]). [`caller`]
 //! is the media-stream client
 //! they (and the tests) call voxd with.
 
@@ -12,6 +13,7 @@ mod kb;
 mod listen;
 mod llm;
 mod load;
+pub mod recordings;
 mod stream;
 mod turn;
 pub mod wer;
@@ -36,6 +38,7 @@ pub use kb::run as kb;
 pub use listen::run as listen;
 pub use llm::run as llm;
 pub use load::run as load;
+pub use recordings::run as wer_set;
 pub use stream::run as stream;
 pub use turn::run as turn;
 

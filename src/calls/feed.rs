@@ -1,5 +1,5 @@
 //! The live feed of call facts for the console: calls starting and ending, turns, tool
-//! calls and barge-ins, as they happen. A bounded broadcast: nothing waits for a slow
+//! calls, barge-ins and a call's language changing, as they happen. A bounded broadcast: nothing waits for a slow
 //! reader, and a reader that falls behind by more than [`FEED_CAPACITY`] facts is told to
 //! start again from a snapshot.
 
@@ -9,7 +9,8 @@ use tokio::sync::broadcast;
 /// Facts a reader may fall behind by before it must resync.
 pub const FEED_CAPACITY: usize = 512;
 
-/// One fact: its kind (`call_started`, `turn`, `tool`, `barge_in`, `call_ended`) and data.
+/// One fact: its kind (`call_started`, `turn`, `tool`, `barge_in`, `language`,
+/// `call_ended`) and data.
 #[derive(Debug, Clone)]
 pub struct Fact {
     pub kind: &'static str,

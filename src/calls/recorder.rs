@@ -1,5 +1,6 @@
 //! One call's recorder: the one writer of everything a call leaves behind. Its memory (the
-//! chat context the next reply sees), its history rows (turns, tool calls, the end), its
+//! chat context the next reply sees) and language (the one its replies are made in), its
+//! history rows (turns, tool calls, the end), its
 //! metrics (answered turns, stage times, barge-ins, reply latency). Every transport and the
 //! conversation write through it; short locks, never skipped when busy.
 
@@ -22,6 +23,9 @@ const LIVE_TOOLS: usize = 50;
 #[derive(Debug, Default)]
 struct Gathered {
     memory: Vec<ChatMessage>,
+    /// The language the call is answered in, once one is known (see
+    /// `conversation::language`).
+    language: Option<String>,
     turns: u32,
     /// Real-time replies: end of the caller's turn → first reply audio sent, in ms.
     reply_latencies_ms: Vec<f64>,
@@ -109,10 +113,12 @@ impl CallRecorder {
         self.gathered.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes up a conversation kept in the history (`(role, text)` turns in order): a
-    /// recording-mode call whose session a restart lost goes on where it was.
-    pub(super) fn take_up(&self, turns: Vec<(String, String)>) {
+    /// Takes up a conversation kept in the history (`(role, text)` turns in order, and the
+    /// call's language): a recording-mode call whose session a restart lost goes on where
+    /// it was.
+    pub(super) fn take_up(&self, turns: Vec<(String, String)>, language: Option<String>) {
         let mut g = self.gathered();
+        g.language = language;
         for (role, text) in turns {
             let role = match role.as_str() {
                 "user" => {
@@ -129,6 +135,30 @@ impl CallRecorder {
     /// The conversation so far, for the next reply's prompt.
     pub fn memory(&self) -> Vec<ChatMessage> {
         self.gathered().memory.clone()
+    }
+
+    /// The language the call is answered in so far (None: the base keys).
+    pub fn language(&self) -> Option<String> {
+        self.gathered().language.clone()
+    }
+
+    /// The call is answered in `language` from now on (None: as before): a change is
+    /// stored in the history and told to the console.
+    pub fn speaks(&self, language: Option<&str>) {
+        let Some(language) = language else { return };
+        if self.gathered().language.as_deref() == Some(language) {
+            return;
+        }
+        // Stored before the call's facts are taken: a slow history holds no other fact.
+        self.log.record("the call's language", |h| {
+            h.set_language(self.id.as_str(), language)
+        });
+        let mut g = self.gathered();
+        g.language = Some(language.to_string());
+        g.facts += 1;
+        let fact = json!({"call_id": self.id.as_str(), "seq": g.facts, "language": language});
+        // Told while the call's facts are held: their numbers reach the feed in order.
+        self.publish("language", fact);
     }
 
     /// Answered turns so far.
@@ -314,6 +344,7 @@ impl CallRecorder {
             "transport": self.transport.as_str(),
             "direction": self.direction(),
             "started_at": to_rfc3339(self.started_at),
+            "language": g.language,
             "turns": g.transcript,
             "barge_ins": g.barge_ins,
             "seq": g.facts,

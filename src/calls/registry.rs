@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::history::History;
 use super::{CallId, CallLog, CallRecorder};
 use crate::metrics::Transport;
 
@@ -104,12 +105,15 @@ impl Calls {
             entry.call.clone()
         };
         // A recording-mode call voxd does not hold may be one a restart interrupted: its
-        // conversation goes on from the history.
+        // conversation goes on from the history, in the language it was answered in.
         if new && transport == Transport::Recording {
-            match self.log.query(|h| h.conversation(id.as_str())) {
-                Some(Ok(turns)) if !turns.is_empty() => {
+            let stored = |h: &History| -> anyhow::Result<_> {
+                Ok((h.conversation(id.as_str())?, h.language(id.as_str())?))
+            };
+            match self.log.query(stored) {
+                Some(Ok((turns, language))) if !turns.is_empty() => {
                     tracing::info!(call_id = %id, turns = turns.len(), "conversation taken up from the history");
-                    call.take_up(turns);
+                    call.take_up(turns, language);
                 }
                 Some(Err(e)) => {
                     tracing::error!("call history: cannot read the conversation: {e:#}")

@@ -131,6 +131,8 @@ fn inspect(file: &Path) -> Result<String> {
 struct Loaded {
     detail: String,
     language: String,
+    /// What works but may not work well.
+    warning: Option<String>,
 }
 
 /// Inspects the files, loads the engine unless a file fails its checksum, prints the report.
@@ -155,6 +157,9 @@ fn engine(name: &str, files: &[&Path], load: impl FnOnce() -> Result<Loaded>) ->
     let ok = match &loaded {
         Ok(l) => {
             println!("{name}: ok ({})", l.detail);
+            if let Some(w) = &l.warning {
+                println!("{name}: warning: {w}");
+            }
             lines.push(format!("  language: {}", l.language));
             true
         }
@@ -193,11 +198,13 @@ pub fn run(cfg: &Config) -> Result<()> {
         Ok(Loaded {
             detail: format!("{}, {langs}", m.stt.display()),
             language: format!("{langs} (stt.language = \"{}\")", cfg.stt.language),
+            warning: None,
         })
     });
     let llm_ok = engine("llm", &[&m.llm], || {
-        Llm::load(&m.llm, &cfg.llm, 1, None)?;
+        let llm = Llm::load(&m.llm, &cfg.llm, 1, None)?;
         Ok(Loaded {
+            warning: llm.template_warning().map(String::from),
             detail: m.llm.display().to_string(),
             language: declared_language(&m.llm).map_or_else(
                 || "any (the model declares none; no manifest.toml entry for it)".into(),
@@ -222,6 +229,7 @@ pub fn run(cfg: &Config) -> Result<()> {
                 voice_locale(&m.voice).unwrap_or_else(|| "not named in the voice config".into()),
                 tts.language()
             ),
+            warning: None,
         })
     });
     for ok in [stt_ok, llm_ok, tts_ok] {

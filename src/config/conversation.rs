@@ -23,6 +23,9 @@ pub struct ConversationConfig {
     pub max_turn_secs: u32,
     pub pipeline: Pipeline,
     pub first_clause_words: u32,
+    /// Whether a call is answered in the language Whisper hears (`"auto"`) or always with
+    /// the base keys (`""`, the default).
+    pub language: CallLanguage,
 }
 
 impl Default for ConversationConfig {
@@ -41,6 +44,7 @@ impl Default for ConversationConfig {
             max_turn_secs: 30,
             pipeline: Pipeline::Streaming,
             first_clause_words: 4,
+            language: CallLanguage::Base,
         }
     }
 }
@@ -54,6 +58,18 @@ pub enum Pipeline {
     Streaming,
     /// The whole reply at once, after the LLM (for comparison).
     Sequential,
+}
+
+/// Which words a call is answered with (`conversation.language`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CallLanguage {
+    /// The base keys, whatever the caller speaks (`""`, the default).
+    #[default]
+    #[serde(rename = "")]
+    Base,
+    /// The words of the language Whisper hears (`"auto"`, see `[languages.<code>]`).
+    #[serde(rename = "auto")]
+    Auto,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -36,6 +36,9 @@ pub struct SttConfig {
     pub temperature_fallback: bool,
     pub fit_audio_context: bool,
     pub use_gpu: bool,
+    /// Words Whisper should expect (Whisper's initial prompt): the company's name, its
+    /// products, street names. Empty: none.
+    pub prompt: String,
 }
 
 impl Default for SttConfig {
@@ -47,6 +50,7 @@ impl Default for SttConfig {
             temperature_fallback: false,
             fit_audio_context: true,
             use_gpu: false,
+            prompt: String::new(),
         }
     }
 }

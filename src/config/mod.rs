@@ -5,8 +5,10 @@
 mod conversation;
 mod engines;
 mod env;
+mod languages;
 mod service;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -15,8 +17,11 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::download::DownloadConfig;
 pub use crate::outbound::VoximplantConfig;
-pub use conversation::{ConversationConfig, Pipeline, StreamEncoding, VoximplantStreamConfig};
+pub use conversation::{
+    CallLanguage, ConversationConfig, Pipeline, StreamEncoding, VoximplantStreamConfig,
+};
 pub use engines::{LlmConfig, ModelsConfig, SttConfig, TtsConfig};
+pub use languages::{LanguageConfig, Phrases};
 pub use service::{
     CallsConfig, HistoryConfig, KbConfig, LogFormat, MetricsConfig, PhoneCountry, ServerConfig,
     ToolsConfig,
@@ -43,6 +48,10 @@ pub struct Config {
     pub kb: KbConfig,
     pub voximplant: VoximplantConfig,
     pub tools: ToolsConfig,
+    /// `[languages.<code>]`: each language's own words, with `conversation.language =
+    /// "auto"` ([`languages`]). Not settable by `VOXD_*` variables.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub languages: BTreeMap<String, LanguageConfig>,
     /// What loading found to warn about (old keys), for the log and `voxd check`.
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -70,6 +79,7 @@ impl Config {
         cfg.warnings = warnings;
         cfg.resolve_paths(&base);
         cfg.validate()?;
+        cfg.warnings.extend(languages::warnings(&cfg));
         Ok(cfg)
     }
 
@@ -185,7 +195,7 @@ impl Config {
         if tools.webhook_attempts == 0 || tools.webhook_timeout_secs <= 0.0 {
             bail!("tools.webhook_attempts and tools.webhook_timeout_secs must be positive");
         }
-        Ok(())
+        languages::check_codes(self)
     }
 }
 
@@ -330,10 +340,29 @@ mod tests {
             "[conversation]\npipeline = \"fast\"",
             "[server]\nlog_format = \"xml\"",
             "[voximplant_stream]\nencoding = \"OPUS\"",
+            "[conversation]\nlanguage = \"fr\"",
         ] {
             let t: toml::Table = toml::from_str(bad).unwrap();
             assert!(toml::Value::Table(t).try_into::<Config>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_call_language_is_set_by_env_but_the_language_tables_are_not() {
+        let mut t = toml::Table::new();
+        let warnings = env::apply_env_overrides(
+            &mut t,
+            vars(&[
+                ("VOXD_CONVERSATION_LANGUAGE", "auto"),
+                ("VOXD_LANGUAGES_EN_REPROMPT_TEXT", "Hm?"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].starts_with("VOXD_LANGUAGES_EN_REPROMPT_TEXT names no config key"));
+        let cfg: Config = toml::Value::Table(t).try_into().unwrap();
+        assert_eq!(cfg.conversation.language, CallLanguage::Auto);
+        assert!(cfg.languages.is_empty());
     }
 
     #[test]

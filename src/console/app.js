@@ -266,7 +266,7 @@ async function refreshHealth() {
   $('status').replaceChildren(...facts.flatMap(([k, v, cls]) => [el('dt', {}, k), el('dd', { class: cls, data: { fact: k } }, v ?? '–')]));
 }
 
-/** The live calls by id: {call_id, transport, direction, started_at, turns, barge_ins, tools}. */
+/** The live calls by id: {call_id, transport, direction, started_at, language, turns, barge_ins, tools}. */
 const live = new Map();
 // The newest turns and tool calls kept per live call (voxd keeps as many).
 const LIVE_TURNS = 200;
@@ -292,12 +292,14 @@ function onLiveEvent(name, data) {
     // snapshot already holds (numbered up to the call's `seq`), are left out.
     case 'turn':
     case 'tool':
-    case 'barge_in': {
+    case 'barge_in':
+    case 'language': {
       const call = live.get(data.call_id);
       if (!call || (typeof data.seq === 'number' && data.seq <= (call.seq || 0))) return;
       call.seq = data.seq;
       if (name === 'turn') pushBounded(call.turns, data, LIVE_TURNS);
       else if (name === 'tool') pushBounded(call.tools, data, LIVE_TOOLS);
+      else if (name === 'language') call.language = data.language;
       else call.barge_ins += 1;
       break;
     }
@@ -325,6 +327,7 @@ function renderLiveCall(c) {
       el('strong', { class: 'call-id' }, c.call_id),
       el('span', { class: 'tag' }, c.direction || '?'),
       el('span', { class: 'tag' }, c.transport || '?'),
+      c.language ? el('span', { class: 'tag', data: { language: c.language } }, c.language) : null,
       el('span', { class: 'muted small' }, `since ${fmtTime(c.started_at)}`)),
     el('p', { class: 'small muted' },
       `barge-ins: ${c.barge_ins || 0}`,
@@ -458,7 +461,8 @@ async function loadHistory() {
     // data-label: the column's name, shown beside each value on a phone (style.css).
     return el('tr', { data: { callId: c.call_id } },
       el('td', { data: { label: 'Started' } }, fmtDateTime(c.started_at || c.created_at)),
-      el('td', { data: { label: 'Call' } }, el('a', { href, class: 'call-link' }, c.call_id)),
+      el('td', { data: { label: 'Call' } }, el('a', { href, class: 'call-link' }, c.call_id),
+        c.language ? [' ', el('span', { class: 'tag', data: { language: c.language } }, c.language)] : null),
       el('td', { data: { label: 'Direction' } }, c.direction),
       el('td', { class: 'wide', data: { label: 'Transport' } }, c.transport),
       el('td', { data: { label: 'Phone' } }, c.phone || '–'),
@@ -492,7 +496,8 @@ async function loadCall(id) {
   }
   if (n !== loads.call) return;
   const facts = [
-    ['Direction', c.direction], ['Transport', c.transport], ['Phone', c.phone || '–'],
+    ['Direction', c.direction], ['Transport', c.transport], ['Language', c.language || '–'],
+    ['Phone', c.phone || '–'],
     ['Status', c.status], ['Outcome', c.outcome || '–'], ['Created', fmtDateTime(c.created_at)],
     ['Started', fmtDateTime(c.started_at)], ['Ended', fmtDateTime(c.ended_at)],
     ['Duration', fmtDuration(between(c.started_at, c.ended_at))],

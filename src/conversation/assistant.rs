@@ -1,7 +1,8 @@
 //! The assistant every conversation talks to: the engines behind their traits (STT and TTS
 //! jobs through the deadline gate of the cores), the knowledge base, the tools, the prompt head and
-//! the reply settings, built once and shared by every call and mode. [`super::reply`] is
-//! what it does with them.
+//! the reply settings, with a head and phrases per language a call may be answered in
+//! ([`Languages`]), built once and shared by every call and mode. [`super::reply`] is what
+//! it does with them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,10 +11,11 @@ use tokio::sync::Notify;
 
 use anyhow::{anyhow, Result};
 
-use super::prompt;
+use super::language::Languages;
+use super::prompt::{self, KbWords};
 use super::tools::{self, Tools};
 use crate::audio::{resample, Pcm, STT_RATE};
-use crate::config::Config;
+use crate::config::{CallLanguage, Config, Phrases};
 use crate::engines::schedule::{Deadline, Due, EngineLoad, Gate, Work};
 use crate::engines::{
     ChatMessage, Engines, Grammar, LlmEvent, Role, SpeechToText, TextGenerator, TextToSpeech,
@@ -94,7 +96,18 @@ pub struct Assistant {
     pub(super) grammar: Option<Grammar>,
     /// What every prompt starts with: the system message and the tools' examples.
     pub(super) head: Vec<ChatMessage>,
+    /// The other languages a call may be answered in, each with its own head and phrases.
+    pub(super) languages: Languages,
     pub settings: ReplySettings,
+}
+
+/// What a reply says in one language: the prompt head, the caller's goodbyes, the reprompt
+/// and the knowledge base's words.
+pub(super) struct InLanguage<'a> {
+    pub head: &'a [ChatMessage],
+    pub hangup_phrases: &'a [String],
+    pub reprompt_text: &'a str,
+    pub kb: Option<(&'a KnowledgeBase, KbWords<'a>)>,
 }
 
 impl Assistant {
@@ -117,8 +130,61 @@ impl Assistant {
             tools,
             grammar,
             head,
+            languages: Languages::default(),
             settings,
         }
+    }
+
+    /// Answers a call in the language it is heard in (`setting`), with these languages'
+    /// words ([`Config::language_phrases`]); their heads carry the same tools as the base.
+    pub fn with_languages(
+        mut self,
+        setting: CallLanguage,
+        phrases: std::collections::BTreeMap<String, Phrases>,
+    ) -> Self {
+        let hermes = self.llm.template_mentions(tools::CALL_OPEN);
+        self.languages = Languages::new(setting, phrases, self.tools.as_ref(), hermes);
+        self
+    }
+
+    /// The language a turn is answered in: see [`Languages::of_turn`].
+    pub(super) fn turn_language(
+        &self,
+        heard: &str,
+        words: usize,
+        call: Option<&str>,
+    ) -> Option<String> {
+        self.languages.of_turn(heard, words, call)
+    }
+
+    /// What a reply says in `language` (None, or one without words: the base keys).
+    pub(super) fn in_language(&self, language: Option<&str>) -> InLanguage<'_> {
+        match self.languages.get(language) {
+            Some(l) => InLanguage {
+                head: &l.head,
+                hangup_phrases: &l.phrases.hangup_phrases,
+                reprompt_text: &l.phrases.reprompt_text,
+                kb: self.kb.as_ref().map(|kb| {
+                    let words = KbWords {
+                        instruction: &l.phrases.kb_instruction,
+                        handoff: &l.phrases.kb_handoff,
+                    };
+                    (kb, words)
+                }),
+            },
+            None => InLanguage {
+                head: &self.head,
+                hangup_phrases: &self.settings.hangup_phrases,
+                reprompt_text: &self.settings.reprompt_text,
+                kb: self.kb.as_ref().map(|kb| (kb, KbWords::of(kb.config()))),
+            },
+        }
+    }
+
+    /// Said in the recording flow when nothing intelligible was heard, in a call's
+    /// `language`.
+    pub fn reprompt_text(&self, language: Option<&str>) -> &str {
+        self.in_language(language).reprompt_text
     }
 
     /// Adds ears and a voice (one job at a time; see [`Self::with_gate`]).
@@ -176,7 +242,8 @@ impl Assistant {
             &cfg.llm.system_prompt,
             Tools::from_config(&cfg.tools),
             ReplySettings::from_config(cfg),
-        );
+        )
+        .with_languages(cfg.conversation.language, cfg.language_phrases());
         if let Some(g) = &assistant.grammar {
             engines
                 .llm

@@ -2,8 +2,9 @@
 //! replies (greeting, streamed answers) run as tasks through the reply pipeline, replies
 //! begun speculatively in the caller's pause (held until the turn has really ended, dropped
 //! if the caller goes on), the end of turn that listens to the words, paced playout,
-//! barge-in, and what the call's recorder keeps. Every input carries the time (`now`), so
-//! tests drive it with their own clock.
+//! barge-in, and what the call's recorder keeps (its memory, and the language its replies
+//! are made in). Every input carries the time (`now`), so tests drive it with their own
+//! clock.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -334,8 +335,10 @@ impl Conversation {
             old.task.abort();
         }
         self.reply_seq += 1;
+        let call = self.call.as_ref();
+        let language = call.and_then(|c| c.language());
         let request = ReplyRequest {
-            memory: self.call.as_ref().map(|c| c.memory()).unwrap_or_default(),
+            memory: call.map(|c| c.memory()).unwrap_or_default(),
             input,
             rate: Some(self.out_rate),
             live: true,
@@ -347,7 +350,7 @@ impl Conversation {
                 let mut send = |ev| {
                     let _ = tx.send((id, ev));
                 };
-                if let Err(e) = assistant.reply(request, &mut send).await {
+                if let Err(e) = assistant.reply_in(request, language, &mut send).await {
                     send(ReplyEvent::Failed(format!("{e:#}")));
                 }
             }
@@ -385,7 +388,11 @@ impl Conversation {
             return self.take();
         }
         match event {
-            ReplyEvent::Heard { text, .. } => {
+            ReplyEvent::Heard {
+                text,
+                call_language,
+                ..
+            } => {
                 if !text.is_empty() {
                     // The caller's words are theirs: in the history, in the logs at debug only.
                     let words = text.split_whitespace().count();
@@ -394,6 +401,7 @@ impl Conversation {
                 }
                 if let Some(call) = &self.call {
                     call.heard(&text);
+                    call.speaks(call_language.as_deref());
                 }
                 if let Some(r) = self.reply.as_mut() {
                     self.out.push(Output::Heard {

@@ -7,6 +7,7 @@
 pub mod assistant;
 mod chunker;
 mod end_of_turn;
+mod language;
 mod listening;
 mod machine;
 pub mod playout;

@@ -58,10 +58,41 @@ pub fn for_turn(
     heard: &str,
     goodbye: bool,
 ) -> Result<TurnPrompt> {
+    let kb = kb.map(|kb| (kb, KbWords::of(kb.config())));
+    for_turn_in(head, kb, history, heard, goodbye)
+}
+
+/// What the knowledge base's part of a prompt says, in the call's language.
+#[derive(Debug, Clone, Copy)]
+pub struct KbWords<'a> {
+    /// How to answer from the passages (`{handoff}` stands for the hand-off sentence).
+    pub instruction: &'a str,
+    /// Said when the passages do not answer the question.
+    pub handoff: &'a str,
+}
+
+impl<'a> KbWords<'a> {
+    /// The configured words (`kb.instruction`, `kb.handoff`).
+    pub fn of(cfg: &'a KbConfig) -> Self {
+        Self {
+            instruction: &cfg.instruction,
+            handoff: &cfg.handoff,
+        }
+    }
+}
+
+/// [`for_turn`] with the knowledge base's words in the call's language.
+pub fn for_turn_in(
+    head: &[ChatMessage],
+    kb: Option<(&KnowledgeBase, KbWords<'_>)>,
+    history: &[ChatMessage],
+    heard: &str,
+    goodbye: bool,
+) -> Result<TurnPrompt> {
     let mut messages = head.to_vec();
     messages.extend(history.iter().cloned());
     let content = match kb {
-        Some(kb) if !goodbye => {
+        Some((kb, words)) if !goodbye => {
             let hits = kb.search(heard)?;
             tracing::info!(
                 passages = hits.len(),
@@ -69,9 +100,9 @@ pub fn for_turn(
                 "knowledge base"
             );
             if hits.is_empty() {
-                return Ok(TurnPrompt::Handoff(kb.config().handoff.clone()));
+                return Ok(TurnPrompt::Handoff(words.handoff.to_string()));
             }
-            with_passages(kb.config(), &hits, heard)
+            with_passages(words, &hits, heard)
         }
         _ => heard.to_string(),
     };
@@ -85,8 +116,8 @@ pub fn for_turn(
 /// The user message that carries the passages: the instruction first (with the hand-off
 /// sentence in it), then the passages, best match first (with the 135M test model that
 /// quoted the right fact more often than best match last), then the caller's words.
-pub fn with_passages(cfg: &KbConfig, hits: &[Hit], heard: &str) -> String {
-    let mut out = cfg.instruction.replace("{handoff}", &cfg.handoff);
+pub fn with_passages(words: KbWords<'_>, hits: &[Hit], heard: &str) -> String {
+    let mut out = words.instruction.replace("{handoff}", words.handoff);
     out.push_str("\n\nFacts:");
     for h in hits.iter() {
         out.push_str("\n- ");
@@ -121,7 +152,7 @@ mod tests {
             hit(3.0, "Opening hours", "We open at 9 am."),
             hit(1.0, "", "Parking is free."),
         ];
-        let msg = with_passages(&cfg, &hits, "When do you open?");
+        let msg = with_passages(KbWords::of(&cfg), &hits, "When do you open?");
         assert_eq!(
             msg,
             "Answer the question using only these facts from the company's documents. \

@@ -1,6 +1,7 @@
 //! A whole turn on a recording (the recording-URL flow): the reply pipeline's pieces
 //! joined into one audio file, with the reprompt when nothing intelligible was heard. The
-//! progress can be watched as it happens (the progressive mode streams the pieces).
+//! progress can be watched as it happens (the progressive mode streams the pieces). The
+//! turn is answered, and the reprompt said, in the call's language ([`super::language`]).
 
 use anyhow::{anyhow, Result};
 
@@ -14,7 +15,10 @@ use crate::engines::ChatMessage;
 #[derive(Debug, Clone)]
 pub struct TurnOutcome {
     pub user_text: String,
+    /// The language Whisper heard.
     pub language: String,
+    /// The call's language after this turn (None: the base keys).
+    pub call_language: Option<String>,
     pub reply_text: String,
     pub action: Action,
     /// The tool the model called, if any.
@@ -33,10 +37,12 @@ pub struct Delivery<'a, F: FnMut(&ReplyEvent) + Send> {
     pub watch: &'a mut F,
 }
 
-/// Answers `audio` after `memory`; the pipeline's stage times go into `timings`.
+/// Answers `audio` after `memory` on a call whose language so far is `language`; the
+/// pipeline's stage times go into `timings`.
 pub async fn run<F: FnMut(&ReplyEvent) + Send>(
     assistant: &Assistant,
     memory: Vec<ChatMessage>,
+    language: Option<String>,
     audio: Pcm,
     delivery: Delivery<'_, F>,
     timings: &mut Timings,
@@ -46,6 +52,7 @@ pub async fn run<F: FnMut(&ReplyEvent) + Send>(
         watch,
         heard: String::new(),
         language: String::new(),
+        call_language: language.clone(),
         pieces: Vec::new(),
         end: None,
     };
@@ -57,7 +64,7 @@ pub async fn run<F: FnMut(&ReplyEvent) + Send>(
         due: None,
     };
     assistant
-        .reply(request, &mut |ev| collected.take(ev))
+        .reply_in(request, language, &mut |ev| collected.take(ev))
         .await?;
     let mut end = collected
         .end
@@ -66,7 +73,11 @@ pub async fn run<F: FnMut(&ReplyEvent) + Send>(
     if collected.pieces.is_empty() {
         let reprompt = ReplyRequest {
             memory: Vec::new(),
-            input: ReplyInput::Fixed(assistant.settings.reprompt_text.clone()),
+            input: ReplyInput::Fixed(
+                assistant
+                    .reprompt_text(collected.call_language.as_deref())
+                    .to_string(),
+            ),
             rate,
             live,
             due: None,
@@ -88,6 +99,7 @@ pub async fn run<F: FnMut(&ReplyEvent) + Send>(
     Ok(TurnOutcome {
         user_text: collected.heard,
         language: collected.language,
+        call_language: collected.call_language,
         reply_text: texts.join(" "),
         action: end.action(),
         tool: end.tool,
@@ -100,6 +112,7 @@ struct Collected<'a, F> {
     watch: &'a mut F,
     heard: String,
     language: String,
+    call_language: Option<String>,
     pieces: Vec<(String, Pcm)>,
     end: Option<ReplyEnd>,
 }
@@ -108,9 +121,14 @@ impl<F: FnMut(&ReplyEvent)> Collected<'_, F> {
     fn take(&mut self, ev: ReplyEvent) {
         (self.watch)(&ev);
         match ev {
-            ReplyEvent::Heard { text, language } => {
+            ReplyEvent::Heard {
+                text,
+                language,
+                call_language,
+            } => {
                 self.heard = text;
                 self.language = language;
+                self.call_language = call_language;
             }
             ReplyEvent::Speech { audio, text } => self.pieces.push((text, audio)),
             ReplyEvent::Done(end) => self.end = Some(end),

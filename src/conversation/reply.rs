@@ -122,8 +122,14 @@ const SPOKEN_PER_CHAR: Duration = Duration::from_millis(30);
 /// What a reply produces, in this order: `Heard` (for a turn), `Speech` pieces, `Done`.
 #[derive(Debug)]
 pub enum ReplyEvent {
-    /// What the caller said (empty: nothing intelligible; the reply ends there).
-    Heard { text: String, language: String },
+    /// What the caller said (empty: nothing intelligible; the reply ends there), the
+    /// language Whisper heard, and the call's language after this turn, which the reply is
+    /// made in (None: the base keys; see [`super::language`]).
+    Heard {
+        text: String,
+        language: String,
+        call_language: Option<String>,
+    },
     /// A piece of speech and the text it says (empty audio for an assistant without voice).
     Speech { audio: Pcm, text: String },
     /// The reply is complete.
@@ -183,10 +189,22 @@ pub fn millis(d: std::time::Duration) -> f64 {
 }
 
 impl Assistant {
-    /// Makes the reply, sending its progress to `send` as it happens.
+    /// Makes the reply, sending its progress to `send` as it happens, on a call with no
+    /// language yet ([`Self::reply_in`]).
     pub async fn reply(
         &self,
         req: ReplyRequest,
+        send: &mut (impl FnMut(ReplyEvent) + Send),
+    ) -> Result<()> {
+        self.reply_in(req, None, send).await
+    }
+
+    /// [`Self::reply`] on a call whose language so far is `language`: the turn is answered
+    /// in the language it is heard in, or the call's ([`super::language`]).
+    pub async fn reply_in(
+        &self,
+        req: ReplyRequest,
+        language: Option<String>,
         send: &mut (impl FnMut(ReplyEvent) + Send),
     ) -> Result<()> {
         let mut end = ReplyEnd::default();
@@ -198,25 +216,30 @@ impl Assistant {
             due,
         } = req;
         let mut pacing = Pacing::new(live, due);
-        let heard = match input {
+        let (heard, language) = match input {
             ReplyInput::Fixed(text) => {
                 self.voice(&text, rate, &mut pacing, &mut end.timings, send)
                     .await?;
                 send(ReplyEvent::Done(end));
                 return Ok(());
             }
-            ReplyInput::Words(text) => Some(text),
-            ReplyInput::Audio(audio) => self.hear(audio, "", &pacing, &mut end, send).await?,
+            ReplyInput::Words(text) => (Some(text), language),
+            ReplyInput::Audio(audio) => {
+                self.hear(audio, "", language, &pacing, &mut end, send)
+                    .await?
+            }
             ReplyInput::AudioAfter { before, audio } => {
-                self.hear(audio, &before, &pacing, &mut end, send).await?
+                self.hear(audio, &before, language, &pacing, &mut end, send)
+                    .await?
             }
         };
         let Some(heard) = heard else {
             send(ReplyEvent::Done(end));
             return Ok(());
         };
-        end.goodbye = says_goodbye(&heard, &self.settings.hangup_phrases);
-        let turn = prompt::for_turn(&self.head, self.kb.as_ref(), &memory, &heard, end.goodbye)?;
+        let speech = self.in_language(language.as_deref());
+        end.goodbye = says_goodbye(&heard, speech.hangup_phrases);
+        let turn = prompt::for_turn_in(speech.head, speech.kb, &memory, &heard, end.goodbye)?;
         match turn {
             TurnPrompt::Handoff(text) => {
                 self.voice(&text, rate, &mut pacing, &mut end.timings, send)
@@ -233,24 +256,30 @@ impl Assistant {
     }
 
     /// Transcribes the caller's `audio`, which follows the words `before` (heard already,
-    /// while they spoke), and sends what was heard; None when nothing intelligible was.
+    /// while they spoke), on a call whose language so far is `language`, and sends what was
+    /// heard; returns it (None when nothing intelligible was) and the language the turn is
+    /// answered in.
     async fn hear(
         &self,
         audio: Pcm,
         before: &str,
+        language: Option<String>,
         pacing: &Pacing,
         end: &mut ReplyEnd,
         send: &mut impl FnMut(ReplyEvent),
-    ) -> Result<Option<String>> {
+    ) -> Result<(Option<String>, Option<String>)> {
         let t = Instant::now();
         let transcript = self.transcribe(audio, pacing.next_due()).await?;
         end.timings.stt = ms(t);
         let text = join(before, &transcript.text);
+        let words = text.split_whitespace().count();
+        let language = self.turn_language(&transcript.language, words, language.as_deref());
         send(ReplyEvent::Heard {
             text: text.clone(),
             language: transcript.language,
+            call_language: language.clone(),
         });
-        Ok((!text.is_empty()).then_some(text))
+        Ok(((!text.is_empty()).then_some(text), language))
     }
 
     /// Voices one piece by its deadline and sends it; the first piece's synthesis time is

@@ -7,6 +7,7 @@
 pub mod capacity;
 pub mod llm;
 pub mod phonemize;
+mod read_aloud;
 pub mod schedule;
 pub mod stt;
 pub mod tts;

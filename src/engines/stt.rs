@@ -22,7 +22,13 @@ pub struct Stt {
     ctx: WhisperContext,
     cfg: SttConfig,
     multilingual: bool,
+    /// `stt.prompt` as Whisper's tokens, made once.
+    prompt_tokens: Vec<i32>,
 }
+
+/// Most tokens of `stt.prompt` Whisper reads (it keeps at most half its 448-token text
+/// context for the prompt).
+const MAX_PROMPT_TOKENS: usize = 224;
 
 /// Below this RMS the audio is treated as silence and Whisper is not run (it hallucinates
 /// on silence).
@@ -50,10 +56,23 @@ impl Stt {
                 path.display()
             ));
         }
+        let prompt_tokens = match cfg.prompt.trim() {
+            "" => Vec::new(),
+            // Whisper's prompts start with a space, as the words in its transcripts do.
+            words => ctx
+                .tokenize(&format!(" {words}"), words.len() + 2)
+                .map_err(|e| anyhow!("stt.prompt: {e}"))?
+                .into_iter()
+                .rev()
+                .take(MAX_PROMPT_TOKENS)
+                .rev()
+                .collect(),
+        };
         Ok(Self {
             ctx,
             cfg: cfg.clone(),
             multilingual,
+            prompt_tokens,
         })
     }
 
@@ -98,7 +117,7 @@ impl Stt {
             language.to_string()
         };
         Ok(Transcript {
-            text: clean(&text),
+            text: once(&clean(&text)),
             language,
         })
     }
@@ -132,6 +151,8 @@ impl Stt {
         params.set_print_realtime(false);
         params.set_print_timestamps(false);
         params.set_suppress_blank(true);
+        // By tokens: whisper-rs' text setter leaks its copy of the prompt on every call.
+        params.set_tokens(&self.prompt_tokens);
         if !self.cfg.temperature_fallback {
             params.set_temperature_inc(0.0);
         }
@@ -234,6 +255,34 @@ fn clean(text: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Fewest words a repeated sentence has for [`once`] to keep one copy: shorter repeats
+/// ("bye bye", "no, no") are said that way.
+const MIN_REPEATED_WORDS: usize = 3;
+
+/// The transcript without a repetition of itself: an utterance whose padded context Whisper
+/// decoded twice comes out as the same sentence two or more times ("Press 6 to play the next
+/// message. Press 6 to play the next message.").
+fn once(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let key = |w: &str| -> String {
+        w.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    for copies in 2..=4 {
+        let n = words.len() / copies;
+        if n < MIN_REPEATED_WORDS || n * copies != words.len() {
+            continue;
+        }
+        let repeated = (n..words.len()).all(|i| key(words[i]) == key(words[i % n]));
+        if repeated {
+            return words[..n].join(" ");
+        }
+    }
+    text.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +306,27 @@ mod tests {
             3.3
         ));
         assert!(is_degenerate(&"Hello? ".repeat(40), 3.3));
+    }
+
+    #[test]
+    fn a_sentence_decoded_twice_is_kept_once() {
+        assert_eq!(
+            once("Press 6 to play the next message. Press 6 to play the next message."),
+            "Press 6 to play the next message."
+        );
+        assert_eq!(
+            once("Thank you, goodbye. thank you goodbye Thank you, goodbye."),
+            "Thank you, goodbye."
+        );
+        for kept in [
+            "bye bye",
+            "No, no.",
+            "Hello, hello, hello.",
+            "One two three. One two four.",
+            "",
+        ] {
+            assert_eq!(once(kept), kept);
+        }
     }
 
     #[test]

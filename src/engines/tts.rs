@@ -9,6 +9,7 @@ use anyhow::{anyhow, Context, Result};
 use piper_rs::{ModelConfig, Piper};
 
 use super::phonemize::phonemize;
+use super::read_aloud;
 use crate::audio::Pcm;
 use crate::config::{ModelsConfig, TtsConfig};
 
@@ -81,9 +82,13 @@ impl Tts {
         &self.espeak_voice
     }
 
-    /// Phonemes per sentence, as they are fed to the voice.
+    /// Phonemes per sentence, as they are fed to the voice: numbers, dates, prices and
+    /// abbreviations first written out as words (of the text's language: see
+    /// [`read_aloud::language_of`]).
     pub fn phonemes(&self, text: &str) -> Result<Vec<String>> {
-        phonemize(text, &self.espeak_voice)
+        let language = read_aloud::language_of(text, &self.espeak_voice);
+        let spoken = read_aloud::for_speech(text, language);
+        phonemize(&spoken, &self.espeak_voice)
     }
 
     /// Synthesizes `text` (sentences joined by the configured pause). Blocking.

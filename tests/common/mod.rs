@@ -328,6 +328,21 @@ pub async fn post_json(
     (status, resp.json().await.unwrap())
 }
 
+/// One recording turn on the API at `api`: `audio` (a file's bytes) published on the
+/// recording host as `{call_id}.wav`, its URL posted to `/voximplant/process_audio` with the
+/// test token; the JSON answer, its status checked.
+pub async fn recording_turn(api: SocketAddr, call_id: &str, audio: Vec<u8>) -> serde_json::Value {
+    let url = harness().serve(&format!("{call_id}.wav"), Served::Bytes(audio));
+    let (status, body) = post_json(
+        format!("http://{api}/voximplant/process_audio"),
+        serde_json::json!({"call_id": call_id, "audio_url": url}),
+        true,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
 /// GETs `path` on the API at `addr` with the test token; the status and the JSON answer.
 pub async fn get_json(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
     let resp = client()

@@ -1,7 +1,8 @@
-//! Call history in SQLite (WAL): every call, its turns (who said what, timings, whether the
-//! caller interrupted), its lifecycle events, and leads. Writes are committed as they happen,
-//! so a crash loses no finished turn. The schema is migrated in numbered steps recorded in
-//! `PRAGMA user_version`; calls older than the retention period are purged.
+//! Call history in SQLite (WAL): every call (with the language it was answered in), its
+//! turns (who said what, timings, whether the caller interrupted), its lifecycle events, and
+//! leads. Writes are committed as they happen, so a crash loses no finished turn. The schema
+//! is migrated in numbered steps recorded in `PRAGMA user_version`; calls older than the
+//! retention period are purged.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -50,6 +51,8 @@ pub struct CallRecord {
     pub started_at: Option<i64>,
     #[serde(serialize_with = "rfc3339_opt")]
     pub ended_at: Option<i64>,
+    /// The language the call was last answered in (null: the base keys').
+    pub language: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub turns: Vec<TurnRecord>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -190,6 +193,28 @@ impl History {
             .query_map(params![call_id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(turns)
+    }
+
+    /// Records the language a call is answered in from now on.
+    pub fn set_language(&self, call_id: &str, language: &str) -> Result<()> {
+        self.lock().execute(
+            "UPDATE calls SET language = ?2 WHERE id = ?1",
+            params![call_id, language],
+        )?;
+        Ok(())
+    }
+
+    /// The language a call was last answered in, if it is stored and has one.
+    pub fn language(&self, call_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT language FROM calls WHERE id = ?1",
+                params![call_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
     }
 
     /// Records the end of a call with its outcome (first end wins).
@@ -482,7 +507,7 @@ impl History {
 }
 
 const SELECT_CALL: &str = "SELECT id, transport, direction, phone, status, outcome, context, \
-     created_at, started_at, ended_at FROM calls";
+     created_at, started_at, ended_at, language FROM calls";
 
 fn call_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
     Ok(CallRecord {
@@ -496,6 +521,7 @@ fn call_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
         created_at: r.get(7)?,
         started_at: r.get(8)?,
         ended_at: r.get(9)?,
+        language: r.get(10)?,
         turns: Vec::new(),
         events: Vec::new(),
         leads: Vec::new(),

@@ -57,6 +57,9 @@ ALTER TABLE leads ADD COLUMN delivered_at INTEGER;
 CREATE INDEX turns_by_time ON turns (at);
 ALTER TABLE turns ADD COLUMN audio TEXT;
 ",
+    r"
+ALTER TABLE calls ADD COLUMN language TEXT;
+",
 ];
 
 /// Brings the database to the newest schema; refuses one newer than this voxd knows.

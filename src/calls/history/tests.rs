@@ -57,6 +57,27 @@ fn a_call_keeps_its_turns_and_events_in_order() {
 }
 
 #[test]
+fn a_call_keeps_the_language_it_was_last_answered_in() {
+    let (_d, h) = open();
+    h.call_started("c1", Transport::Stream).unwrap();
+    assert_eq!(h.language("c1").unwrap(), None);
+    assert_eq!(h.call("c1").unwrap().unwrap().language, None);
+    h.set_language("c1", "en").unwrap();
+    h.set_language("c1", "ru").unwrap();
+    assert_eq!(h.language("c1").unwrap().as_deref(), Some("ru"));
+    let shown = serde_json::to_value(h.call("c1").unwrap().unwrap()).unwrap();
+    assert_eq!(shown["language"], "ru");
+    let (listed, _) = h
+        .list(&CallFilter {
+            limit: 10,
+            ..CallFilter::default()
+        })
+        .unwrap();
+    assert_eq!(listed[0].language.as_deref(), Some("ru"));
+    assert_eq!(h.language("nope").unwrap(), None);
+}
+
+#[test]
 fn a_lead_is_stored_and_its_delivery_tracked() {
     let (_d, h) = open();
     h.call_started("c1", Transport::Recording).unwrap();

@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use crate::audio::Pcm;
 use crate::calls::{CallId, CallLog, CallRecorder, Calls};
+use crate::config::{CallLanguage, Phrases};
 use crate::conversation::reply::ReplyEvent;
 use crate::conversation::tools::Tools;
 use crate::conversation::turn_detector::{TurnEvent, TurnSettings};
@@ -22,11 +23,11 @@ use crate::metrics::{Metrics, Transport};
 
 pub const RATE: u32 = 16_000;
 
-/// Hears the scripted words, one utterance (or part of one) after another, and keeps how
-/// many samples it was given each time; a transcription stopped while it was held hears
-/// nothing and takes no words from the script.
+/// Hears the scripted words in their scripted language, one utterance (or part of one)
+/// after another, and keeps how many samples it was given each time; a transcription
+/// stopped while it was held hears nothing and takes no words from the script.
 pub struct FakeStt {
-    script: Mutex<VecDeque<String>>,
+    script: Mutex<VecDeque<(String, String)>>,
     pub calls: Mutex<Vec<usize>>,
     /// Held by a test, it keeps every transcription waiting.
     pub hold: Mutex<()>,
@@ -39,11 +40,8 @@ impl SpeechToText for FakeStt {
             anyhow::bail!("transcription stopped");
         }
         self.calls.lock().unwrap().push(samples.len());
-        let text = self.script.lock().unwrap().pop_front().unwrap_or_default();
-        Ok(Transcript {
-            text,
-            language: "en".into(),
-        })
+        let (text, language) = self.script.lock().unwrap().pop_front().unwrap_or_default();
+        Ok(Transcript { text, language })
     }
 }
 
@@ -128,18 +126,66 @@ pub fn assistant_hearing(
     reply: &str,
     tools: Option<Tools>,
 ) -> (Arc<Assistant>, Arc<FakeLlm>, Arc<FakeStt>) {
+    let script = heard.iter().map(|s| (s.to_string(), "en".into())).collect();
+    let (a, llm, stt) = build(script, reply, "Be brief.", tools);
+    (Arc::new(a), llm, stt)
+}
+
+/// A line whose base keys are Russian (the system prompt [`RU_PROMPT`], the reprompt
+/// [`RU_REPROMPT`]), with English words (an empty `[languages.ru]`: the base keys for
+/// Russian callers), answering in the language heard when `setting` is "auto"; it hears
+/// the scripted `(words, language)`.
+pub fn bilingual_assistant(
+    heard: &[(&str, &str)],
+    setting: CallLanguage,
+) -> (Arc<Assistant>, Arc<FakeLlm>) {
+    let script = heard
+        .iter()
+        .map(|(text, lang)| (text.to_string(), lang.to_string()))
+        .collect();
+    let (a, llm, _) = build(script, "Okay.", RU_PROMPT, None);
+    let base = Phrases {
+        system_prompt: RU_PROMPT.into(),
+        reprompt_text: RU_REPROMPT.into(),
+        kb_handoff: String::new(),
+        kb_instruction: String::new(),
+        hangup_phrases: vec!["до свидания".into()],
+    };
+    let en = Phrases {
+        system_prompt: EN_PROMPT.into(),
+        reprompt_text: EN_REPROMPT.into(),
+        hangup_phrases: vec!["goodbye".into()],
+        ..base.clone()
+    };
+    let phrases = [("en".to_string(), en), ("ru".to_string(), base)];
+    let mut a = a.with_languages(setting, phrases.into_iter().collect());
+    a.settings.reprompt_text = RU_REPROMPT.into();
+    (Arc::new(a), llm)
+}
+
+pub const RU_PROMPT: &str = "Отвечай кратко.";
+pub const RU_REPROMPT: &str = "Повторите?";
+pub const EN_PROMPT: &str = "Be brief, in English.";
+pub const EN_REPROMPT: &str = "Sorry, once more?";
+
+fn build(
+    script: VecDeque<(String, String)>,
+    reply: &str,
+    system_prompt: &str,
+    tools: Option<Tools>,
+) -> (Assistant, Arc<FakeLlm>, Arc<FakeStt>) {
     let llm = Arc::new(FakeLlm {
         reply: reply.into(),
         prompts: Mutex::default(),
     });
     let stt = Arc::new(FakeStt {
-        script: Mutex::new(heard.iter().map(|s| s.to_string()).collect()),
+        script: Mutex::new(script),
         calls: Mutex::default(),
         hold: Mutex::default(),
     });
-    let a = Assistant::new(llm.clone(), "Be brief.", tools, reply_settings())
+    let a = Assistant::new(llm.clone(), system_prompt, tools, reply_settings())
         .with_speech(stt.clone(), Arc::new(FakeTts));
-    (Arc::new(a), llm, stt)
+    (a, llm, stt)
 }
 
 fn call() -> Arc<CallRecorder> {

@@ -3,6 +3,7 @@
 //! test-driven clock: deterministic and fast, no model involved.
 
 mod fakes;
+mod languages;
 
 use std::sync::Arc;
 
@@ -212,7 +213,7 @@ async fn the_recording_turn_joins_the_pieces_and_reprompts_on_silence() {
         live: false,
         watch: &mut watch,
     };
-    let turn = recording_turn::run(&a, Vec::new(), audio.clone(), delivery, &mut timings)
+    let turn = recording_turn::run(&a, Vec::new(), None, audio.clone(), delivery, &mut timings)
         .await
         .unwrap();
     assert_eq!(turn.user_text, "Hours?");
@@ -226,7 +227,7 @@ async fn the_recording_turn_joins_the_pieces_and_reprompts_on_silence() {
         live: true,
         watch: &mut watch,
     };
-    let silent = recording_turn::run(&a, Vec::new(), audio, delivery, &mut timings)
+    let silent = recording_turn::run(&a, Vec::new(), None, audio, delivery, &mut timings)
         .await
         .unwrap();
     assert_eq!(

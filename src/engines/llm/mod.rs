@@ -127,7 +127,16 @@ pub struct Llm {
     thread: Option<std::thread::JoinHandle<()>>,
     cfg: LlmConfig,
     shared: Arc<batch::Shared>,
+    /// The GGUF carries no chat template: prompts are written as ChatML.
+    template_missing: bool,
 }
+
+/// The warning for a GGUF without a chat template (a base model, or one converted without
+/// its tokenizer's template).
+const NO_TEMPLATE: &str = "the LLM carries no chat template (tokenizer.chat_template): voxd \
+    falls back to ChatML (<|im_start|>), which a model not trained on it does not follow (it \
+    echoes the conversation or writes the markers): use an instruction-tuned GGUF with its \
+    template";
 
 impl Drop for Llm {
     /// Closes the queue and waits for the thread: a reply whose stream was dropped stops at
@@ -173,9 +182,15 @@ impl Llm {
         let params = LlamaModelParams::default().with_n_gpu_layers(cfg.gpu_layers);
         let model = LlamaModel::load_from_file(backend, path, &params)
             .map_err(|e| anyhow!("cannot load LLM {}: {e}", path.display()))?;
-        let template = match model.chat_template(None) {
-            Ok(t) => t,
-            Err(_) => LlamaChatTemplate::new("chatml").context("chat template")?,
+        let (template, template_missing) = match model.chat_template(None) {
+            Ok(t) => (t, false),
+            Err(_) => {
+                tracing::warn!(model = %path.display(), "{NO_TEMPLATE}");
+                (
+                    LlamaChatTemplate::new("chatml").context("chat template")?,
+                    true,
+                )
+            }
         };
         let shared = Arc::new(batch::Shared {
             model,
@@ -204,7 +219,13 @@ impl Llm {
             thread: Some(thread),
             cfg: cfg.clone(),
             shared,
+            template_missing,
         })
+    }
+
+    /// Why the model's prompts may be wrong, when they may: it carries no chat template.
+    pub fn template_warning(&self) -> Option<&'static str> {
+        self.template_missing.then_some(NO_TEMPLATE)
     }
 
     /// Whether replies can still be written (false once the generation thread died).

@@ -134,9 +134,17 @@ async fn answer(
         live: false,
         watch: &mut |_| {},
     };
-    let outcome = recording_turn::run(&ctx.assistant, call.memory(), pcm, delivery, &mut timings)
-        .await
-        .map_err(|e| ApiError::internal(format!("turn failed: {e:#}")))?;
+    let (memory, language) = (call.memory(), call.language());
+    let outcome = recording_turn::run(
+        &ctx.assistant,
+        memory,
+        language,
+        pcm,
+        delivery,
+        &mut timings,
+    )
+    .await
+    .map_err(|e| ApiError::internal(format!("turn failed: {e:#}")))?;
     let wav = wav::encode(&outcome.reply_audio).map_err(|e| ApiError::internal(e.to_string()))?;
     let reply_audio_url = ctx.audio_url(ctx.audio.put(wav));
     timings.total = ms(started);
@@ -154,6 +162,7 @@ pub fn finished(
     timings: Timings,
 ) -> TurnResponse {
     call.heard(&outcome.user_text);
+    call.speaks(outcome.call_language.as_deref());
     let stored = serde_json::to_value(&timings).ok();
     // The history keeps the reply audio's path: the console plays it from the same origin.
     let audio_path = reply_audio_url

@@ -98,7 +98,7 @@ async fn make(
     let mut pieces = 0;
     let pause_ms = ctx.assistant.settings.sentence_pause_ms;
     let mut watch = |ev: &ReplyEvent| match ev {
-        ReplyEvent::Heard { text, language } => {
+        ReplyEvent::Heard { text, language, .. } => {
             if let Some(tx) = heard_tx.take() {
                 let _ = tx.send(Ok((text.clone(), language.clone(), ms(t))));
             }
@@ -120,8 +120,16 @@ async fn make(
         live: true,
         watch: &mut watch,
     };
-    let memory = call.memory();
-    let outcome = recording_turn::run(&ctx.assistant, memory, pcm, delivery, &mut timings).await;
+    let (memory, language) = (call.memory(), call.language());
+    let outcome = recording_turn::run(
+        &ctx.assistant,
+        memory,
+        language,
+        pcm,
+        delivery,
+        &mut timings,
+    )
+    .await;
     let result = match outcome {
         Ok(outcome) => {
             timings.total = ms(started);
