@@ -52,6 +52,8 @@ pub(super) struct Waiting {
     pub(super) closed: bool,
     /// The generation thread died (a panic): no reply will be written again.
     pub(super) failed: bool,
+    /// The generation thread has ended (it is no longer inside llama.cpp).
+    pub(super) stopped: bool,
 }
 
 impl Queue {
@@ -96,12 +98,28 @@ impl Queue {
     pub(super) fn failed(&self) -> bool {
         self.lock().failed
     }
+
+    /// Waits until the generation thread has ended, at most until `deadline`.
+    pub(super) fn wait_stopped(&self, deadline: std::time::Instant) {
+        let mut state = self.lock();
+        while !state.stopped {
+            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
+                return;
+            };
+            state = self
+                .wake
+                .wait_timeout(state, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
 }
 
-/// Marks the queue failed if the generation thread ends in a panic.
-pub(super) struct FailOnPanic<'a>(pub(super) &'a Queue);
+/// Marks the queue stopped when the generation thread ends, and failed if it ends in a
+/// panic.
+pub(super) struct OnThreadEnd<'a>(pub(super) &'a Queue);
 
-impl Drop for FailOnPanic<'_> {
+impl Drop for OnThreadEnd<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             tracing::error!(
@@ -109,6 +127,8 @@ impl Drop for FailOnPanic<'_> {
             );
             self.0.fail();
         }
+        self.0.lock().stopped = true;
+        self.0.wake.notify_all();
     }
 }
 

@@ -9,7 +9,8 @@ mod plan;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, Once, OnceLock, Weak};
+use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -150,6 +151,43 @@ impl Drop for Llm {
     }
 }
 
+/// The generation threads' queues, for [`stop_generation`].
+static GENERATING: Mutex<Vec<Weak<batch::Queue>>> = Mutex::new(Vec::new());
+/// How long an exit waits for a generation thread to leave llama.cpp.
+const EXIT_WAIT: Duration = Duration::from_secs(3);
+
+extern "C" {
+    fn atexit(callback: extern "C" fn()) -> std::ffi::c_int;
+}
+
+/// Has `queue`'s thread stopped when the process exits (its [`Llm`] may never be dropped:
+/// engines held for the whole process).
+fn stop_at_exit(queue: &Arc<batch::Queue>) {
+    static HOOK: Once = Once::new();
+    // SAFETY: `stop_generation` is a plain function that lives as long as the process.
+    HOOK.call_once(|| unsafe {
+        atexit(stop_generation);
+    });
+    let mut queues = GENERATING.lock().unwrap_or_else(|p| p.into_inner());
+    queues.retain(|q| q.strong_count() > 0);
+    queues.push(Arc::downgrade(queue));
+}
+
+/// At exit, before the C++ libraries' static destructors tear ggml down: every generation
+/// thread is told to stop and waited for (one still inside llama.cpp, e.g. caching the
+/// prompt head at start, crashed the exit with SIGSEGV).
+extern "C" fn stop_generation() {
+    let queues: Vec<Arc<batch::Queue>> = GENERATING
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    queues.iter().for_each(|q| q.close());
+    let deadline = std::time::Instant::now() + EXIT_WAIT;
+    queues.iter().for_each(|q| q.wait_stopped(deadline));
+}
+
 /// llama.cpp's backend, initialised once per process (models loading on two threads at once
 /// wait for the one initialisation).
 fn backend() -> Result<&'static LlamaBackend> {
@@ -200,13 +238,14 @@ impl Llm {
             speech,
         });
         let queue = Arc::new(batch::Queue::default());
+        stop_at_exit(&queue);
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
         let thread = {
             let (shared, queue) = (shared.clone(), queue.clone());
             std::thread::Builder::new()
                 .name("llm".into())
                 .spawn(move || {
-                    let _failed = batch::FailOnPanic(&queue);
+                    let _end = batch::OnThreadEnd(&queue);
                     batch::run(&shared, &queue, &ready_tx)
                 })
                 .context("cannot start the LLM thread")?
