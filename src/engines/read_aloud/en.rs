@@ -6,7 +6,7 @@ use super::{
     char_at, digits_at, dotted_phrase, is_capitalised, is_char, is_space, kept_dot, match_case,
     next_word, number_at, prev_word, range_end, scan_clock, scan_dash, scan_iso_date, scan_numeral,
     scan_numeric_date, scan_phone, sign_at, skip_space, starts_sentence, word_at, Amount, Clock,
-    Date, Found, Marks, Numeral, Rewrite, Rule, Tok, Units, MAX_DIGITS,
+    Date, Found, Marks, Numeral, PhoneReading, Rewrite, Rule, Tok, Units, MAX_DIGITS,
 };
 
 pub(super) const RULES: &[Rule] = &[
@@ -661,16 +661,12 @@ fn phone(toks: &[Tok<'_>], i: usize) -> Option<Rewrite> {
     if !phone.is_formatted() && !local && !national {
         return None;
     }
-    let groups: Vec<String> = phone
-        .read_groups(run_sizes, group_sizes)
-        .into_iter()
-        .map(digit_words)
-        .collect();
-    let plus = if phone.plus { "plus " } else { "" };
-    Some(Rewrite {
-        end: phone.end,
-        text: format!("{plus}{}", groups.join(", ")),
-    })
+    Some(phone.read_aloud(&PhoneReading {
+        plus: "plus ",
+        run_sizes,
+        group_sizes,
+        words: digit_words,
+    }))
 }
 
 fn run_sizes(run: &str) -> Vec<usize> {

@@ -624,6 +624,14 @@ struct Phone<'a> {
 
 const MAX_PHONE_GROUPS: usize = 8;
 
+/// How a language reads a phone number: "plus ", where it cuts the digits, and a group's words.
+struct PhoneReading {
+    plus: &'static str,
+    run_sizes: fn(&str) -> Vec<usize>,
+    group_sizes: fn(usize) -> Vec<usize>,
+    words: fn(&str) -> String,
+}
+
 impl<'a> Phone<'a> {
     fn digit_count(&self) -> usize {
         self.groups.iter().map(|g| g.len()).sum()
@@ -639,20 +647,23 @@ impl<'a> Phone<'a> {
         marked && (7..=15).contains(&self.digit_count())
     }
 
-    /// Its groups as they are read: as written, a long one cut by `group_sizes`; a number
-    /// written without separators cut by `run_sizes`.
-    fn read_groups(
-        &self,
-        run_sizes: fn(&str) -> Vec<usize>,
-        group_sizes: fn(usize) -> Vec<usize>,
-    ) -> Vec<&'a str> {
-        match self.groups[..] {
-            [run] => split_digits(run, &run_sizes(run)),
+    /// The number read aloud in a language's way: `plus` for a leading "+", then its groups
+    /// (as written, a long one cut by `group_sizes`; one written without separators cut by
+    /// `run_sizes`), each in `words`, with a pause between them.
+    fn read_aloud(&self, way: &PhoneReading) -> Rewrite {
+        let groups: Vec<&str> = match self.groups[..] {
+            [run] => split_digits(run, &(way.run_sizes)(run)),
             _ => self
                 .groups
                 .iter()
-                .flat_map(|group| split_digits(group, &group_sizes(group.len())))
+                .flat_map(|group| split_digits(group, &(way.group_sizes)(group.len())))
                 .collect(),
+        };
+        let words: Vec<String> = groups.into_iter().map(way.words).collect();
+        let plus = if self.plus { way.plus } else { "" };
+        Rewrite {
+            end: self.end,
+            text: format!("{plus}{}", words.join(", ")),
         }
     }
 

@@ -8,7 +8,7 @@ use super::{
     char_at, digits_at, dotted_phrase, governing_word, is_capitalised, is_char, is_dash, kept_dot,
     match_case, next_word, number_at, prev_word, range_end, scan_clock, scan_dash, scan_iso_date,
     scan_numeral, scan_numeric_date, scan_phone, sign_at, skip_space, starts_sentence, word_at,
-    Amount, Clock, Date, Found, Marks, Rewrite, Rule, Tok, Units, MAX_DIGITS,
+    Amount, Clock, Date, Found, Marks, PhoneReading, Rewrite, Rule, Tok, Units, MAX_DIGITS,
 };
 
 pub(super) const RULES: &[Rule] = &[
@@ -1457,16 +1457,12 @@ fn phone(toks: &[Tok<'_>], i: usize) -> Option<Rewrite> {
     if !phone.is_formatted() && !bare_trunk {
         return None;
     }
-    let groups: Vec<String> = phone
-        .read_groups(run_sizes, group_sizes)
-        .into_iter()
-        .map(phone_group_words)
-        .collect();
-    let plus = if phone.plus { "плюс " } else { "" };
-    Some(Rewrite {
-        end: phone.end,
-        text: format!("{plus}{}", groups.join(", ")),
-    })
+    Some(phone.read_aloud(&PhoneReading {
+        plus: "плюс ",
+        run_sizes,
+        group_sizes,
+        words: phone_group_words,
+    }))
 }
 
 /// "74951234567" → 7 495 123 45 67; "375291234567" → 375 29 123 45 67.
