@@ -549,18 +549,26 @@ async fn a_transcription_given_up_while_it_waits_for_its_place_leaves_at_once() 
         let (a, audio) = (a.clone(), audio.clone());
         async move { a.transcribe(audio, Deadline::NONE).await }
     });
+    let until = |want: (usize, usize)| {
+        let a = a.clone();
+        async move {
+            for _ in 0..200 {
+                if (load(&a).running, load(&a).queued) == want {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            assert_eq!((load(&a).running, load(&a).queued), want);
+        }
+    };
+    // The second is started only once the first has the place, so that it is the one queued.
+    until((1, 0)).await;
     let stop = Arc::new(Stop::default());
     let second = tokio::spawn({
         let (a, stop) = (a.clone(), stop.clone());
         async move { a.transcribe_unless(audio, Deadline::NONE, stop).await }
     });
-    for _ in 0..200 {
-        if load(&a).running == 1 && load(&a).queued == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_eq!((load(&a).running, load(&a).queued), (1, 1));
+    until((1, 1)).await;
     stop.set();
     // It leaves the queue while the place is still taken.
     let given_up = tokio::time::timeout(std::time::Duration::from_secs(5), second)
