@@ -176,7 +176,7 @@ fn run(cli: Cli) -> Result<()> {
             runtime()?.block_on(voxd::server::serve(cfg, listener, engines))
         }
         Command::Transcribe { file } => {
-            let stt = Stt::load(&cfg.models.stt, &cfg.stt)?;
+            let stt = Stt::configured(&cfg)?;
             let bytes =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let pcm = decode::decode(&bytes, f64::INFINITY)

@@ -236,6 +236,43 @@ fn a_gguf_without_a_chat_template_is_named_by_check_and_at_start() {
 }
 
 #[test]
+fn check_loads_each_languages_own_voice_and_names_one_of_another_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("voxd.toml");
+    let joe = repo().join("models/test/en_US-joe-medium.onnx");
+    let missing = dir.path().join("de_DE-nobody.onnx");
+    // The config file's folder is not the repository: the test models by their full paths.
+    let models = repo().join("models/test");
+    let model = |name: &str| format!("{:?}", models.join(name).to_str().unwrap());
+    let toml = |voice: &std::path::Path| {
+        format!(
+            "[models]\nstt = {}\nllm = {}\nvoice = {}\nonnxruntime = {}\n\n\
+             [conversation]\nlanguage = \"auto\"\n\n[languages.ru]\nvoice = {:?}\n",
+            model("ggml-tiny.en.bin"),
+            model("SmolLM2-135M-Instruct.Q4_1.gguf"),
+            model("en_US-joe-medium.onnx"),
+            model("libonnxruntime.so.1.24.4"),
+            voice.to_str().unwrap()
+        )
+    };
+    std::fs::write(&config, toml(&joe)).unwrap();
+    let (ok, out, err) = run(voxd().arg("check").env("VOXD_CONFIG", &config));
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("tts (ru): ok"), "{out}");
+    assert!(
+        out.contains("tts (ru): warning: languages.ru.voice speaks en-us, not ru"),
+        "{out}"
+    );
+    std::fs::write(&config, toml(&missing)).unwrap();
+    let (ok, out, _) = run(voxd().arg("check").env("VOXD_CONFIG", &config));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("tts (ru): FAILED") && out.contains("or set languages.ru.voice"),
+        "{out}"
+    );
+}
+
+#[test]
 fn the_binary_links_exactly_one_ggml() {
     let out = Command::new("nm")
         .arg("--defined-only")

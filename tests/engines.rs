@@ -160,6 +160,44 @@ fn converted_base_understands_russian() {
 }
 
 #[test]
+fn knowledge_base_headings_fill_whispers_prompt_beside_stt_prompt() {
+    let mut cfg = test_config().stt;
+    let model = common::repo().join("models/test/ggml-base.bin");
+    cfg.prompt = "Пекарня «Солнышко», улица Ленина.".into();
+    let own = Stt::load(&model, &cfg).unwrap().prompt_size();
+    assert!(own.0 > 5 && own.1 == 0, "{own:?}");
+    let few = ["Доставка".to_string(), "Часы работы".to_string()];
+    let (tokens, headings) = Stt::load_expecting(&model, &cfg, &few)
+        .unwrap()
+        .prompt_size();
+    assert_eq!(headings, 2);
+    assert!(tokens > own.0 + 2, "{tokens} tokens");
+    // Too many to fit: the first ones are kept, and so is stt.prompt.
+    let many: Vec<String> = (0..200)
+        .map(|i| format!("Торт «Наполеон» номер {i}"))
+        .collect();
+    let (tokens, headings) = Stt::load_expecting(&model, &cfg, &many)
+        .unwrap()
+        .prompt_size();
+    assert!((1..200).contains(&headings), "{headings} headings");
+    assert!(tokens <= 224 && tokens > 200, "{tokens} tokens");
+    cfg.prompt.clear();
+    let alone = Stt::load_expecting(&model, &cfg, &many)
+        .unwrap()
+        .prompt_size();
+    assert!(alone.1 > headings, "{alone:?}");
+    // A transcription with the prompt still hears the words.
+    let h = harness();
+    let text = "How much does delivery cost?";
+    let pcm = resample::to_rate(h.speak(text), 16_000).unwrap();
+    let t = Stt::load_expecting(&model, &test_config().stt, &few[..1])
+        .unwrap()
+        .transcribe(&pcm.samples)
+        .unwrap();
+    assert!(wer(text, &t.text) <= 0.35, "heard {:?}", t.text);
+}
+
+#[test]
 fn english_only_model_refuses_russian_config() {
     let mut cfg = test_config().stt;
     cfg.language = "ru".into();

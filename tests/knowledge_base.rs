@@ -2,7 +2,7 @@
 //! `voxd kb index`, a real `voxd serve` that answers spoken questions (Piper speaks them, the
 //! HTTP recording turn hears them) from it, the hand-off sentence for what the FAQ does not
 //! say (over the recording turn and the media stream alike), and the command line's
-//! answers and errors.
+//! answers and errors; Whisper's prompt holding the FAQ's headings.
 
 mod common;
 
@@ -72,6 +72,8 @@ async fn spoken_questions_are_answered_from_the_faq_or_handed_off() {
         ("VOXD_DOWNLOAD_ALLOW_PRIVATE", "true"),
         ("VOXD_KB_ENABLED", "true"),
         ("VOXD_KB_INDEX", index),
+        // Whisper expects the FAQ's headings.
+        ("VOXD_STT_PROMPT_KB_HEADINGS", "true"),
         // No greeting: with one in the history, the 135M test model tends to repeat it
         // rather than read the passage (real models do not).
         ("VOXD_CONVERSATION_GREETING", ""),
@@ -150,6 +152,19 @@ fn search_prints_scored_passages_and_ask_answers_from_them() {
     let out = voxd(&["kb", "ask", "Do you repair bicycles?"], &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), format!("answer: {HANDOFF}"));
+    // Whisper's prompt holds the FAQ's headings when asked to.
+    let on = [
+        ("VOXD_KB_INDEX", index.as_path()),
+        ("VOXD_KB_ENABLED", Path::new("true")),
+        ("VOXD_STT_PROMPT_KB_HEADINGS", Path::new("true")),
+    ];
+    let out = voxd(&["check"], &on);
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{shown}{}", text(&out.stderr));
+    assert!(
+        shown.contains("tokens with 4 knowledge-base headings"),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //! reference, the reply is written in Cyrillic and spoken back. A Russian question is
 //! answered from a Russian knowledge base's passage, and a Russian request for a person ends
 //! in the transfer tool. The questions that are not in the prompt set are spoken by
-//! espeak-ng's Russian voice (Debian), a second real synthesizer.
+//! espeak-ng's Russian voice (Debian), a second real synthesizer. A bilingual line answers
+//! a Russian and an English caller each in the voice of their language.
 //!
 //! No Russian-capable instruction-tuned LLM nor Russian Piper voice is obtainable for the
 //! test set (README, "Russian deployments"), so these tests check the Russian *path* —
@@ -25,7 +26,7 @@ use voxd::audio::{decode, Pcm};
 use voxd::bench::caller::{decode_media, is_type, Caller};
 use voxd::bench::recordings::{read_set, Recording};
 use voxd::bench::wer::wer;
-use voxd::config::Config;
+use voxd::config::{CallLanguage, Config, LanguageConfig};
 use voxd::engines::Engines;
 use voxd::transport::voximplant_ws::protocol::Encoding;
 
@@ -63,25 +64,30 @@ fn engines() -> Arc<Engines> {
         .clone()
 }
 
-/// The Asterisk Russian prompt set.
-fn speech_dir() -> PathBuf {
-    let dir = repo().join("models/speech/asterisk-ru");
+/// An Asterisk prompt set: `asterisk-ru` or `asterisk-en`.
+fn speech_dir(set: &str) -> PathBuf {
+    let dir = repo().join("models/speech").join(set);
     assert!(
         dir.join("transcripts.txt").is_file(),
-        "Russian test speech missing: run scripts/fetch-test-speech (scripts/test does)"
+        "test speech missing: run scripts/fetch-test-speech (scripts/test does)"
     );
     dir
 }
 
 /// One recording of the Russian prompt set: what is said, and its WAV file's bytes.
 fn recording(name: &str) -> (Recording, Vec<u8>) {
-    let dir = speech_dir();
+    recording_of("asterisk-ru", name)
+}
+
+/// One recording of an Asterisk prompt set.
+fn recording_of(set: &str, name: &str) -> (Recording, Vec<u8>) {
+    let dir = speech_dir(set);
     let transcripts = std::fs::read_to_string(dir.join("transcripts.txt")).unwrap();
     let r = read_set(&dir, &transcripts)
         .recordings
         .into_iter()
         .find(|r| r.name == name)
-        .unwrap_or_else(|| panic!("{name} is not in the Russian prompt set"));
+        .unwrap_or_else(|| panic!("{name} is not in {set}"));
     let bytes = std::fs::read(&r.path).unwrap();
     (r, bytes)
 }
@@ -164,17 +170,7 @@ async fn a_russian_recording_is_transcribed_and_answered_with_audio() {
     assert_eq!(body["language"], "ru");
     let reply = body["reply_text"].as_str().unwrap();
     assert!(has_cyrillic(reply), "reply {reply:?}");
-    let audio_url = body["reply_audio_url"].as_str().unwrap();
-    let audio = common::client()
-        .get(audio_url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let pcm: Pcm = decode::decode(&audio, 120.0).unwrap();
-    assert!(pcm.duration_secs() > 0.3, "{} s", pcm.duration_secs());
+    assert_eq!(reply_rate(&body).await, 22_050);
 }
 
 /// A Russian FAQ, indexed by the real `voxd kb index`.
@@ -257,4 +253,83 @@ async fn a_russian_request_for_a_person_ends_in_the_transfer_tool() {
     assert_eq!(body["transfer_to"], OPERATOR);
     let said = body["reply_text"].as_str().unwrap();
     assert!(has_cyrillic(said) && !said.contains('<'), "{said:?}");
+}
+
+/// The test voice set to phonemize Russian (espeak-ng's "ru"; its `.onnx` linked): Piper's
+/// joe with a Russian accent, standing in for a Russian voice. Its config states 16 kHz
+/// instead of joe's 22 050 Hz, which marks the replies it spoke.
+fn russian_joe(dir: &Path) -> PathBuf {
+    let joe = repo().join("models/test/en_US-joe-medium.onnx");
+    let voice = dir.join("ru_RU-joe-medium.onnx");
+    std::os::unix::fs::symlink(&joe, &voice).unwrap();
+    let mut json: Value =
+        serde_json::from_slice(&std::fs::read(joe.with_extension("onnx.json")).unwrap()).unwrap();
+    json["espeak"]["voice"] = "ru".into();
+    json["audio"]["sample_rate"] = RUSSIAN_VOICE_RATE.into();
+    std::fs::write(
+        dir.join("ru_RU-joe-medium.onnx.json"),
+        serde_json::to_vec(&json).unwrap(),
+    )
+    .unwrap();
+    voice
+}
+
+const RUSSIAN_VOICE_RATE: u32 = 16_000;
+
+/// The sample rate of a reply's audio, fetched from its URL (which must hold speech).
+async fn reply_rate(body: &Value) -> u32 {
+    let url = body["reply_audio_url"].as_str().unwrap();
+    let audio = common::client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let pcm: Pcm = decode::decode(&audio, 120.0).unwrap();
+    assert!(pcm.duration_secs() > 0.3, "{} s", pcm.duration_secs());
+    pcm.rate
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bilingual_line_answers_each_caller_in_the_voice_of_their_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = russian_config();
+    cfg.stt.language = "auto".into();
+    cfg.conversation.language = CallLanguage::Auto;
+    cfg.models.voice = russian_joe(dir.path());
+    let joe = repo().join("models/test/en_US-joe-medium.onnx");
+    let english = LanguageConfig {
+        system_prompt: Some(
+            "You are a phone assistant. Answer in one short English sentence.".into(),
+        ),
+        voice: Some(joe),
+        ..LanguageConfig::default()
+    };
+    cfg.languages.insert("en".into(), english);
+    cfg.languages.insert("ru".into(), LanguageConfig::default());
+    // Its own engines: the base voice is the Russian one, English has its own.
+    let engines = Arc::new(Engines::load(&cfg).expect("engines load"));
+    assert_eq!(engines.names.voices["en"], "en_US-joe-medium.onnx");
+    let api = common::spawn_api(cfg, engines).await;
+    let (_, health) = common::get_json(api, "/health").await;
+    assert_eq!(health["languages"]["tts"], "ru", "{health}");
+    assert_eq!(health["languages"]["voices"]["en"], "en-us", "{health}");
+
+    let (_, wav) = recording("pls-try-call-later");
+    let body = recording_turn(api, "bilingual-ru", wav).await;
+    assert_eq!(body["language"], "ru", "{body}");
+    assert_eq!(reply_rate(&body).await, RUSSIAN_VOICE_RATE, "{body}");
+
+    let (said, wav) = recording_of("asterisk-en", "check-number-dial-again");
+    let body = recording_turn(api, "bilingual-en", wav).await;
+    let heard = body["user_text"].as_str().unwrap();
+    assert!(
+        wer(&said.words, heard) <= 0.35,
+        "said {:?}, heard {heard:?}",
+        said.words
+    );
+    assert_eq!(body["language"], "en", "{body}");
+    assert_eq!(reply_rate(&body).await, 22_050, "the English voice: {body}");
 }

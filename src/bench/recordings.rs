@@ -137,7 +137,7 @@ pub fn run(cfg: &Config, dir: &Path, transcripts: Option<&Path>, limit: usize) -
             dir.display()
         );
     }
-    let stt = Stt::load(&cfg.models.stt, &cfg.stt)?;
+    let stt = Stt::configured(cfg)?;
     println!(
         "{}: {} recordings ({} sound descriptions skipped, {} without audio); model {}, {}",
         dir.display(),
@@ -199,8 +199,15 @@ pub fn run(cfg: &Config, dir: &Path, transcripts: Option<&Path>, limit: usize) -
 fn settings(cfg: &Config) -> String {
     let s = &cfg.stt;
     format!(
-        "language {}, beam_size {}, fit_audio_context {}, temperature_fallback {}, prompt {:?}, threads {}",
-        s.language, s.beam_size, s.fit_audio_context, s.temperature_fallback, s.prompt, s.threads
+        "language {}, beam_size {}, fit_audio_context {}, temperature_fallback {}, prompt {:?}, \
+         prompt_kb_headings {}, threads {}",
+        s.language,
+        s.beam_size,
+        s.fit_audio_context,
+        s.temperature_fallback,
+        s.prompt,
+        s.prompt_kb_headings,
+        s.threads
     )
 }
 

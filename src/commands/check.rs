@@ -189,14 +189,21 @@ pub fn run(cfg: &Config) -> Result<()> {
     let m = &cfg.models;
     let mut failed = 0;
     let stt_ok = engine("stt", &[&m.stt], || {
-        let stt = Stt::load(&m.stt, &cfg.stt)?;
+        let stt = Stt::configured(cfg)?;
         let langs = if stt.multilingual() {
             "multilingual"
         } else {
             "English only"
         };
+        let prompt = match stt.prompt_size() {
+            (0, _) => String::new(),
+            (tokens, 0) => format!(", a prompt of {tokens} tokens"),
+            (tokens, headings) => {
+                format!(", a prompt of {tokens} tokens with {headings} knowledge-base headings")
+            }
+        };
         Ok(Loaded {
-            detail: format!("{}, {langs}", m.stt.display()),
+            detail: format!("{}, {langs}{prompt}", m.stt.display()),
             language: format!("{langs} (stt.language = \"{}\")", cfg.stt.language),
             warning: None,
         })
@@ -212,27 +219,12 @@ pub fn run(cfg: &Config) -> Result<()> {
             ),
         })
     });
-    let voice_json = voice_config_path(&m.voice);
-    let tts_ok = engine("tts", &[&m.voice, &voice_json, &m.onnxruntime], || {
-        let tts = Tts::load(m, &cfg.tts, 1)?;
-        let pcm = tts.synthesize("Test.")?;
-        Ok(Loaded {
-            detail: format!(
-                "{}, voice language {}, {} Hz, {:.2} s test phrase",
-                m.voice.display(),
-                tts.language(),
-                tts.rate(),
-                pcm.duration_secs()
-            ),
-            language: format!(
-                "{} (espeak-ng voice {})",
-                voice_locale(&m.voice).unwrap_or_else(|| "not named in the voice config".into()),
-                tts.language()
-            ),
-            warning: None,
-        })
+    let tts_ok = check_voice("tts", &m.voice, "models.voice", None, cfg);
+    let voices_ok = cfg.language_voices().into_iter().all(|(code, voice)| {
+        let key = format!("languages.{code}.voice");
+        check_voice(&format!("tts ({code})"), &voice, &key, Some(&code), cfg)
     });
-    for ok in [stt_ok, llm_ok, tts_ok] {
+    for ok in [stt_ok, llm_ok, tts_ok, voices_ok] {
         failed += usize::from(!ok);
     }
     if failed > 0 {
@@ -243,6 +235,33 @@ pub fn run(cfg: &Config) -> Result<()> {
     }
     println!("all engines load");
     Ok(())
+}
+
+/// Loads the Piper voice `voice` (set by `key`) and voices a test phrase; for a language's
+/// own voice (`code`), warns when the voice speaks another language.
+fn check_voice(name: &str, voice: &Path, key: &str, code: Option<&str>, cfg: &Config) -> bool {
+    let json = voice_config_path(voice);
+    engine(name, &[voice, &json, &cfg.models.onnxruntime], || {
+        let tts = Tts::load_voice(voice, key, &cfg.models, &cfg.tts, 1)?;
+        let pcm = tts.synthesize("Test.")?;
+        let spoken = tts.language();
+        let warning = code
+            .filter(|c| tts.language_code() != *c)
+            .map(|c| format!("{key} speaks {spoken}, not {c}: callers heard in {c} get it"));
+        Ok(Loaded {
+            detail: format!(
+                "{}, voice language {spoken}, {} Hz, {:.2} s test phrase",
+                voice.display(),
+                tts.rate(),
+                pcm.duration_secs()
+            ),
+            language: format!(
+                "{} (espeak-ng voice {spoken})",
+                voice_locale(voice).unwrap_or_else(|| "not named in the voice config".into()),
+            ),
+            warning,
+        })
+    })
 }
 
 #[cfg(test)]

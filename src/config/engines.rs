@@ -39,6 +39,8 @@ pub struct SttConfig {
     /// Words Whisper should expect (Whisper's initial prompt): the company's name, its
     /// products, street names. Empty: none.
     pub prompt: String,
+    /// The knowledge base's headings go into Whisper's prompt too, before `prompt`.
+    pub prompt_kb_headings: bool,
 }
 
 impl Default for SttConfig {
@@ -51,6 +53,7 @@ impl Default for SttConfig {
             fit_audio_context: true,
             use_gpu: false,
             prompt: String::new(),
+            prompt_kb_headings: false,
         }
     }
 }

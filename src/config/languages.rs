@@ -4,6 +4,7 @@
 //! its own for a language with no table, and both resolve to one [`Phrases`] per language.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,10 @@ pub struct LanguageConfig {
     /// Instead of `calls.hangup_phrases`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hangup_phrases: Vec<String>,
+    /// Instead of `models.voice`: the Piper voice (`.onnx`, its `.onnx.json` beside it) that
+    /// speaks to callers heard in this language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voice: Option<PathBuf>,
 }
 
 /// What a call is answered with in one language, every key resolved.
@@ -103,6 +108,7 @@ fn built_in(code: &str) -> Option<LanguageConfig> {
         kb_handoff: Some(kb_handoff),
         kb_instruction: Some(kb_instruction),
         hangup_phrases: Vec::new(),
+        voice: None,
     })
 }
 
@@ -124,6 +130,21 @@ impl Config {
             .map(|(code, table)| (code.clone(), table.clone()))
             .chain(own)
             .map(|(code, table)| (code, Phrases::over(&table, &base)))
+            .collect()
+    }
+}
+
+impl Config {
+    /// The voices that speak to callers heard in another language than the base one
+    /// (`[languages.<code>] voice`), by language code: none unless `conversation.language =
+    /// "auto"`.
+    pub fn language_voices(&self) -> BTreeMap<String, PathBuf> {
+        if self.conversation.language != CallLanguage::Auto {
+            return BTreeMap::new();
+        }
+        self.languages
+            .iter()
+            .filter_map(|(code, table)| Some((code.clone(), table.voice.clone()?)))
             .collect()
     }
 }
@@ -231,6 +252,27 @@ mod tests {
             "Извините, я не расслышал. Повторите, пожалуйста."
         );
         assert!(sets["ru"].kb_instruction.contains("{handoff}"));
+    }
+
+    #[test]
+    fn a_languages_voice_is_used_with_auto_only_and_read_from_the_config_files_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("voxd.toml");
+        std::fs::write(
+            &file,
+            "[conversation]\nlanguage = \"auto\"\n[languages.en]\nvoice = \"en/joe.onnx\"\n\
+             [languages.ru]\nsystem_prompt = \"Кратко.\"",
+        )
+        .unwrap();
+        let cfg = Config::load(Some(&file)).unwrap();
+        let voices = cfg.language_voices();
+        assert_eq!(voices.keys().collect::<Vec<_>>(), ["en"], "ru has no voice");
+        assert_eq!(voices["en"], dir.path().join("en/joe.onnx"));
+        let base = Config {
+            conversation: Default::default(),
+            ..cfg
+        };
+        assert!(base.language_voices().is_empty());
     }
 
     #[test]

@@ -80,11 +80,19 @@ impl Config {
         cfg.resolve_paths(&base);
         cfg.validate()?;
         cfg.warnings.extend(languages::warnings(&cfg));
+        if cfg.stt.prompt_kb_headings && !cfg.kb.enabled {
+            cfg.warnings.push(
+                "config: stt.prompt_kb_headings is on but kb.enabled is false: Whisper's \
+                 prompt gets no headings"
+                    .into(),
+            );
+        }
         Ok(cfg)
     }
 
     fn resolve_paths(&mut self, base: &Path) {
         let m = &mut self.models;
+        let voices = self.languages.values_mut().filter_map(|l| l.voice.as_mut());
         for p in [
             &mut m.stt,
             &mut m.llm,
@@ -94,7 +102,10 @@ impl Config {
             &mut self.history.database,
             &mut self.kb.index,
             &mut self.voximplant.credentials,
-        ] {
+        ]
+        .into_iter()
+        .chain(voices)
+        {
             if !p.as_os_str().is_empty() && p.is_relative() {
                 *p = base.join(&*p);
             }

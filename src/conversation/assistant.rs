@@ -4,6 +4,7 @@
 //! ([`Languages`]), built once and shared by every call and mode. [`super::reply`] is what
 //! it does with them.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -89,6 +90,8 @@ pub struct Assistant {
     stt: Option<Arc<dyn SpeechToText>>,
     llm: Arc<dyn TextGenerator>,
     tts: Option<Arc<dyn TextToSpeech>>,
+    /// The voices of the languages that have their own, by language code.
+    voices: BTreeMap<String, Arc<dyn TextToSpeech>>,
     /// How many STT and TTS jobs run at once, and who goes next.
     speech: Arc<Gate>,
     pub(super) kb: Option<KnowledgeBase>,
@@ -125,6 +128,7 @@ impl Assistant {
             stt: None,
             llm,
             tts: None,
+            voices: BTreeMap::new(),
             speech: Arc::new(Gate::new(1)),
             kb: None,
             tools,
@@ -140,7 +144,7 @@ impl Assistant {
     pub fn with_languages(
         mut self,
         setting: CallLanguage,
-        phrases: std::collections::BTreeMap<String, Phrases>,
+        phrases: BTreeMap<String, Phrases>,
     ) -> Self {
         let hermes = self.llm.template_mentions(tools::CALL_OPEN);
         self.languages = Languages::new(setting, phrases, self.tools.as_ref(), hermes);
@@ -191,6 +195,12 @@ impl Assistant {
     pub fn with_speech(mut self, stt: Arc<dyn SpeechToText>, tts: Arc<dyn TextToSpeech>) -> Self {
         self.stt = Some(stt);
         self.tts = Some(tts);
+        self
+    }
+
+    /// Speaks to a call heard in one of these languages in its voice instead of the base one.
+    pub fn with_voices(mut self, voices: BTreeMap<String, Arc<dyn TextToSpeech>>) -> Self {
+        self.voices = voices;
         self
     }
 
@@ -252,6 +262,13 @@ impl Assistant {
         }
         Ok(assistant
             .with_speech(engines.stt.clone(), engines.tts.clone())
+            .with_voices(
+                engines
+                    .voices
+                    .iter()
+                    .map(|(code, v)| (code.clone(), v.clone() as Arc<dyn TextToSpeech>))
+                    .collect(),
+            )
             .with_gate(engines.speech.clone())
             .with_kb(kb))
     }
@@ -315,10 +332,18 @@ impl Assistant {
         .await?
     }
 
-    /// Voices `text` off the async runtime, at `rate` (None: the voice's own), when the
-    /// gate lets it by `deadline`. Without a voice the audio is empty.
-    pub async fn speak(&self, text: &str, rate: Option<u32>, deadline: Deadline) -> Result<Pcm> {
-        let Some(tts) = self.tts.clone() else {
+    /// Voices `text` off the async runtime in the voice of `language` (its own, else the
+    /// base voice), at `rate` (None: the voice's own), when the gate lets it by `deadline`.
+    /// Without a voice the audio is empty.
+    pub async fn speak(
+        &self,
+        text: &str,
+        rate: Option<u32>,
+        deadline: Deadline,
+        language: Option<&str>,
+    ) -> Result<Pcm> {
+        let own = language.and_then(|l| self.voices.get(l));
+        let Some(tts) = own.or(self.tts.as_ref()).cloned() else {
             return Ok(Pcm {
                 samples: Vec::new(),
                 rate: rate.unwrap_or(STT_RATE),

@@ -71,20 +71,17 @@ pub async fn run<F: FnMut(&ReplyEvent) + Send>(
         .take()
         .ok_or_else(|| anyhow!("the reply did not finish"))?;
     if collected.pieces.is_empty() {
+        let language = collected.call_language.clone();
         let reprompt = ReplyRequest {
             memory: Vec::new(),
-            input: ReplyInput::Fixed(
-                assistant
-                    .reprompt_text(collected.call_language.as_deref())
-                    .to_string(),
-            ),
+            input: ReplyInput::Fixed(assistant.reprompt_text(language.as_deref()).to_string()),
             rate,
             live,
             due: None,
         };
         let stt = end.timings.stt;
         assistant
-            .reply(reprompt, &mut |ev| collected.take(ev))
+            .reply_in(reprompt, language, &mut |ev| collected.take(ev))
             .await?;
         end = collected.end.take().unwrap_or_default();
         end.timings.stt = stt;

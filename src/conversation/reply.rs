@@ -188,6 +188,20 @@ pub fn millis(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// How a reply's speech comes out: at which rate (None: the voice's own), in the voice of
+/// which language (None: the base voice).
+#[derive(Clone, Copy)]
+struct SpeechOut<'a> {
+    rate: Option<u32>,
+    language: Option<&'a str>,
+}
+
+impl<'a> SpeechOut<'a> {
+    fn new(rate: Option<u32>, language: Option<&'a str>) -> Self {
+        Self { rate, language }
+    }
+}
+
 impl Assistant {
     /// Makes the reply, sending its progress to `send` as it happens, on a call with no
     /// language yet ([`Self::reply_in`]).
@@ -218,7 +232,8 @@ impl Assistant {
         let mut pacing = Pacing::new(live, due);
         let (heard, language) = match input {
             ReplyInput::Fixed(text) => {
-                self.voice(&text, rate, &mut pacing, &mut end.timings, send)
+                let out = SpeechOut::new(rate, language.as_deref());
+                self.voice(&text, out, &mut pacing, &mut end.timings, send)
                     .await?;
                 send(ReplyEvent::Done(end));
                 return Ok(());
@@ -238,16 +253,17 @@ impl Assistant {
             return Ok(());
         };
         let speech = self.in_language(language.as_deref());
+        let out = SpeechOut::new(rate, language.as_deref());
         end.goodbye = says_goodbye(&heard, speech.hangup_phrases);
         let turn = prompt::for_turn_in(speech.head, speech.kb, &memory, &heard, end.goodbye)?;
         match turn {
             TurnPrompt::Handoff(text) => {
-                self.voice(&text, rate, &mut pacing, &mut end.timings, send)
+                self.voice(&text, out, &mut pacing, &mut end.timings, send)
                     .await?
             }
             TurnPrompt::Ask(messages) => {
                 end.tool = self
-                    .answer(messages, rate, &mut pacing, &mut end.timings, send)
+                    .answer(messages, out, &mut pacing, &mut end.timings, send)
                     .await?;
             }
         }
@@ -287,7 +303,7 @@ impl Assistant {
     async fn voice(
         &self,
         text: &str,
-        rate: Option<u32>,
+        out: SpeechOut<'_>,
         pacing: &mut Pacing,
         timings: &mut Timings,
         send: &mut impl FnMut(ReplyEvent),
@@ -297,7 +313,7 @@ impl Assistant {
         }
         let t = Instant::now();
         let due = pacing.voicing(text, t);
-        let audio = self.speak(text, rate, due).await?;
+        let audio = self.speak(text, out.rate, due, out.language).await?;
         if timings.tts_first_audio == 0.0 {
             timings.tts_first_audio = ms(t);
         }
@@ -315,7 +331,7 @@ impl Assistant {
     async fn answer(
         &self,
         messages: Vec<ChatMessage>,
-        rate: Option<u32>,
+        out: SpeechOut<'_>,
         pacing: &mut Pacing,
         timings: &mut Timings,
         send: &mut impl FnMut(ReplyEvent),
@@ -341,7 +357,7 @@ impl Assistant {
             if s.sequential {
                 held.push(piece);
             } else {
-                self.voice(&piece, rate, pacing, timings, send).await?;
+                self.voice(&piece, out, pacing, timings, send).await?;
             }
             if s.max_sentences > 0 && complete >= s.max_sentences {
                 break;
@@ -357,7 +373,7 @@ impl Assistant {
         timings.llm_first_token = chunker.first_text().map_or(timings.llm, millis);
         drop(chunker);
         if !held.is_empty() {
-            self.voice(&held.join(" "), rate, pacing, timings, send)
+            self.voice(&held.join(" "), out, pacing, timings, send)
                 .await?;
         }
         timings.tts = ms(text_done);

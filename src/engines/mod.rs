@@ -12,6 +12,7 @@ pub mod schedule;
 pub mod stt;
 pub mod tts;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -96,6 +97,8 @@ pub struct Engines {
     pub stt: Arc<stt::Stt>,
     pub llm: Arc<llm::Llm>,
     pub tts: Arc<tts::Tts>,
+    /// The voices of the languages that have their own (`[languages.<code>] voice`).
+    pub voices: BTreeMap<String, Arc<tts::Tts>>,
     pub names: ModelNames,
     /// Where transcriptions and syntheses wait for the cores (the LLM defers to it).
     pub speech: Arc<Gate>,
@@ -105,8 +108,8 @@ pub struct Engines {
     pub load_secs: [(&'static str, f64); 3],
 }
 
-/// Model file names, as `/health` shows them, and the language the voice speaks (its
-/// espeak-ng voice; `/health` shows it under `languages`).
+/// Model file names, as `/health` shows them, and the languages the voices speak (their
+/// espeak-ng voices; `/health` shows them under `languages`).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ModelNames {
     pub stt: String,
@@ -114,6 +117,12 @@ pub struct ModelNames {
     pub tts: String,
     #[serde(skip)]
     pub voice_language: String,
+    /// The voice of each language that has its own, by language code.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub voices: BTreeMap<String, String>,
+    /// The espeak-ng language each of those voices speaks.
+    #[serde(skip)]
+    pub voice_languages: BTreeMap<String, String>,
 }
 
 impl Engines {
@@ -136,19 +145,32 @@ impl Engines {
             "engine budget: transcriptions or syntheses at once, replies written together"
         );
         let speech = Arc::new(Gate::new(budget.speech_jobs));
-        let (stt, stt_secs) = timed("STT", &cfg.models.stt, || {
-            stt::Stt::load(&cfg.models.stt, &cfg.stt)
-        })?;
+        let (stt, stt_secs) = timed("STT", &cfg.models.stt, || stt::Stt::configured(cfg))?;
         let (llm, llm_secs) = timed("LLM", &cfg.models.llm, || {
             llm::Llm::load(&cfg.models.llm, &cfg.llm, sequences, Some(speech.clone()))
         })?;
-        let (tts, tts_secs) = timed("TTS", &cfg.models.voice, || {
-            let sessions = match cfg.tts.sessions {
-                0 => budget.speech_jobs,
-                n => n as usize,
-            };
+        let sessions = match cfg.tts.sessions {
+            0 => budget.speech_jobs,
+            n => n as usize,
+        };
+        let (tts, mut tts_secs) = timed("TTS", &cfg.models.voice, || {
             tts::Tts::load(&cfg.models, &cfg.tts, sessions)
         })?;
+        let mut voices = BTreeMap::new();
+        for (code, voice) in cfg.language_voices() {
+            let key = format!("languages.{code}.voice");
+            let (loaded, secs) = timed(&format!("TTS ({code})"), &voice, || {
+                tts::Tts::load_voice(&voice, &key, &cfg.models, &cfg.tts, sessions)
+            })?;
+            tts_secs += secs;
+            if loaded.language_code() != code {
+                tracing::warn!(
+                    "{key} speaks {}, not {code}: callers heard in {code} get it",
+                    loaded.language()
+                );
+            }
+            voices.insert(code, (file_name(&voice), Arc::new(loaded)));
+        }
         let capacity = match cfg.calls.max_live {
             0 => {
                 let turn = capacity::measure(&stt, &llm, &tts, &cfg.llm.system_prompt)?;
@@ -169,11 +191,20 @@ impl Engines {
             llm: file_name(&cfg.models.llm),
             tts: file_name(&cfg.models.voice),
             voice_language: tts.language().to_string(),
+            voices: voices
+                .iter()
+                .map(|(code, (name, _))| (code.clone(), name.clone()))
+                .collect(),
+            voice_languages: voices
+                .iter()
+                .map(|(code, (_, v))| (code.clone(), v.language().to_string()))
+                .collect(),
         };
         Ok(Self {
             stt: Arc::new(stt),
             llm: Arc::new(llm),
             tts: Arc::new(tts),
+            voices: voices.into_iter().map(|(code, (_, v))| (code, v)).collect(),
             names,
             speech,
             capacity,

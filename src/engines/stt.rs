@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{anyhow, Context, Result};
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
-use crate::config::SttConfig;
+use crate::config::{Config, SttConfig};
+use crate::kb::KnowledgeBase;
 
 /// What Whisper heard.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,13 +23,56 @@ pub struct Stt {
     ctx: WhisperContext,
     cfg: SttConfig,
     multilingual: bool,
-    /// `stt.prompt` as Whisper's tokens, made once.
+    /// Whisper's prompt (`stt.prompt`, the knowledge base's headings) as tokens, made once.
     prompt_tokens: Vec<i32>,
+    /// How many knowledge-base headings the prompt holds.
+    prompt_headings: usize,
 }
 
 /// Most tokens of `stt.prompt` Whisper reads (it keeps at most half its 448-token text
 /// context for the prompt).
 const MAX_PROMPT_TOKENS: usize = 224;
+
+/// Whisper's prompt as tokens, and how many headings it holds: `headings` as sentences, as many as fit beside `prompt`, then
+/// `prompt` (its last [`MAX_PROMPT_TOKENS`] when it is longer alone), nearest the audio.
+fn build_prompt(
+    ctx: &WhisperContext,
+    prompt: &str,
+    headings: &[String],
+) -> Result<(Vec<i32>, usize)> {
+    // Whisper's prompts start with a space, as the words in its transcripts do.
+    let tokens = |words: &str| {
+        ctx.tokenize(&format!(" {words}"), words.len() + 2)
+            .map_err(|e| anyhow!("stt.prompt: {e}"))
+    };
+    let own = match prompt.trim() {
+        "" => Vec::new(),
+        words => tokens(words)?,
+    };
+    let own = &own[own.len().saturating_sub(MAX_PROMPT_TOKENS)..];
+    let (mut out, mut fitted) = (Vec::new(), 0);
+    for heading in headings {
+        let heading = heading.trim();
+        let sentence = match heading.ends_with(['.', '!', '?', ':']) {
+            true => heading.to_string(),
+            false => format!("{heading}."),
+        };
+        let t = tokens(&sentence)?;
+        if out.len() + t.len() + own.len() > MAX_PROMPT_TOKENS {
+            tracing::warn!(
+                kept = fitted,
+                headings = headings.len(),
+                "Whisper's prompt holds only the first knowledge-base headings (224 tokens \
+                 with stt.prompt)"
+            );
+            break;
+        }
+        out.extend(t);
+        fitted += 1;
+    }
+    out.extend_from_slice(own);
+    Ok((out, fitted))
+}
 
 /// Below this RMS the audio is treated as silence and Whisper is not run (it hallucinates
 /// on silence).
@@ -37,6 +81,22 @@ const SILENCE_RMS: f32 = 0.002;
 impl Stt {
     /// Loads a whisper.cpp (ggml) model file.
     pub fn load(path: &Path, cfg: &SttConfig) -> Result<Self> {
+        Self::load_expecting(path, cfg, &[])
+    }
+
+    /// The Whisper a configured voxd runs: `models.stt` with `[stt]`, expecting the
+    /// knowledge base's headings too when `stt.prompt_kb_headings` is on.
+    pub fn configured(cfg: &Config) -> Result<Self> {
+        let headings = match cfg.stt.prompt_kb_headings && cfg.kb.enabled {
+            true => KnowledgeBase::open(&cfg.kb.index, &cfg.kb)?.headings()?,
+            false => Vec::new(),
+        };
+        Self::load_expecting(&cfg.models.stt, &cfg.stt, &headings)
+    }
+
+    /// [`Self::load`], with `headings` (a knowledge base's) in Whisper's prompt before
+    /// `stt.prompt`: as many as fit beside it, the first ones first.
+    pub fn load_expecting(path: &Path, cfg: &SttConfig, headings: &[String]) -> Result<Self> {
         whisper_rs::install_logging_hooks();
         if !path.is_file() {
             return Err(anyhow!(
@@ -56,24 +116,19 @@ impl Stt {
                 path.display()
             ));
         }
-        let prompt_tokens = match cfg.prompt.trim() {
-            "" => Vec::new(),
-            // Whisper's prompts start with a space, as the words in its transcripts do.
-            words => ctx
-                .tokenize(&format!(" {words}"), words.len() + 2)
-                .map_err(|e| anyhow!("stt.prompt: {e}"))?
-                .into_iter()
-                .rev()
-                .take(MAX_PROMPT_TOKENS)
-                .rev()
-                .collect(),
-        };
+        let (prompt_tokens, prompt_headings) = build_prompt(&ctx, &cfg.prompt, headings)?;
         Ok(Self {
             ctx,
             cfg: cfg.clone(),
             multilingual,
             prompt_tokens,
+            prompt_headings,
         })
+    }
+
+    /// Whisper's prompt: its length in tokens, and how many knowledge-base headings it holds.
+    pub fn prompt_size(&self) -> (usize, usize) {
+        (self.prompt_tokens.len(), self.prompt_headings)
     }
 
     /// Whether the model understands languages other than English.

@@ -28,13 +28,24 @@ impl Tts {
     /// Loads the ONNX Runtime library, locates espeak-ng's data and loads the voice, in
     /// `sessions` copies that may run at once.
     pub fn load(models: &ModelsConfig, cfg: &TtsConfig, sessions: usize) -> Result<Self> {
+        Self::load_voice(&models.voice, "models.voice", models, cfg, sessions)
+    }
+
+    /// [`Self::load`] with another voice than `models.voice`: `voice`, set by the config
+    /// key `key`.
+    pub fn load_voice(
+        voice: &Path,
+        key: &str,
+        models: &ModelsConfig,
+        cfg: &TtsConfig,
+        sessions: usize,
+    ) -> Result<Self> {
         init_onnxruntime(&models.onnxruntime)?;
         init_espeak_data(&models.espeak_data)?;
-        let voice = &models.voice;
         let json = voice_config_path(voice);
         if !voice.is_file() || !json.is_file() {
             return Err(anyhow!(
-                "Piper voice {} (and its {}) not found (run scripts/fetch-test-models, or set models.voice)",
+                "Piper voice {} (and its {}) not found (run scripts/fetch-test-models, or set {key})",
                 voice.display(),
                 json.display()
             ));
@@ -80,6 +91,11 @@ impl Tts {
     /// The espeak-ng voice (language) the Piper voice speaks.
     pub fn language(&self) -> &str {
         &self.espeak_voice
+    }
+
+    /// The code of the language the voice speaks ("en" for espeak-ng's "en-us").
+    pub fn language_code(&self) -> String {
+        read_aloud::primary_language(&self.espeak_voice)
     }
 
     /// Phonemes per sentence, as they are fed to the voice: numbers, dates, prices and

@@ -9,8 +9,8 @@ pub mod passages;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
-use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED,
 };
@@ -136,6 +136,29 @@ impl KnowledgeBase {
         self.reader.searcher().num_docs()
     }
 
+    /// The passages' headings, each once, in the order the documents were indexed.
+    pub fn headings(&self) -> Result<Vec<String>> {
+        let searcher = self.reader.searcher();
+        let mut addresses: Vec<_> = searcher
+            .search(&AllQuery, &DocSetCollector)?
+            .into_iter()
+            .collect();
+        addresses.sort();
+        let mut out: Vec<String> = Vec::new();
+        for address in addresses {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let heading = doc
+                .get_first(self.fields.heading)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .trim();
+            if !heading.is_empty() && !out.iter().any(|h| h == heading) {
+                out.push(heading.to_string());
+            }
+        }
+        Ok(out)
+    }
+
     /// The passages that best match `question`, best first: at most `kb.top_k`, each
     /// scoring at least `kb.min_score`. Any words match (BM25 ranks those that share more,
     /// and rarer, words higher); a question of stop words only finds nothing.
@@ -254,6 +277,23 @@ mod tests {
         let hits = kb.search("cakes").unwrap();
         assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
         assert!(hits[0].source.ends_with("faq.md"), "{}", hits[0].source);
+    }
+
+    #[test]
+    fn headings_come_once_each_in_document_order() {
+        let (_dir, kb) = kb(3);
+        assert_eq!(
+            kb.headings().unwrap(),
+            [
+                "Sunny Bakery",
+                "Opening hours",
+                "Prices",
+                "Delivery",
+                "Доставка",
+                "Адрес",
+                "Цены"
+            ]
+        );
     }
 
     #[test]

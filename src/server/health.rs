@@ -4,7 +4,8 @@
 //! place is taken 503 with `"status":"at_capacity"`, so that a load balancer's health check
 //! sends new calls elsewhere; `room` says how many more calls it takes, and `engines` how
 //! much work waits for each engine (queue depth); `languages` what the models listen for
-//! (`stt.language`, `auto`: detected) and speak (the voice's espeak-ng language).
+//! (`stt.language`, `auto`: detected) and speak (the voice's espeak-ng language, and that of
+//! each language's own voice under `voices`).
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ pub async fn handle(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Val
         "languages": {
             "stt": state.cfg.stt.language,
             "tts": state.models.voice_language,
+            "voices": state.models.voice_languages,
         },
     });
     (status, Json(body))

@@ -86,19 +86,25 @@ impl TextGenerator for FakeLlm {
 }
 
 /// 10 ms of a quiet tone per character.
-struct FakeTts;
+/// Voices 10 ms of sound per character, at its own rate (a voice's mark in the tests).
+struct FakeTts {
+    rate: u32,
+}
 
 impl TextToSpeech for FakeTts {
     fn synthesize(&self, text: &str) -> Result<Pcm> {
-        let n = text.chars().count() * RATE as usize / 100;
+        let n = text.chars().count() * self.rate as usize / 100;
         Ok(Pcm {
             samples: (0..n)
                 .map(|i| if i % 2 == 0 { 0.1 } else { -0.1 })
                 .collect(),
-            rate: RATE,
+            rate: self.rate,
         })
     }
 }
+
+/// The rate of the English voice of [`bilingual_assistant`] (the base voice's is [`RATE`]).
+pub const EN_VOICE_RATE: u32 = 8_000;
 
 fn reply_settings() -> ReplySettings {
     ReplySettings {
@@ -132,8 +138,8 @@ pub fn assistant_hearing(
 }
 
 /// A line whose base keys are Russian (the system prompt [`RU_PROMPT`], the reprompt
-/// [`RU_REPROMPT`]), with English words (an empty `[languages.ru]`: the base keys for
-/// Russian callers), answering in the language heard when `setting` is "auto"; it hears
+/// [`RU_REPROMPT`]), with English words and an English voice (an empty `[languages.ru]`:
+/// the base keys for Russian callers), answering in the language heard when `setting` is "auto"; it hears
 /// the scripted `(words, language)`.
 pub fn bilingual_assistant(
     heard: &[(&str, &str)],
@@ -158,7 +164,12 @@ pub fn bilingual_assistant(
         ..base.clone()
     };
     let phrases = [("en".to_string(), en), ("ru".to_string(), base)];
-    let mut a = a.with_languages(setting, phrases.into_iter().collect());
+    let english: Arc<dyn TextToSpeech> = Arc::new(FakeTts {
+        rate: EN_VOICE_RATE,
+    });
+    let mut a = a
+        .with_languages(setting, phrases.into_iter().collect())
+        .with_voices([("en".to_string(), english)].into_iter().collect());
     a.settings.reprompt_text = RU_REPROMPT.into();
     (Arc::new(a), llm)
 }
@@ -184,7 +195,7 @@ fn build(
         hold: Mutex::default(),
     });
     let a = Assistant::new(llm.clone(), system_prompt, tools, reply_settings())
-        .with_speech(stt.clone(), Arc::new(FakeTts));
+        .with_speech(stt.clone(), Arc::new(FakeTts { rate: RATE }));
     (a, llm, stt)
 }
 

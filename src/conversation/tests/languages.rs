@@ -1,10 +1,11 @@
 //! A caller in another language on fake engines: with `conversation.language = "auto"` the
 //! turn is answered with the heard language's head and the call keeps that language (a
-//! one-word utterance heard as another does not change it); the reprompt follows the call's
-//! language; without "auto" nothing follows the language.
+//! one-word utterance heard as another does not change it); the reprompt and the voice
+//! follow the call's language; without "auto" nothing follows the language.
 
 use super::fakes::{
-    bilingual_assistant, Harness, EN_PROMPT, EN_REPROMPT, RATE, RU_PROMPT, RU_REPROMPT,
+    bilingual_assistant, Harness, EN_PROMPT, EN_REPROMPT, EN_VOICE_RATE, RATE, RU_PROMPT,
+    RU_REPROMPT,
 };
 use super::recording_turn;
 use crate::audio::Pcm;
@@ -70,7 +71,10 @@ async fn the_reprompt_follows_the_calls_language() {
         samples: vec![0.0; RATE as usize],
         rate: RATE,
     };
-    for (language, reprompt) in [(Some("en"), EN_REPROMPT), (None, RU_REPROMPT)] {
+    for (language, reprompt, voice) in [
+        (Some("en"), EN_REPROMPT, EN_VOICE_RATE),
+        (None, RU_REPROMPT, RATE),
+    ] {
         let delivery = recording_turn::Delivery {
             rate: None,
             live: false,
@@ -89,11 +93,46 @@ async fn the_reprompt_follows_the_calls_language() {
         .await
         .unwrap();
         assert_eq!(turn.reply_text, reprompt);
+        assert_eq!(turn.reply_audio.rate, voice, "in the language's own voice");
         assert_eq!(
             turn.call_language.as_deref(),
             language,
             "silence changes nothing"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_reply_is_spoken_in_the_voice_of_the_language_it_is_made_in() {
+    let (a, _) = bilingual_assistant(
+        &[
+            ("Hello, when do you open tomorrow?", "en"),
+            ("Скажите, пожалуйста, адрес.", "ru"),
+        ],
+        CallLanguage::Auto,
+    );
+    let speech = Pcm {
+        samples: (0..RATE)
+            .map(|i| if i % 2 == 0 { 0.2 } else { -0.2 })
+            .collect(),
+        rate: RATE,
+    };
+    let mut call = None;
+    for (language, voice) in [("en", EN_VOICE_RATE), ("ru", RATE)] {
+        let delivery = recording_turn::Delivery {
+            rate: None,
+            live: false,
+            watch: &mut |_| {},
+        };
+        let mut timings = Timings::default();
+        let turn =
+            recording_turn::run(&a, Vec::new(), call, speech.clone(), delivery, &mut timings)
+                .await
+                .unwrap();
+        assert_eq!(turn.call_language.as_deref(), Some(language));
+        assert!(!turn.reply_audio.samples.is_empty());
+        assert_eq!(turn.reply_audio.rate, voice, "answered in {language}");
+        call = turn.call_language;
     }
 }
 

@@ -42,7 +42,7 @@ pub fn language_of<'a>(text: &str, voice_language: &'a str) -> &'a str {
 }
 
 /// "gmw/en-US" → "en", "ru_RU.UTF-8" → "ru".
-fn primary_language(language: &str) -> String {
+pub(super) fn primary_language(language: &str) -> String {
     let voice = language.trim().rsplit('/').next().unwrap_or_default();
     voice
         .split(['-', '_', '.'])
