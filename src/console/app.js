@@ -261,6 +261,8 @@ async function refreshHealth() {
     ['Speech recognition', withLang(models.stt, langs.stt)],
     ['Language model', models.llm || '–'],
     ['Voice', withLang(models.tts, langs.tts)],
+    ...Object.entries(models.voices || {}).map(([code, voice]) =>
+      [`Voice for ${code}`, withLang(voice, (langs.voices || {})[code])]),
     ['Engines', engines.join(' · ') || '–'],
   ];
   $('status').replaceChildren(...facts.flatMap(([k, v, cls]) => [el('dt', {}, k), el('dd', { class: cls, data: { fact: k } }, v ?? '–')]));
