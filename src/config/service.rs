@@ -27,7 +27,11 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     pub drain_grace_secs: u64,
     pub max_connections: u32,
+    /// Most connections open at once from one client address (0: no bound).
+    pub max_connections_per_address: u32,
     pub header_timeout_secs: u64,
+    /// Host names a voxd without tokens answers to besides the loopback ones.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -41,7 +45,9 @@ impl Default for ServerConfig {
             log_format: LogFormat::Text,
             drain_grace_secs: 30,
             max_connections: 2048,
+            max_connections_per_address: 256,
             header_timeout_secs: 10,
+            allowed_hosts: Vec::new(),
         }
     }
 }

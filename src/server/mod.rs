@@ -4,7 +4,7 @@
 //! background work.
 
 pub(crate) mod call_history;
-mod connections;
+pub mod connections;
 mod health;
 mod metrics;
 mod place_call;
@@ -28,6 +28,7 @@ use crate::conversation::{Assistant, Settings};
 use crate::engines::schedule::EngineLoad;
 use crate::engines::{Engines, ModelNames};
 use crate::http::drain::{self, Drain, Signals};
+use crate::http::host_guard::{self, AllowedHosts};
 use crate::http::{auth, error, error::ApiError};
 use crate::kb::KnowledgeBase;
 use crate::metrics::{Metrics, Transport};
@@ -197,6 +198,8 @@ impl AppState {
 /// The router with every endpoint.
 pub fn router(state: Arc<AppState>) -> Router {
     let tokens = state.tokens.clone();
+    let open = tokens.scenario.is_empty() && tokens.admin.is_empty();
+    let hosts = Arc::new(AllowedHosts::new(open, &state.cfg.server.allowed_hosts));
     let scenario = Router::new()
         .route(
             "/voximplant/process_audio",
@@ -250,6 +253,10 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "method not allowed on this endpoint",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            hosts,
+            host_guard::check,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics().clone(),
             error::count,
@@ -332,6 +339,7 @@ pub async fn serve_api(
 ) -> std::io::Result<()> {
     let limits = connections::Limits {
         max_connections: state.cfg.server.max_connections as usize,
+        max_per_address: state.cfg.server.max_connections_per_address as usize,
         header_timeout: Duration::from_secs(state.cfg.server.header_timeout_secs.max(1)),
     };
     connections::serve(listener, router(state), limits, shutdown).await

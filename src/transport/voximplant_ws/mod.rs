@@ -13,6 +13,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use axum::Extension;
 use serde::Deserialize;
 use tracing::Instrument;
 
@@ -22,6 +23,7 @@ use crate::conversation::{Assistant, Settings};
 use crate::http::auth;
 use crate::http::drain::Drain;
 use crate::http::error::ApiError;
+use crate::server::connections::ConnectionSlot;
 
 /// What a media-stream call needs from the daemon, and nothing more.
 pub struct StreamContext {
@@ -58,11 +60,13 @@ pub struct StreamQuery {
 }
 
 /// `GET /voximplant/stream`: checks the token (header or `token` query) and the call id,
-/// refuses new calls while voxd drains, then upgrades.
+/// refuses new calls while voxd drains, then upgrades; the socket holds its connection's
+/// place ([`ConnectionSlot`]) while it lives.
 pub async fn handle(
     State(ctx): State<Arc<StreamContext>>,
     Query(query): Query<StreamQuery>,
     headers: HeaderMap,
+    slot: Option<Extension<ConnectionSlot>>,
     ws: axum::extract::WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let (call_id, test) = match query.ticket.as_deref() {
@@ -100,5 +104,12 @@ pub async fn handle(
         .protocols(["chat"])
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| session::run(socket, ctx, call_id, test, busy).instrument(span)))
+        .on_upgrade(move |socket| {
+            async move {
+                // The socket keeps its connection's place until it closes.
+                let _slot = slot;
+                session::run(socket, ctx, call_id, test, busy).await
+            }
+            .instrument(span)
+        }))
 }
