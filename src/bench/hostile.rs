@@ -1,8 +1,10 @@
 //! `voxd bench hostile --url HOST:PORT`: what a hostile client does to a running voxd, at
-//! the scale of the hostile-line acceptance: half-open sockets (slow-loris), authenticated
-//! streams that never start, a stream of garbage frames, audio pushed far faster than real
-//! time, a flood of new-call events (memory and refusals), the scenario token on an admin
-//! endpoint, and a recording URL at the cloud metadata address. Run it with the daemon's own
+//! the scale of the hostile-line acceptance: sockets that send nothing (from another
+//! address than the bench's own when voxd is on loopback), half-open sockets (slow-loris),
+//! authenticated streams that never start (named calls: do they take places?), a stream of
+//! garbage frames, audio pushed far faster than real time, a flood of new-call events
+//! (memory and refusals), an ended call opened again, a foreign `Host`, the scenario token
+//! on an admin endpoint, and a recording URL at the cloud metadata address. Run it with the daemon's own
 //! configuration (`--config`): it takes the tokens and timeouts from there. Each line says
 //! what was measured and whether voxd held; the command fails if one did not. Its calls
 //! (`flood-…`, `garbage`, `too-fast`, …) stay in that voxd's history: measure a staging
@@ -39,11 +41,16 @@ pub async fn run(cfg: Config, url: Option<SocketAddr>, sockets: usize) -> Result
         start: Duration::from_secs(cfg.voximplant_stream.start_timeout_secs.max(1)),
     };
     println!("voxd at {api}: {sockets} sockets per check");
-    let mut lines = vec![half_open(api, sockets, t.header).await?];
-    lines.push(never_started(api, sockets, &tokens, t.start).await?);
-    lines.push(garbage(api, &tokens).await?);
-    lines.push(too_fast(api, &tokens).await?);
-    lines.push(event_flood(api, &tokens).await?);
+    // This run's calls have ids of their own: an ended call's id is never opened again.
+    let run = format!("{:08x}", rand::random::<u32>());
+    let mut lines = vec![silent(api, sockets * 10, t.header).await?];
+    lines.push(half_open(api, sockets, t.header).await?);
+    lines.push(never_started(api, sockets, &tokens, t.start, &run).await?);
+    lines.push(garbage(api, &tokens, &run).await?);
+    lines.push(too_fast(api, &tokens, &run).await?);
+    lines.push(event_flood(api, &tokens, &run).await?);
+    lines.push(reopen(api, &tokens, &run).await?);
+    lines.push(foreign_host(api).await?);
     lines.push(scope(api, &tokens).await?);
     lines.push(metadata_url(api, &tokens).await?);
     println!("\n| check | measured | held |\n|---|---|---|");
@@ -64,6 +71,54 @@ pub async fn run(cfg: Config, url: Option<SocketAddr>, sockets: usize) -> Result
 struct Timeouts {
     header: Duration,
     start: Duration,
+}
+
+/// `n` sockets that send nothing at all, from another loopback address than the bench's own
+/// when voxd is on loopback (a stranger's): how many voxd closes (or refuses) within its
+/// header timeout, and whether `/health` answers the bench at once meanwhile.
+async fn silent(api: SocketAddr, n: usize, header_timeout: Duration) -> Result<Line> {
+    let opened = Instant::now();
+    let mut waits = Vec::new();
+    for _ in 0..n {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        if api.ip().is_loopback() {
+            socket.bind("127.0.0.2:0".parse()?)?;
+        }
+        let mut s = socket.connect(api).await?;
+        waits.push(tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            let deadline = header_timeout + SLACK + SLACK;
+            let closed = tokio::time::timeout(deadline, async {
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                }
+            })
+            .await;
+            closed.ok().map(|_| opened.elapsed())
+        }));
+    }
+    let health = timed_health(api).await;
+    let mut closed = Vec::new();
+    for w in waits {
+        closed.extend(w.await?);
+    }
+    let last = closed.iter().max().copied().unwrap_or_default();
+    let quick = health
+        .strip_prefix("200 in ")
+        .and_then(|ms| ms.trim_end_matches(" ms").parse::<u64>().ok())
+        .is_some_and(|ms| ms < 1000);
+    Ok(Line {
+        what: format!("{n} sockets that send nothing (header timeout {header_timeout:?})"),
+        figure: format!(
+            "{} closed or refused, the last after {:.1} s; /health meanwhile: {health}",
+            closed.len(),
+            last.as_secs_f64()
+        ),
+        held: closed.len() == n && last <= header_timeout + SLACK && quick,
+    })
 }
 
 /// `n` sockets that send half a request header and stall: how many voxd closes within its
@@ -132,18 +187,28 @@ async fn never_started(
     n: usize,
     tokens: &Tokens,
     start_timeout: Duration,
+    run: &str,
 ) -> Result<Line> {
     let before = super::load::resident_mb(api, Some(&tokens.admin)).await;
     let mut callers = Vec::new();
     for i in 0..n {
-        // No call id in the URL: the scenario would name the call in `start`.
+        // Half name their call in the URL, half would name it in `start`.
+        let query = match i % 2 {
+            0 => format!("?call_id=prestart-{run}-{i}"),
+            _ => String::new(),
+        };
         callers.push(
-            Caller::connect(api, "", token(&tokens.scenario))
+            Caller::connect(api, &query, token(&tokens.scenario))
                 .await
                 .with_context(|| format!("stream {i}"))?,
         );
     }
     let during = super::load::resident_mb(api, Some(&tokens.admin)).await;
+    let health: serde_json::Value = reqwest::get(format!("http://{api}/health"))
+        .await?
+        .json()
+        .await?;
+    let room = format!("{} with {} live", health["status"], health["active_calls"]);
     let opened = Instant::now();
     while opened.elapsed() < start_timeout + SLACK && callers.iter().any(|c| c.closed().is_none()) {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -162,19 +227,21 @@ async fn never_started(
     Ok(Line {
         what: format!("{n} streams that never start (start timeout {start_timeout:?})"),
         figure: format!(
-            "closed within {:.1} s: {codes:?}; memory {} → {} MB while open",
+            "closed within {:.1} s: {codes:?}; memory {} → {} MB and /health {room} while \
+             open",
             waited.as_secs_f64(),
             mb(before),
             mb(during)
         ),
-        held: timed_out == n,
+        held: timed_out == n && health["status"] == "ok",
     })
 }
 
 /// A started stream that then sends 10 000 binary frames.
-async fn garbage(api: SocketAddr, tokens: &Tokens) -> Result<Line> {
-    let mut c = Caller::connect(api, "?call_id=garbage", token(&tokens.scenario)).await?;
-    c.start(Encoding::Pcm16, "garbage").await?;
+async fn garbage(api: SocketAddr, tokens: &Tokens, run: &str) -> Result<Line> {
+    let id = format!("garbage-{run}");
+    let mut c = Caller::connect(api, &format!("?call_id={id}"), token(&tokens.scenario)).await?;
+    c.start(Encoding::Pcm16, &id).await?;
     let mut sent = 0;
     while sent < 10_000 && c.send_binary(vec![0xA5; 320]).await.is_ok() {
         sent += 1;
@@ -188,9 +255,10 @@ async fn garbage(api: SocketAddr, tokens: &Tokens) -> Result<Line> {
 }
 
 /// A started stream that pushes a minute of audio as fast as the socket takes it.
-async fn too_fast(api: SocketAddr, tokens: &Tokens) -> Result<Line> {
-    let mut c = Caller::connect(api, "?call_id=too-fast", token(&tokens.scenario)).await?;
-    c.start(Encoding::Pcm16, "too-fast").await?;
+async fn too_fast(api: SocketAddr, tokens: &Tokens, run: &str) -> Result<Line> {
+    let id = format!("too-fast-{run}");
+    let mut c = Caller::connect(api, &format!("?call_id={id}"), token(&tokens.scenario)).await?;
+    c.start(Encoding::Pcm16, &id).await?;
     let frame = Pcm {
         samples: vec![0.0; 320],
         rate: 16_000,
@@ -214,7 +282,7 @@ async fn too_fast(api: SocketAddr, tokens: &Tokens) -> Result<Line> {
 
 /// 1000 `Connected` events with new call ids: how many voxd takes, how it refuses the rest,
 /// and what they cost in memory. The calls taken are ended again.
-async fn event_flood(api: SocketAddr, tokens: &Tokens) -> Result<Line> {
+async fn event_flood(api: SocketAddr, tokens: &Tokens, run: &str) -> Result<Line> {
     let client = reqwest::Client::new();
     let health: serde_json::Value = client
         .get(format!("http://{api}/health"))
@@ -226,7 +294,7 @@ async fn event_flood(api: SocketAddr, tokens: &Tokens) -> Result<Line> {
     let before = super::load::resident_mb(api, Some(&tokens.admin)).await;
     let (mut taken, mut refused, mut other) = (Vec::new(), 0, Vec::new());
     for i in 0..1000 {
-        let id = format!("flood-{i}");
+        let id = format!("flood-{run}-{i}");
         let status = event(&client, api, tokens, &id, "Connected").await?;
         match status {
             200 => taken.push(id),
@@ -265,6 +333,43 @@ async fn event(
         req = req.bearer_auth(t);
     }
     Ok(req.send().await?.status().as_u16())
+}
+
+/// A call ended by its `Disconnected`, then `Connected` again with the scenario's token:
+/// refused, and its state not shown.
+async fn reopen(api: SocketAddr, tokens: &Tokens, run: &str) -> Result<Line> {
+    let client = reqwest::Client::new();
+    let id = format!("reopen-{run}");
+    let first = event(&client, api, tokens, &id, "Connected").await?;
+    event(&client, api, tokens, &id, "Disconnected").await?;
+    let again = event(&client, api, tokens, &id, "Connected").await?;
+    let mut req = client.get(format!("http://{api}/voximplant/calls/{id}"));
+    if let Some(t) = token(&tokens.scenario) {
+        req = req.bearer_auth(t);
+    }
+    let shown = req.send().await?.status().as_u16();
+    Ok(Line {
+        what: "an ended call's Connected sent again".into(),
+        figure: format!("{first}, then {again}; GET /voximplant/calls/{{id}}: {shown}"),
+        held: first == 200 && again == 409 && shown == 404,
+    })
+}
+
+/// `GET /calls` with `Host: attacker.example` and no token (DNS rebinding): refused
+/// whether or not voxd has tokens.
+async fn foreign_host(api: SocketAddr) -> Result<Line> {
+    let status = reqwest::Client::new()
+        .get(format!("http://{api}/calls"))
+        .header("Host", "attacker.example")
+        .send()
+        .await?
+        .status()
+        .as_u16();
+    Ok(Line {
+        what: "GET /calls with Host: attacker.example, no token".into(),
+        figure: format!("{status}"),
+        held: matches!(status, 401 | 421),
+    })
 }
 
 /// The scenario's token on `POST /calls` (an admin endpoint).

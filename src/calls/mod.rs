@@ -17,7 +17,7 @@ use anyhow::Result;
 
 pub use call_id::{CallId, InvalidCallId};
 pub use recorder::CallRecorder;
-pub use registry::{AtCapacity, Calls};
+pub use registry::{AtCapacity, Calls, Lifetimes, Refused, Reservation};
 pub use tool_call::{Lead, ToolCall};
 
 use crate::config::ToolsConfig;

@@ -1,9 +1,13 @@
 //! The live calls, keyed by call id: admitted on first contact by any transport while there
 //! is room (`calls.max_live`; beyond it a new call is refused, a call already live never
-//! is), recorded as started in the history, ended by a Disconnected/Failed event, the end of
-//! a media stream, or after idling too long. Each end and refusal is counted in the metrics.
+//! is), the room checked and taken under one lock (a recording turn reserves its place
+//! before its download: [`Reservation`]), recorded as started in the history, ended by a
+//! Disconnected/Failed event, the end of a media stream, after idling too long (a
+//! recording-mode call whose hang-up never came: `lost`), or past `calls.max_call_secs`.
+//! An ended call is never opened again: its id is refused ([`Refused::Ended`]). Each end
+//! and refusal is counted in the metrics.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,13 +17,63 @@ use crate::metrics::Transport;
 
 struct Entry {
     call: Arc<CallRecorder>,
+    opened: Instant,
     last_active: Instant,
+}
+
+/// The live calls and the places reserved for new ones, under one lock.
+#[derive(Default)]
+struct Table {
+    live: HashMap<CallId, Entry>,
+    /// New calls whose first request is under way, with how many requests hold each.
+    reserved: HashMap<CallId, usize>,
+    /// The calls ended lately, newest last (at most [`ENDED_KEPT`]).
+    ended: VecDeque<CallId>,
+    ended_set: HashSet<CallId>,
+}
+
+/// How many ended call ids are remembered (besides the history's) to refuse reopening.
+const ENDED_KEPT: usize = 4096;
+
+impl Table {
+    /// Calls that count against the capacity: the live ones and the reserved new ones.
+    fn taken(&self) -> usize {
+        let reserved = self
+            .reserved
+            .keys()
+            .filter(|id| !self.live.contains_key(*id));
+        self.live.len() + reserved.count()
+    }
+
+    fn remember_ended(&mut self, id: &CallId) {
+        if self.ended_set.insert(id.clone()) {
+            self.ended.push_back(id.clone());
+        }
+        while self.ended.len() > ENDED_KEPT {
+            if let Some(old) = self.ended.pop_front() {
+                self.ended_set.remove(&old);
+            }
+        }
+    }
+}
+
+/// How long calls may last.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    /// A call no transport holds (a media stream not open yet) ends after this long without
+    /// activity (`expired`).
+    pub idle: Duration,
+    /// A recording-mode call ends after this long without a request (`lost`: its hang-up
+    /// never came).
+    pub recording_idle: Duration,
+    /// Every call ends this long after it started (`max_length`).
+    pub max_call: Duration,
 }
 
 /// The table of live calls.
 pub struct Calls {
-    table: Mutex<HashMap<CallId, Entry>>,
-    idle_timeout: Duration,
+    table: Mutex<Table>,
+    lifetimes: Lifetimes,
     capacity: usize,
     log: Arc<CallLog>,
 }
@@ -32,15 +86,74 @@ pub struct AtCapacity {
     pub capacity: usize,
 }
 
+/// Why a call was not opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error(transparent)]
+    Full(#[from] AtCapacity),
+    /// The call has ended; its id is not opened again.
+    #[error("call {0} has ended")]
+    Ended(CallId),
+}
+
+/// A place taken for a new call while its first request is under way (a recording's
+/// download): counted against the capacity until it is [`Self::open`]ed or dropped.
+pub struct Reservation {
+    calls: Arc<Calls>,
+    id: CallId,
+    transport: Transport,
+    /// Whether a place was taken (not for a call already live).
+    held: bool,
+}
+
+impl Reservation {
+    /// Opens the call on its reserved place (or finds it live).
+    pub fn open(self) -> Arc<CallRecorder> {
+        self.calls.open(&self.id, self.transport)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.held {
+            return;
+        }
+        let mut table = self.calls.lock();
+        if let Some(n) = table.reserved.get_mut(&self.id) {
+            *n -= 1;
+            if *n == 0 {
+                table.reserved.remove(&self.id);
+            }
+        }
+    }
+}
+
 impl Calls {
-    /// A table that admits up to `capacity` calls at once.
+    /// A table that admits up to `capacity` calls at once; calls no transport holds end
+    /// after `idle_timeout` without activity, and no call has a length limit (see
+    /// [`Self::with_lifetimes`]).
     pub fn new(idle_timeout: Duration, capacity: usize, log: Arc<CallLog>) -> Self {
         Self {
-            table: Mutex::new(HashMap::new()),
-            idle_timeout,
+            table: Mutex::default(),
+            lifetimes: Lifetimes {
+                idle: idle_timeout,
+                recording_idle: idle_timeout,
+                max_call: Duration::MAX,
+            },
             capacity: capacity.max(1),
             log,
         }
+    }
+
+    /// With these limits on how long calls last.
+    pub fn with_lifetimes(mut self, lifetimes: Lifetimes) -> Self {
+        self.lifetimes = lifetimes;
+        self
+    }
+
+    /// The longest a call may last.
+    pub fn max_call(&self) -> Duration {
+        self.lifetimes.max_call
     }
 
     /// Most calls served at once.
@@ -48,33 +161,74 @@ impl Calls {
         self.capacity
     }
 
-    /// Whether `id` may go on: a live call always may, a new one while there is room
-    /// (counted as refused when there is none).
-    pub fn check_room(&self, id: &CallId, transport: Transport) -> Result<(), AtCapacity> {
+    /// Whether `id` may go on: a live call always may, an ended one never, a new one while
+    /// there is room (counted as refused when there is none).
+    pub fn check_room(&self, id: &CallId, transport: Transport) -> Result<(), Refused> {
         let table = self.expire(Instant::now());
-        if table.contains_key(id) || table.len() < self.capacity {
+        self.room_in(&table, id, transport)
+    }
+
+    /// [`Self::check_room`] on the locked table.
+    fn room_in(&self, table: &Table, id: &CallId, transport: Transport) -> Result<(), Refused> {
+        if table.live.contains_key(id) || table.reserved.contains_key(id) {
             return Ok(());
         }
-        let live = table.len();
-        drop(table);
+        if table.ended_set.contains(id) || self.ended_in_history(id) {
+            tracing::warn!(call_id = %id, "call refused: it has ended");
+            return Err(Refused::Ended(id.clone()));
+        }
+        let live = table.taken();
+        if live < self.capacity {
+            return Ok(());
+        }
         self.log.metrics.call_refused(transport);
         tracing::warn!(call_id = %id, live, capacity = self.capacity, "new call refused: at capacity");
-        Err(AtCapacity {
+        Err(Refused::Full(AtCapacity {
             live,
             capacity: self.capacity,
+        }))
+    }
+
+    /// Whether the history holds `id` as ended (a call a restart interrupted is not).
+    fn ended_in_history(&self, id: &CallId) -> bool {
+        let ended = self.log.query(|h| h.has_ended(id.as_str()));
+        matches!(ended, Some(Ok(true)))
+    }
+
+    /// Takes a place for `id` if there is room ([`Self::check_room`]), until the
+    /// reservation is opened or dropped.
+    pub fn reserve(
+        self: &Arc<Self>,
+        id: &CallId,
+        transport: Transport,
+    ) -> Result<Reservation, Refused> {
+        let mut table = self.expire(Instant::now());
+        self.room_in(&table, id, transport)?;
+        let held = !table.live.contains_key(id);
+        if held {
+            *table.reserved.entry(id.clone()).or_default() += 1;
+        }
+        Ok(Reservation {
+            calls: self.clone(),
+            id: id.clone(),
+            transport,
+            held,
         })
     }
 
-    /// [`Self::open`] if there is room for the call ([`Self::check_room`]); `test`: a
-    /// console test call (stored with the direction `test`).
+    /// [`Self::open`] if there is room for the call ([`Self::check_room`]), checked and
+    /// taken at once; `test`: a console test call (stored with the direction `test`).
     pub fn admit(
         &self,
         id: &CallId,
         transport: Transport,
         test: bool,
-    ) -> Result<Arc<CallRecorder>, AtCapacity> {
-        self.check_room(id, transport)?;
-        Ok(self.open_as(id, transport, test))
+    ) -> Result<Arc<CallRecorder>, Refused> {
+        let mut table = self.expire(Instant::now());
+        self.room_in(&table, id, transport)?;
+        let (call, new) = self.insert(&mut table, id, transport);
+        drop(table);
+        Ok(self.opened(id, call, new, transport, test))
     }
 
     /// Where the calls' facts are written.
@@ -89,21 +243,41 @@ impl Calls {
     }
 
     fn open_as(&self, id: &CallId, transport: Transport, test: bool) -> Arc<CallRecorder> {
+        let (call, new) = self.insert(&mut self.lock(), id, transport);
+        self.opened(id, call, new, transport, test)
+    }
+
+    /// The call's entry in the locked table, made if it is new (true then).
+    fn insert(
+        &self,
+        table: &mut Table,
+        id: &CallId,
+        transport: Transport,
+    ) -> (Arc<CallRecorder>, bool) {
         let mut new = false;
-        let call = {
-            let mut table = self.lock();
-            let now = Instant::now();
-            let entry = table.entry(id.clone()).or_insert_with(|| {
-                tracing::info!(call_id = %id, transport = transport.as_str(), "call started");
-                new = true;
-                Entry {
-                    call: Arc::new(CallRecorder::new(id.clone(), transport, self.log.clone())),
-                    last_active: now,
-                }
-            });
-            entry.last_active = now;
-            entry.call.clone()
-        };
+        let now = Instant::now();
+        let entry = table.live.entry(id.clone()).or_insert_with(|| {
+            tracing::info!(call_id = %id, transport = transport.as_str(), "call started");
+            new = true;
+            Entry {
+                call: Arc::new(CallRecorder::new(id.clone(), transport, self.log.clone())),
+                opened: now,
+                last_active: now,
+            }
+        });
+        entry.last_active = now;
+        (entry.call.clone(), new)
+    }
+
+    /// What follows a call's opening, outside the lock: the history and the console told.
+    fn opened(
+        &self,
+        id: &CallId,
+        call: Arc<CallRecorder>,
+        new: bool,
+        transport: Transport,
+        test: bool,
+    ) -> Arc<CallRecorder> {
         // A recording-mode call voxd does not hold may be one a restart interrupted: its
         // conversation goes on from the history, in the language it was answered in.
         if new && transport == Transport::Recording {
@@ -144,6 +318,7 @@ impl Calls {
     pub fn live_views(&self) -> Vec<serde_json::Value> {
         let mut calls: Vec<_> = self
             .expire(Instant::now())
+            .live
             .values()
             .map(|e| e.call.clone())
             .collect();
@@ -165,12 +340,19 @@ impl Calls {
 
     /// The call's recorder if it is live (does not open one).
     pub fn find(&self, id: &CallId) -> Option<Arc<CallRecorder>> {
-        self.lock().get(id).map(|e| e.call.clone())
+        self.lock().live.get(id).map(|e| e.call.clone())
     }
 
     /// Ends a call (`outcome` says how, for the metrics); false when no such call is live.
     pub fn end(&self, id: &CallId, outcome: &str) -> bool {
-        let removed = self.lock().remove(id);
+        let removed = {
+            let mut table = self.lock();
+            let removed = table.live.remove(id);
+            if removed.is_some() {
+                table.remember_ended(id);
+            }
+            removed
+        };
         if let Some(e) = &removed {
             let turns = e.call.turns();
             tracing::info!(call_id = %id, turns, outcome, "call ended");
@@ -181,7 +363,7 @@ impl Calls {
 
     /// Live calls, after dropping those idle past the timeout (and not held by a transport).
     pub fn active(&self) -> usize {
-        self.expire(Instant::now()).len()
+        self.expire(Instant::now()).live.len()
     }
 
     /// Live calls of the server's transports (after expiry).
@@ -190,30 +372,53 @@ impl Calls {
         [Transport::Recording, Transport::Stream].map(|t| {
             (
                 t,
-                table.values().filter(|e| e.call.transport() == t).count(),
+                table
+                    .live
+                    .values()
+                    .filter(|e| e.call.transport() == t)
+                    .count(),
             )
         })
     }
 
-    /// The table, after dropping the calls idle past the timeout at `now`.
-    fn expire(&self, now: Instant) -> std::sync::MutexGuard<'_, HashMap<CallId, Entry>> {
+    /// The table, after ending the calls idle past their timeout at `now` (`expired`, or
+    /// `lost` for a recording-mode call) and those past the longest a call may last
+    /// (`max_length`; a media stream that holds its call ends it itself).
+    fn expire(&self, now: Instant) -> std::sync::MutexGuard<'_, Table> {
         let mut table = self.lock();
-        let timeout = self.idle_timeout;
-        table.retain(|id, e| {
+        let lifetimes = self.lifetimes;
+        let mut gone = Vec::new();
+        table.live.retain(|id, e| {
             // A call a transport still holds (an open media stream, a turn in progress) is
-            // live however long since it was opened.
+            // live however long since it was last active.
             let held = Arc::strong_count(&e.call) > 1;
-            let keep = held || now.saturating_duration_since(e.last_active) < timeout;
-            if !keep {
-                tracing::info!(call_id = %id, "call expired after idling");
-                self.ended(id, &e.call, "expired");
+            let (idle, outcome) = match e.call.transport() {
+                Transport::Recording => (lifetimes.recording_idle, "lost"),
+                _ => (lifetimes.idle, "expired"),
+            };
+            let ended = if held {
+                None
+            } else if now.saturating_duration_since(e.opened) >= lifetimes.max_call {
+                Some("max_length")
+            } else if now.saturating_duration_since(e.last_active) >= idle {
+                Some(outcome)
+            } else {
+                None
+            };
+            if let Some(outcome) = ended {
+                tracing::info!(call_id = %id, outcome, "call ended: no request for too long, or too long a call");
+                self.ended(id, &e.call, outcome);
+                gone.push(id.clone());
             }
-            keep
+            ended.is_none()
         });
+        for id in &gone {
+            table.remember_ended(id);
+        }
         table
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CallId, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -241,15 +446,15 @@ mod tests {
         assert!(calls.end(&a, "disconnected"));
         assert!(!calls.end(&a, "disconnected"));
         let soon = Instant::now() + Duration::from_secs(899);
-        assert_eq!(calls.expire(soon).len(), 1);
+        assert_eq!(calls.expire(soon).live.len(), 1);
         let later = Instant::now() + Duration::from_secs(901);
         assert_eq!(
-            calls.expire(later).len(),
+            calls.expire(later).live.len(),
             1,
             "an open stream does not idle out"
         );
         drop(held);
-        assert_eq!(calls.expire(later).len(), 0);
+        assert_eq!(calls.expire(later).live.len(), 0);
         assert_eq!(calls.active(), 0);
         let text = metrics.render(
             &calls.active_by_transport(),
@@ -308,10 +513,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             refused,
-            AtCapacity {
+            Refused::Full(AtCapacity {
                 live: 2,
                 capacity: 2
-            }
+            })
         );
         assert!(
             calls.admit(&id("b"), Transport::Recording, false).is_ok(),
@@ -330,5 +535,99 @@ mod tests {
         );
         let line = "voxd_calls_refused_total{transport=\"recording\"} 1";
         assert!(text.lines().any(|l| l == line), "{line} not in {text}");
+    }
+
+    fn table(capacity: usize) -> (Arc<Metrics>, Arc<Calls>) {
+        let metrics = Arc::new(Metrics::default());
+        let log = Arc::new(CallLog::new(None, metrics.clone(), Default::default()));
+        let calls = Calls::new(Duration::from_secs(120), capacity, log).with_lifetimes(Lifetimes {
+            idle: Duration::from_secs(120),
+            recording_idle: Duration::from_secs(300),
+            max_call: Duration::from_secs(3600),
+        });
+        (metrics, Arc::new(calls))
+    }
+
+    #[test]
+    fn a_reservation_holds_a_place_until_it_opens_or_goes() {
+        let (_, calls) = table(2);
+        let id = |s: &str| CallId::parse(s).unwrap();
+        let a = calls.reserve(&id("a"), Transport::Recording).unwrap();
+        let again = calls.reserve(&id("a"), Transport::Recording).unwrap();
+        let b = calls.reserve(&id("b"), Transport::Recording).unwrap();
+        assert!(
+            matches!(
+                calls.reserve(&id("c"), Transport::Recording),
+                Err(Refused::Full(_))
+            ),
+            "two places reserved, none left"
+        );
+        assert_eq!(calls.active(), 0, "a reservation is not a live call");
+        drop(b);
+        let c = calls.reserve(&id("c"), Transport::Recording).unwrap();
+        let live = a.open();
+        drop(again);
+        assert_eq!(calls.active(), 1);
+        assert!(calls.reserve(&id("d"), Transport::Recording).is_err());
+        assert!(
+            calls.reserve(&id("a"), Transport::Recording).is_ok(),
+            "a live call always goes on"
+        );
+        drop((c, live));
+        assert!(calls.reserve(&id("d"), Transport::Recording).is_ok());
+    }
+
+    #[test]
+    fn a_recording_call_whose_hang_up_never_came_is_lost_and_never_reopened() {
+        let (metrics, calls) = table(1);
+        let id = CallId::parse("rec-1").unwrap();
+        drop(calls.admit(&id, Transport::Recording, false).unwrap());
+        let soon = Instant::now() + Duration::from_secs(299);
+        assert_eq!(calls.expire(soon).live.len(), 1);
+        let later = Instant::now() + Duration::from_secs(301);
+        assert_eq!(calls.expire(later).live.len(), 0);
+        for refused in [
+            calls.check_room(&id, Transport::Recording).err(),
+            calls.reserve(&id, Transport::Recording).err(),
+            calls.admit(&id, Transport::Stream, false).err(),
+        ] {
+            assert_eq!(refused, Some(Refused::Ended(id.clone())));
+        }
+        let other = CallId::parse("rec-2").unwrap();
+        assert!(
+            calls.admit(&other, Transport::Recording, false).is_ok(),
+            "its place is free"
+        );
+        calls.end(&other, "disconnected");
+        assert!(calls.check_room(&other, Transport::Recording).is_err());
+        let text = metrics.render(&calls.active_by_transport(), 1, false, &Default::default());
+        let line = "voxd_calls_total{transport=\"recording\",outcome=\"lost\"} 1";
+        assert!(text.lines().any(|l| l == line), "{line} not in {text}");
+    }
+
+    #[test]
+    fn a_call_past_its_longest_ends_unless_a_transport_holds_it() {
+        let (_, calls) = table(4);
+        let (a, b) = (CallId::parse("a").unwrap(), CallId::parse("b").unwrap());
+        let held = calls.admit(&a, Transport::Stream, false).unwrap();
+        drop(calls.admit(&b, Transport::Stream, false).unwrap());
+        // Still active just before, because each was opened now.
+        let past = Instant::now() + Duration::from_secs(3601);
+        let left: Vec<_> = calls.expire(past).live.keys().cloned().collect();
+        assert_eq!(left, std::slice::from_ref(&a), "the held stream ends the call itself");
+        drop(held);
+        assert!(calls.expire(past).live.is_empty());
+        assert!(calls.check_room(&b, Transport::Stream).is_err());
+    }
+
+    #[test]
+    fn ended_ids_are_remembered_within_a_bound() {
+        let mut table = Table::default();
+        for i in 0..ENDED_KEPT + 10 {
+            table.remember_ended(&CallId::parse(&format!("c{i}")).unwrap());
+        }
+        assert_eq!(table.ended.len(), ENDED_KEPT);
+        assert_eq!(table.ended_set.len(), ENDED_KEPT);
+        assert!(!table.ended_set.contains(&CallId::parse("c0").unwrap()));
     }
 }

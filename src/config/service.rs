@@ -59,6 +59,10 @@ pub struct CallsConfig {
     pub reply_audio_max_files: u32,
     pub reply_audio_max_mb: u32,
     pub idle_timeout_secs: u64,
+    /// A recording-mode call with no request for this long ends as `lost`.
+    pub recording_idle_secs: u64,
+    /// The longest a call may last.
+    pub max_call_secs: u64,
     pub max_audio_secs: f64,
     pub reprompt_text: String,
     pub hangup_phrases: Vec<String>,
@@ -73,7 +77,9 @@ impl Default for CallsConfig {
             reply_audio_ttl_secs: 600,
             reply_audio_max_files: 2000,
             reply_audio_max_mb: 256,
-            idle_timeout_secs: 900,
+            idle_timeout_secs: 120,
+            recording_idle_secs: 300,
+            max_call_secs: 3600,
             max_audio_secs: 120.0,
             reprompt_text: "Sorry, I didn't catch that. Could you say it again?".into(),
             hangup_phrases: ["goodbye", "bye bye", "до свидания", "всего доброго"]

@@ -47,6 +47,25 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 
+    /// Why a call was not opened: [`Self::at_capacity`], or 409 `call_ended` for a call
+    /// that has ended (its id is not opened again).
+    pub fn refused(
+        refused: crate::calls::Refused,
+        retry_after_secs: u32,
+        transfer_to: &str,
+    ) -> Self {
+        match refused {
+            crate::calls::Refused::Full(full) => {
+                Self::at_capacity(full, retry_after_secs, transfer_to)
+            }
+            ended @ crate::calls::Refused::Ended(_) => Self::new(
+                StatusCode::CONFLICT,
+                "call_ended",
+                format!("{ended}: a call id is not used again"),
+            ),
+        }
+    }
+
     /// 503 `at_capacity`: a new call beyond `calls.max_live`; `Retry-After` says when to
     /// try again, `transfer_to` (when set) whom the scenario may hand the caller to.
     pub fn at_capacity(

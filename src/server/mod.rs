@@ -21,7 +21,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::calls::history::History;
-use crate::calls::{tool_effects, CallLog, Calls};
+use crate::calls::{tool_effects, CallLog, Calls, Lifetimes};
 use crate::config::Config;
 use crate::console;
 use crate::conversation::{Assistant, Settings};
@@ -125,11 +125,13 @@ impl AppState {
         }
         let log = Arc::new(CallLog::new(history, metrics, cfg.tools.clone()));
         tracing::info!(capacity, max_live = cfg.calls.max_live, "call capacity");
-        let calls = Arc::new(Calls::new(
-            Duration::from_secs(cfg.calls.idle_timeout_secs),
-            capacity,
-            log,
-        ));
+        let secs = Duration::from_secs;
+        let lifetimes = Lifetimes {
+            idle: secs(cfg.calls.idle_timeout_secs),
+            recording_idle: secs(cfg.calls.recording_idle_secs),
+            max_call: secs(cfg.calls.max_call_secs),
+        };
+        let calls = Arc::new(Calls::new(lifetimes.idle, capacity, log).with_lifetimes(lifetimes));
         let drain = Drain::default();
         let reply_rate = cfg.tts.reply_sample_rate;
         let recording = Arc::new(RecordingContext {

@@ -93,8 +93,12 @@ async fn place(
     state
         .calls
         .check_room(&id, Transport::Stream)
-        .map_err(|full| {
-            ApiError::at_capacity(full, cfg.calls.retry_after_secs, &cfg.tools.operator_phone)
+        .map_err(|refused| {
+            ApiError::refused(
+                refused,
+                cfg.calls.retry_after_secs,
+                &cfg.tools.operator_phone,
+            )
         })?;
     let custom_data = outbound::custom_data(&call_id, &req.phone).map_err(ApiError::internal)?;
     let created_at = match state

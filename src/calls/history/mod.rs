@@ -323,6 +323,19 @@ impl History {
         Ok(())
     }
 
+    /// Whether the history has this call as ended (not one a restart interrupted).
+    pub fn has_ended(&self, call_id: &str) -> Result<bool> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT 1 FROM calls WHERE id = ?1 AND ended_at IS NOT NULL",
+                params![call_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
     /// Whether the history has this call.
     pub fn exists(&self, call_id: &str) -> Result<bool> {
         Ok(self

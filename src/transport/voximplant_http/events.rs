@@ -79,13 +79,12 @@ async fn event(
             if new {
                 state.drain.admit_new_call()?;
             }
-            state
+            let call = state
                 .calls
-                .check_room(&id, req.mode.transport())
-                .map_err(|full| {
-                    ApiError::at_capacity(full, state.retry_after_secs, &state.operator_phone)
+                .admit(&id, req.mode.transport(), false)
+                .map_err(|refused| {
+                    ApiError::refused(refused, state.retry_after_secs, &state.operator_phone)
                 })?;
-            let call = state.calls.open(&id, req.mode.transport());
             log.record("the call start", |h| {
                 h.add_event(
                     &req.call_id,

@@ -90,9 +90,11 @@ async fn answer(
     if ctx.calls.find(&id).is_none() {
         ctx.drain.admit_new_call()?;
     }
-    ctx.calls
-        .check_room(&id, Transport::Recording)
-        .map_err(|full| ApiError::at_capacity(full, ctx.retry_after_secs, &ctx.operator_phone))?;
+    // The place is taken now, before the download, and kept until the call opens.
+    let place = ctx
+        .calls
+        .reserve(&id, Transport::Recording)
+        .map_err(|refused| ApiError::refused(refused, ctx.retry_after_secs, &ctx.operator_phone))?;
     let max_secs = ctx.max_audio_secs;
     if let Some(d) = req.duration.filter(|d| *d > max_secs) {
         return Err(ApiError::new(
@@ -122,7 +124,7 @@ async fn answer(
         })?;
     timings.decode = ms(t);
 
-    let call = ctx.calls.open(&id, Transport::Recording);
+    let call = place.open();
     if req.progressive {
         return progressive::start(ctx.clone(), call, pcm, timings, started)
             .await

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use super::protocol::{self, Encoding, FrameError, Incoming, Outgoing};
 use super::sequencer::Sequencer;
 use super::StreamContext;
-use crate::calls::{CallId, CallRecorder};
+use crate::calls::{CallId, CallRecorder, Refused};
 use crate::conversation::{Conversation, Output};
 use crate::http::drain::Busy;
 use crate::metrics::Transport;
@@ -85,8 +85,10 @@ pub(super) async fn run(
     let mut stop = ctx.drain.stop_signal();
     let mut call = Call::new(ctx, out_tx);
     call.test = test;
+    // A call named in the URL is checked now and opened at `start`: a socket that never
+    // starts holds no place.
     let admitted = match call_id {
-        Some(id) => call.admit(id).map(drop),
+        Some(id) => call.check(id),
         None => Ok(()),
     };
     let reason = if let Err(refused) = admitted {
@@ -156,8 +158,10 @@ pub(super) async fn run(
 /// The state of one call on the socket.
 struct Call {
     ctx: Arc<StreamContext>,
-    /// The call, once its id is known (from the URL, or from `start`).
+    /// The call, once `start` came.
     recorder: Option<Arc<CallRecorder>>,
+    /// The call's id from the URL, until `start` opens it.
+    named: Option<CallId>,
     out: mpsc::Sender<Message>,
     /// The caller's encoding, once `start` came.
     input: Option<Encoding>,
@@ -186,6 +190,7 @@ impl Call {
             frames: Outgoing::new(ctx.tag.clone()),
             ctx,
             recorder: None,
+            named: None,
             out,
             input: None,
             output: Encoding::Pcm16,
@@ -213,6 +218,15 @@ impl Call {
         } else {
             None
         };
+        let longest = self.ctx.calls.max_call();
+        if self.started && now.duration_since(self.opened) >= longest {
+            let why = format!(
+                "the call lasted {} s, the longest allowed",
+                longest.as_secs()
+            );
+            self.close(1000, &why);
+            return Err(Ended::new("max_length", why));
+        }
         if let Some(why) = quiet {
             self.close(CLOSE_TIMEOUT, &why);
             return Err(Ended::new("stream_timeout", why));
@@ -328,19 +342,52 @@ impl Call {
         if let Some(r) = &self.recorder {
             return Ok(r.clone());
         }
-        let id = match custom.get("call_id").and_then(|v| v.as_str()) {
-            Some(id) => CallId::parse(id).map_err(|e| {
+        let id = match (
+            self.named.take(),
+            custom.get("call_id").and_then(|v| v.as_str()),
+        ) {
+            (Some(id), _) => id,
+            (None, Some(id)) => CallId::parse(id).map_err(|e| {
                 self.close(1008, "invalid call_id");
                 Ended::new("invalid_call_id", format!("customParameters.call_id: {e}"))
             })?,
-            None => CallId::random("ws-"),
+            (None, None) => CallId::random("ws-"),
         };
         tracing::Span::current().record("call_id", id.as_str());
         self.admit(id)
     }
 
-    /// Opens the call if voxd has room for it; otherwise tells the scenario it is busy and
-    /// closes the stream (1013, "try again later").
+    /// Whether the call named in the URL may start (see [`Self::admit`]); it is kept for
+    /// `start`.
+    fn check(&mut self, id: CallId) -> Result<(), Ended> {
+        match self.ctx.calls.check_room(&id, Transport::Stream) {
+            Ok(()) => {
+                self.named = Some(id);
+                Ok(())
+            }
+            Err(refused) => Err(self.refuse(refused)),
+        }
+    }
+
+    /// Tells the scenario why its call is not served and closes the stream: busy (1013,
+    /// "try again later"), or an ended call (1008).
+    fn refuse(&mut self, refused: Refused) -> Ended {
+        match refused {
+            Refused::Full(full) => {
+                let busy = protocol::busy(self.ctx.retry_after_secs, &self.ctx.operator_phone);
+                let _ = self.send_text(busy);
+                self.close(1013, "voxd is at capacity");
+                Ended::new("at_capacity", full.to_string())
+            }
+            ended @ Refused::Ended(_) => {
+                self.close(1008, "the call has ended");
+                Ended::new("call_ended", ended.to_string())
+            }
+        }
+    }
+
+    /// Opens the call if voxd has room for it and it has not ended; otherwise refuses it
+    /// ([`Self::refuse`]).
     fn admit(&mut self, id: CallId) -> Result<Arc<CallRecorder>, Ended> {
         match self.ctx.calls.admit(&id, Transport::Stream, self.test) {
             Ok(recorder) if !recorder.attach_stream() => {
@@ -354,12 +401,7 @@ impl Call {
                 self.recorder = Some(recorder.clone());
                 Ok(recorder)
             }
-            Err(full) => {
-                let busy = protocol::busy(self.ctx.retry_after_secs, &self.ctx.operator_phone);
-                let _ = self.send_text(busy);
-                self.close(1013, "voxd is at capacity");
-                Err(Ended::new("at_capacity", full.to_string()))
-            }
+            Err(refused) => Err(self.refuse(refused)),
         }
     }
 
