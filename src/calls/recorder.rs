@@ -83,6 +83,11 @@ impl CallRecorder {
             .swap(true, std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Whether a media stream carries the call now.
+    pub fn has_stream(&self) -> bool {
+        self.streamed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The registry no longer holds the call.
     pub(super) fn mark_ended(&self) {
         self.ended.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -164,16 +164,17 @@ impl Calls {
     /// Whether `id` may go on: a live call always may, an ended one never, a new one while
     /// there is room (counted as refused when there is none).
     pub fn check_room(&self, id: &CallId, transport: Transport) -> Result<(), Refused> {
+        self.ended_in_history(id)?;
         let table = self.expire(Instant::now());
         self.room_in(&table, id, transport)
     }
 
-    /// [`Self::check_room`] on the locked table.
+    /// [`Self::check_room`] on the locked table (the history asked already).
     fn room_in(&self, table: &Table, id: &CallId, transport: Transport) -> Result<(), Refused> {
         if table.live.contains_key(id) || table.reserved.contains_key(id) {
             return Ok(());
         }
-        if table.ended_set.contains(id) || self.ended_in_history(id) {
+        if table.ended_set.contains(id) {
             tracing::warn!(call_id = %id, "call refused: it has ended");
             return Err(Refused::Ended(id.clone()));
         }
@@ -189,10 +190,20 @@ impl Calls {
         }))
     }
 
-    /// Whether the history holds `id` as ended (a call a restart interrupted is not).
-    fn ended_in_history(&self, id: &CallId) -> bool {
-        let ended = self.log.query(|h| h.has_ended(id.as_str()));
-        matches!(ended, Some(Ok(true)))
+    /// Refuses a call that is not live and that the history holds as ended (a call a
+    /// restart interrupted is not): asked before the table is locked, since the history may
+    /// wait on its disk.
+    fn ended_in_history(&self, id: &CallId) -> Result<(), Refused> {
+        if self.lock().live.contains_key(id) {
+            return Ok(());
+        }
+        match self.log.query(|h| h.has_ended(id.as_str())) {
+            Some(Ok(true)) => {
+                tracing::warn!(call_id = %id, "call refused: it has ended");
+                Err(Refused::Ended(id.clone()))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Takes a place for `id` if there is room ([`Self::check_room`]), until the
@@ -202,6 +213,7 @@ impl Calls {
         id: &CallId,
         transport: Transport,
     ) -> Result<Reservation, Refused> {
+        self.ended_in_history(id)?;
         let mut table = self.expire(Instant::now());
         self.room_in(&table, id, transport)?;
         let held = !table.live.contains_key(id);
@@ -224,6 +236,7 @@ impl Calls {
         transport: Transport,
         test: bool,
     ) -> Result<Arc<CallRecorder>, Refused> {
+        self.ended_in_history(id)?;
         let mut table = self.expire(Instant::now());
         self.room_in(&table, id, transport)?;
         let (call, new) = self.insert(&mut table, id, transport);
@@ -614,7 +627,11 @@ mod tests {
         // Still active just before, because each was opened now.
         let past = Instant::now() + Duration::from_secs(3601);
         let left: Vec<_> = calls.expire(past).live.keys().cloned().collect();
-        assert_eq!(left, std::slice::from_ref(&a), "the held stream ends the call itself");
+        assert_eq!(
+            left,
+            std::slice::from_ref(&a),
+            "the held stream ends the call itself"
+        );
         drop(held);
         assert!(calls.expire(past).live.is_empty());
         assert!(calls.check_room(&b, Transport::Stream).is_err());

@@ -360,13 +360,23 @@ impl Call {
     /// Whether the call named in the URL may start (see [`Self::admit`]); it is kept for
     /// `start`.
     fn check(&mut self, id: CallId) -> Result<(), Ended> {
-        match self.ctx.calls.check_room(&id, Transport::Stream) {
-            Ok(()) => {
-                self.named = Some(id);
-                Ok(())
-            }
-            Err(refused) => Err(self.refuse(refused)),
+        if let Err(refused) = self.ctx.calls.check_room(&id, Transport::Stream) {
+            return Err(self.refuse(refused));
         }
+        if self.ctx.calls.find(&id).is_some_and(|c| c.has_stream()) {
+            return Err(self.in_use(&id));
+        }
+        self.named = Some(id);
+        Ok(())
+    }
+
+    /// Refuses a second stream for a call another one carries (1008).
+    fn in_use(&mut self, id: &CallId) -> Ended {
+        self.close(1008, "call_id is in use by another media stream");
+        Ended::new(
+            "call_in_use",
+            format!("call {id} already has a media stream"),
+        )
     }
 
     /// Tells the scenario why its call is not served and closes the stream: busy (1013,
@@ -390,13 +400,7 @@ impl Call {
     /// ([`Self::refuse`]).
     fn admit(&mut self, id: CallId) -> Result<Arc<CallRecorder>, Ended> {
         match self.ctx.calls.admit(&id, Transport::Stream, self.test) {
-            Ok(recorder) if !recorder.attach_stream() => {
-                self.close(1008, "call_id is in use by another media stream");
-                Err(Ended::new(
-                    "call_in_use",
-                    format!("call {id} already has a media stream"),
-                ))
-            }
+            Ok(recorder) if !recorder.attach_stream() => Err(self.in_use(&id)),
             Ok(recorder) => {
                 self.recorder = Some(recorder.clone());
                 Ok(recorder)
