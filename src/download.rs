@@ -113,12 +113,12 @@ async fn fetch_inner(
             // checked above.
             .no_proxy()
             .build()
-            .map_err(|e| DownloadError::Network(e.to_string()))?;
+            .map_err(|e| DownloadError::Network(e.without_url().to_string()))?;
         let resp = client
             .get(url.clone())
             .send()
             .await
-            .map_err(|e| DownloadError::Network(e.to_string()))?;
+            .map_err(|e| DownloadError::Network(e.without_url().to_string()))?;
         let status = resp.status();
         if status.is_redirection() {
             let location = resp
@@ -142,7 +142,7 @@ async fn fetch_inner(
         let mut body = Vec::new();
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| DownloadError::Network(e.to_string()))?;
+            let chunk = chunk.map_err(|e| DownloadError::Network(e.without_url().to_string()))?;
             if body.len() as u64 + chunk.len() as u64 > cfg.max_bytes {
                 return Err(DownloadError::TooLarge(cfg.max_bytes));
             }

@@ -92,6 +92,20 @@ async fn broken_recordings() {
         "download_failed",
         "HTTP 404",
     );
+    // A network error names no URL (a recording's URL is a capability: it stays out of
+    // the answer and the logs).
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let secret = format!("http://{closed}/rec.mp3?signature=s3cr3t");
+    let (status, body) = turn_on(h.api, &secret).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (502, Some("download_failed")),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("s3cr3t"), "{body}");
     // It was asked again before voxd gave up (a fresh recording may take a moment).
     assert!(
         h.hits("never-published.mp3") >= 3,
@@ -476,6 +490,21 @@ async fn malformed_requests_and_auth() {
             code,
             "{path}"
         );
+    }
+    // A progressive reply's wait that is not a number of seconds (it once panicked).
+    for wait in ["NaN", "inf", "-inf"] {
+        let resp = client()
+            .get(format!(
+                "http://{}/voximplant/replies/0123456789abcdef?wait_secs={wait}",
+                h.api
+            ))
+            .header("Authorization", &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 422, "{wait}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_request", "{wait}: {body}");
     }
     assert_healthy().await;
 }

@@ -232,3 +232,38 @@ async fn without_a_token_only_loopback_host_names_are_answered() {
     assert_eq!(get(guarded, "attacker.example", Some(TOKEN)).await.0, 200);
     assert_eq!(get(guarded, "attacker.example", None).await.0, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_arrives_whole_is_answered_408_and_one_too_big_413() {
+    let mut cfg = test_config();
+    cfg.server.header_timeout_secs = 1;
+    let api = spawn_api(cfg, harness().engines.clone()).await;
+    let mut slow = TcpStream::connect(api).await.unwrap();
+    let head = format!(
+        "POST /voximplant/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"call_id\""
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let (answer, closed) = read_to_close(&mut slow, Duration::from_secs(5)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 408") && answer.contains("\"body_timeout\""),
+        "{answer}"
+    );
+    assert!(closed, "the connection was left open");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let big =
+        serde_json::json!({"call_id": "big", "event": "Connected", "pad": "x".repeat(3 << 20)});
+    let (status, body) =
+        common::post_json(format!("http://{api}/voximplant/events"), big, true).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("body_too_large")),
+        "{body}"
+    );
+    assert_eq!(health(api).await, 200);
+}

@@ -604,6 +604,34 @@ async fn quiet_garbage_and_too_fast_streams_are_closed() {
         Some(1008)
     );
 
+    // The same, with a start sent again before each burst: a start does not renew the
+    // real-time budget.
+    let mut restarting = Caller::connect(api, "", Some(common::TOKEN)).await.unwrap();
+    'bursts: for _ in 0..30 {
+        if restarting
+            .start(Encoding::Pcm16, "ws-restarting")
+            .await
+            .is_err()
+        {
+            break;
+        }
+        for chunk in 1..=75u64 {
+            let msg = serde_json::json!({"event": "media", "media": {"chunk": chunk, "payload": payload}});
+            if restarting.send_text(msg.to_string()).await.is_err() {
+                break 'bursts;
+            }
+        }
+    }
+    assert_eq!(
+        closed(
+            &restarting,
+            "close of a stream restarted to send too fast",
+            5
+        )
+        .await,
+        Some(1008)
+    );
+
     // voxd goes on serving.
     let health = reqwest::get(format!("http://{api}/health")).await.unwrap();
     assert_eq!(health.status(), 200);

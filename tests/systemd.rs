@@ -1,4 +1,5 @@
-//! The systemd integration: the unit file (and the GPU drop-in) pass `systemd-analyze verify`,
+//! The systemd integration: the unit file (and the GPU drop-in) pass `systemd-analyze verify`
+//! and the unit is rated "OK" (exposure at most 2.0) by `systemd-analyze security`,
 //! the engines run without writable+executable memory (MemoryDenyWriteExecute), and `voxd serve`
 //! speaks the notify protocol (READY=1 after the models load, watchdog pings, STOPPING=1
 //! and a clean exit on SIGTERM) to a socket standing in for systemd.
@@ -37,7 +38,10 @@ fn unit_file_verifies() {
         "Type=notify",
         "WatchdogSec=",
         "Restart=always",
-        "StartLimitBurst=",
+        "StartLimitIntervalSec=0\n",
+        "SystemCallFilter=@system-service\n",
+        "ProtectProc=invisible\n",
+        "UMask=0077\n",
         "MemoryDenyWriteExecute=yes",
         "CapabilityBoundingSet=\n",
         "ReadWritePaths=/var/lib/voxd\n",
@@ -66,6 +70,31 @@ fn unit_file_verifies() {
         "LimitNOFILE={files} for {connections} connections"
     );
     verify_unit("");
+}
+
+#[test]
+fn the_unit_is_rated_ok_by_systemd_analyze_security() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(common::repo().join("systemd/voxd.service")).unwrap();
+    let path = dir.path().join("voxd.service");
+    std::fs::write(
+        &path,
+        unit.replace("/opt/voxd/bin/voxd", env!("CARGO_BIN_EXE_voxd")),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (Debian package systemd)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let exposure: f64 = text
+        .lines()
+        .find_map(|l| l.split("Overall exposure level for voxd.service: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in {text}"));
+    assert!(exposure <= 2.0, "exposure {exposure}: {text}");
 }
 
 #[test]

@@ -128,7 +128,7 @@ async fn measure(api: SocketAddr, calls: usize, turns: usize, questions: &[Pcm])
                 tokio::time::sleep(Duration::from_millis(700 * i as u64)).await;
                 one_caller(
                     api,
-                    &format!("load-{calls}-{run}-{i}"),
+                    &format!("load-{}-{calls}-{run}-{i}", super::run_tag()),
                     turns,
                     i,
                     &questions,

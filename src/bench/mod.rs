@@ -42,6 +42,13 @@ pub use recordings::run as wer_set;
 pub use stream::run as stream;
 pub use turn::run as turn;
 
+/// This run's mark in the ids of the calls it makes (8 hex digits): an ended call's id is
+/// never opened again, so runs against one voxd (or one history) must not repeat ids.
+fn run_tag() -> &'static str {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| format!("{:08x}", rand::random::<u32>()))
+}
+
 /// Loads the engines for a benchmark. The voice is made deterministic, so that every run
 /// hears the same words and the LLM writes the same replies: runs and settings compare.
 async fn load_engines(cfg: &mut Config) -> Result<Arc<Engines>> {

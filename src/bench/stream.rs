@@ -37,7 +37,10 @@ pub async fn run(mut cfg: Config, turns: usize) -> Result<()> {
     ] {
         let mut c = cfg.clone();
         c.conversation.pipeline = pipeline;
-        results.push((name, measure(c, engines.clone(), &questions, turns).await?));
+        results.push((
+            name,
+            measure(c, engines.clone(), &questions, turns, name).await?,
+        ));
     }
     println!(
         "\n| pipeline | voice-to-voice p50 | p95 | processing p50 | p95 |\n|---|---|---|---|---|"
@@ -62,19 +65,21 @@ pub async fn run(mut cfg: Config, turns: usize) -> Result<()> {
     Ok(())
 }
 
-/// Voice-to-voice and processing latencies (ms) of `turns` turns, each on a fresh call.
+/// Voice-to-voice and processing latencies (ms) of `turns` turns of `pipeline`, each on a
+/// fresh call.
 async fn measure(
     cfg: Config,
     engines: Arc<Engines>,
     questions: &[Pcm],
     turns: usize,
+    pipeline: &str,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     let api = super::spawn_api(cfg, engines).await?;
     let http = reqwest::Client::new();
     let (mut v2v, mut processing) = (Vec::new(), Vec::new());
     // One warm-up turn, not counted.
     for i in 0..=turns {
-        let call_id = format!("bench-stream-{i}");
+        let call_id = format!("bench-{pipeline}-{}-{i}", super::run_tag());
         let mut caller = Caller::connect(api, "", None).await?;
         caller.start(Encoding::Pcm16, &call_id).await?;
         caller.stream(&questions[i % questions.len()]).await?;

@@ -65,7 +65,7 @@ pub async fn run(mut cfg: Config, runs: usize) -> Result<()> {
         let t = Instant::now();
         let resp: Value = client
             .post(format!("http://{api_addr}/voximplant/process_audio"))
-            .json(&serde_json::json!({"call_id": format!("bench-{i}"), "audio_url": format!("http://{files_addr}/u.wav")}))
+            .json(&serde_json::json!({"call_id": format!("bench-{}-{i}", super::run_tag()), "audio_url": format!("http://{files_addr}/u.wav")}))
             .send()
             .await?
             .json()
@@ -137,7 +137,7 @@ async fn progressive_turns(
         let t = Instant::now();
         let resp: Value = client
             .post(format!("http://{api}/voximplant/process_audio"))
-            .json(&serde_json::json!({"call_id": format!("bench-progressive-{i}"), "audio_url": audio_url, "progressive": true}))
+            .json(&serde_json::json!({"call_id": format!("bench-progressive-{}-{i}", super::run_tag()), "audio_url": audio_url, "progressive": true}))
             .send()
             .await?
             .json()

@@ -19,6 +19,12 @@ use crate::metrics::{Stage, Timings, Transport};
 const LIVE_TURNS: usize = 200;
 const LIVE_TOOLS: usize = 50;
 
+/// Most messages a call's memory keeps (the newest): a prompt holds fewer, and fitting it
+/// works through what is kept.
+pub const MAX_MEMORY: usize = 64;
+/// Most reply latencies a call keeps (the newest), for its live view.
+const MAX_LATENCIES: usize = 256;
+
 /// What a call has gathered so far.
 #[derive(Debug, Default)]
 struct Gathered {
@@ -37,6 +43,21 @@ struct Gathered {
     /// Facts told to the feed so far: each carries its number as `seq`, and the live view
     /// the last one, so a console drops the facts its snapshot already holds.
     facts: u64,
+}
+
+impl Gathered {
+    /// Keeps `message` in the memory, forgetting the oldest beyond [`MAX_MEMORY`] (so that
+    /// the memory still starts with a caller's turn).
+    fn remember(&mut self, role: Role, text: &str) {
+        self.memory.push(ChatMessage::new(role, text));
+        if self.memory.len() > MAX_MEMORY {
+            let mut drop = self.memory.len() - MAX_MEMORY;
+            while self.memory.get(drop).is_some_and(|m| m.role != Role::User) {
+                drop += 1;
+            }
+            self.memory.drain(..drop);
+        }
+    }
 }
 
 /// A live call's recorder.
@@ -133,7 +154,7 @@ impl CallRecorder {
                 "assistant" => Role::Assistant,
                 _ => continue,
             };
-            g.memory.push(ChatMessage::new(role, text));
+            g.remember(role, &text);
         }
     }
 
@@ -224,11 +245,11 @@ impl CallRecorder {
             let mut g = self.gathered();
             if heard != Some("") {
                 if let Some(heard) = heard {
-                    g.memory.push(ChatMessage::new(Role::User, heard));
+                    g.remember(Role::User, heard);
                     g.turns += 1;
                 }
                 if !said.is_empty() {
-                    g.memory.push(ChatMessage::new(Role::Assistant, said));
+                    g.remember(Role::Assistant, said);
                 }
             }
         }
@@ -273,7 +294,13 @@ impl CallRecorder {
 
     /// A real-time reply's first audio went out `ms` after the caller's turn ended.
     pub fn reply_latency(&self, ms: f64) {
-        self.gathered().reply_latencies_ms.push(ms);
+        {
+            let mut g = self.gathered();
+            if g.reply_latencies_ms.len() == MAX_LATENCIES {
+                g.reply_latencies_ms.remove(0);
+            }
+            g.reply_latencies_ms.push(ms);
+        }
         let m = &self.log.metrics;
         m.stage_ms(self.transport, Stage::EndOfTurnToFirstAudio, ms);
     }
@@ -384,5 +411,24 @@ impl CallRecorder {
             "history": g.memory,
             "reply_latencies_ms": g.reply_latencies_ms,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_keeps_the_newest_messages_from_a_callers_turn() {
+        let mut g = Gathered::default();
+        for i in 0..100 {
+            g.remember(Role::User, &format!("q{i}"));
+            g.remember(Role::Assistant, &format!("a{i}"));
+        }
+        g.remember(Role::User, "last");
+        assert!(g.memory.len() <= MAX_MEMORY, "{}", g.memory.len());
+        assert_eq!(g.memory[0].role, Role::User);
+        assert_eq!(g.memory.last().unwrap().content, "last");
+        assert_eq!(g.memory[g.memory.len() - 2].content, "a99");
     }
 }

@@ -107,9 +107,18 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// Opens the call on its reserved place (or finds it live).
-    pub fn open(self) -> Arc<CallRecorder> {
-        self.calls.open(&self.id, self.transport)
+    /// Opens the call on its reserved place (or finds it live); refused if the call ended
+    /// meanwhile (its hang-up came during the first request).
+    pub fn open(self) -> Result<Arc<CallRecorder>, Refused> {
+        let mut table = self.calls.lock();
+        if table.ended_set.contains(&self.id) {
+            return Err(Refused::Ended(self.id.clone()));
+        }
+        let (call, new) = self.calls.insert(&mut table, &self.id, self.transport);
+        drop(table);
+        Ok(self
+            .calls
+            .opened(&self.id, call, new, self.transport, false))
     }
 }
 
@@ -190,14 +199,16 @@ impl Calls {
         }))
     }
 
-    /// Refuses a call that is not live and that the history holds as ended (a call a
-    /// restart interrupted is not): asked before the table is locked, since the history may
+    /// Refuses a call that is not live and that the history holds as over (ended, or
+    /// interrupted by a restart longer than `calls.max_call_secs` ago; a call a restart
+    /// interrupted lately goes on): asked before the table is locked, since the history may
     /// wait on its disk.
     fn ended_in_history(&self, id: &CallId) -> Result<(), Refused> {
         if self.lock().live.contains_key(id) {
             return Ok(());
         }
-        match self.log.query(|h| h.has_ended(id.as_str())) {
+        let longest = i64::try_from(self.lifetimes.max_call.as_millis()).unwrap_or(i64::MAX);
+        match self.log.query(|h| h.has_ended(id.as_str(), longest)) {
             Some(Ok(true)) => {
                 tracing::warn!(call_id = %id, "call refused: it has ended");
                 Err(Refused::Ended(id.clone()))
@@ -578,7 +589,7 @@ mod tests {
         assert_eq!(calls.active(), 0, "a reservation is not a live call");
         drop(b);
         let c = calls.reserve(&id("c"), Transport::Recording).unwrap();
-        let live = a.open();
+        let live = a.open().unwrap();
         drop(again);
         assert_eq!(calls.active(), 1);
         assert!(calls.reserve(&id("d"), Transport::Recording).is_err());
@@ -588,6 +599,12 @@ mod tests {
         );
         drop((c, live));
         assert!(calls.reserve(&id("d"), Transport::Recording).is_ok());
+        // A call whose hang-up came while its first request was under way is not opened.
+        let e = calls.reserve(&id("e"), Transport::Recording).unwrap();
+        let live_e = calls.open(&id("e"), Transport::Recording);
+        calls.end(&id("e"), "disconnected");
+        drop(live_e);
+        assert_eq!(e.open().err(), Some(Refused::Ended(id("e"))));
     }
 
     #[test]

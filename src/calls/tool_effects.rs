@@ -146,7 +146,8 @@ async fn post(client: &reqwest::Client, url: &str, payload: &Value) -> Result<()
         .json(payload)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        // The webhook's URL (often holding a secret) stays out of the logs and the history.
+        .map_err(|e| e.without_url().to_string())?;
     if resp.status().is_success() {
         Ok(())
     } else {

@@ -261,7 +261,11 @@ impl Assistant {
                 self.voice(&text, out, &mut pacing, &mut end.timings, send)
                     .await?
             }
-            TurnPrompt::Ask(messages) => {
+            TurnPrompt::Ask(mut messages) => {
+                // After the head (the configured words), every message is untrusted text.
+                for m in &mut messages[speech.head.len()..] {
+                    m.content = self.llm().plain(&m.content);
+                }
                 end.tool = self
                     .answer(messages, out, &mut pacing, &mut end.timings, send)
                     .await?;

@@ -51,6 +51,11 @@ pub trait TextGenerator: Send + Sync {
     fn is_alive(&self) -> bool {
         true
     }
+    /// Untrusted text (a caller's words, a document, an earlier reply) as it may go into a
+    /// prompt: none of the model's control tokens can come out of it.
+    fn plain(&self, text: &str) -> String {
+        text.to_string()
+    }
 }
 
 /// Text to speech. Blocking: callers run it off the async runtime.
@@ -82,6 +87,9 @@ impl TextGenerator for llm::Llm {
     }
     fn is_alive(&self) -> bool {
         llm::Llm::is_alive(self)
+    }
+    fn plain(&self, text: &str) -> String {
+        llm::Llm::plain(self, text)
     }
 }
 

@@ -102,7 +102,11 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
+        // voxd's own failures are errors; a refusal (full, draining) or a recording store's
+        // failure is what clients cause or see: rationed warnings, which a flood cannot
+        // turn into a flood of lines.
+        let theirs = matches!(self.code, "at_capacity" | "draining" | "download_failed");
+        if self.status.is_server_error() && !theirs {
             tracing::error!(code = self.code, "{}", self.message);
         } else {
             super::warn_budget::warn(self.code, &self.message);

@@ -26,6 +26,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
+use crate::http::warn_budget;
+
 /// The bounds of accepting connections.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -120,11 +122,13 @@ fn admit(
     peer: SocketAddr,
 ) -> Result<ConnectionSlot, &'static [u8]> {
     let Ok(address) = addresses.take(peer.ip()) else {
-        tracing::warn!(%peer, max = addresses.most, "connection refused: too many open from its address");
+        let why = format!("connection from {peer} refused: too many open from its address");
+        warn_budget::warn("too_many_connections_from_address", &why);
         return Err(TOO_MANY_FROM_ADDRESS);
     };
     let Ok(total) = permits.clone().try_acquire_owned() else {
-        tracing::warn!(%peer, "connection refused: too many open");
+        let why = format!("connection from {peer} refused: too many open");
+        warn_budget::warn("too_many_connections", &why);
         return Err(TOO_MANY);
     };
     Ok(ConnectionSlot(Arc::new(Held {

@@ -27,6 +27,7 @@ use crate::console;
 use crate::conversation::{Assistant, Settings};
 use crate::engines::schedule::EngineLoad;
 use crate::engines::{Engines, ModelNames};
+use crate::http::body_deadline::{self, BodyDeadline};
 use crate::http::drain::{self, Drain, Signals};
 use crate::http::host_guard::{self, AllowedHosts};
 use crate::http::{auth, error, error::ApiError};
@@ -202,6 +203,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     let tokens = state.tokens.clone();
     let open = tokens.scenario.is_empty() && tokens.admin.is_empty();
     let hosts = Arc::new(AllowedHosts::new(open, &state.cfg.server.allowed_hosts));
+    let seconds = state.cfg.server.header_timeout_secs.max(1);
+    let deadline = Arc::new(BodyDeadline(Duration::from_secs(seconds)));
     let scenario = Router::new()
         .route(
             "/voximplant/process_audio",
@@ -255,6 +258,10 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "method not allowed on this endpoint",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            deadline,
+            body_deadline::read_in_time,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             hosts,
             host_guard::check,

@@ -90,6 +90,32 @@ pub struct History {
 }
 
 /// Unix time in milliseconds.
+/// Most events stored for one call (its ending `Disconnected` or `Failed` always is).
+pub const MAX_EVENTS_PER_CALL: usize = 200;
+/// Most bytes of an event's details (JSON) stored.
+pub const MAX_EVENT_DETAILS: usize = 4096;
+
+/// An event's details as stored: whole when small; else the fields that fit, each at most
+/// 256 bytes of JSON, marked `"truncated": true`.
+fn bounded_details(details: &Value) -> String {
+    let whole = details.to_string();
+    if whole.len() <= MAX_EVENT_DETAILS {
+        return whole;
+    }
+    let mut kept = serde_json::Map::new();
+    kept.insert("truncated".into(), Value::Bool(true));
+    let mut size = 32;
+    for (key, value) in details.as_object().into_iter().flatten() {
+        let field = key.len() + value.to_string().len() + 4;
+        if key.len() > 64 || field > 256 + 68 || size + field > MAX_EVENT_DETAILS {
+            continue;
+        }
+        size += field;
+        kept.insert(key.clone(), value.clone());
+    }
+    Value::Object(kept).to_string()
+}
+
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -255,9 +281,22 @@ impl History {
 
     /// Appends a lifecycle event as the scenario reported it.
     pub fn add_event(&self, call_id: &str, event: &str, details: &Value) -> Result<()> {
-        self.lock().execute(
+        let conn = self.lock();
+        let ends = matches!(event, "Disconnected" | "Failed");
+        if !ends {
+            let stored: usize = conn.query_row(
+                "SELECT COUNT(*) FROM events WHERE call_id = ?1",
+                params![call_id],
+                |r| r.get(0),
+            )?;
+            if stored >= MAX_EVENTS_PER_CALL {
+                tracing::debug!(call_id, event, "event not stored: the call has too many");
+                return Ok(());
+            }
+        }
+        conn.execute(
             "INSERT INTO events (call_id, event, at, details) VALUES (?1, ?2, ?3, ?4)",
-            params![call_id, event, now_ms(), details.to_string()],
+            params![call_id, event, now_ms(), bounded_details(details)],
         )?;
         Ok(())
     }
@@ -323,13 +362,16 @@ impl History {
         Ok(())
     }
 
-    /// Whether the history has this call as ended (not one a restart interrupted).
-    pub fn has_ended(&self, call_id: &str) -> Result<bool> {
+    /// Whether the history has this call as over: ended, or interrupted by a restart and
+    /// started more than `longest_ms` ago (a call that long is over whatever happened).
+    pub fn has_ended(&self, call_id: &str, longest_ms: i64) -> Result<bool> {
+        let cutoff = now_ms().saturating_sub(longest_ms);
         Ok(self
             .lock()
             .query_row(
-                "SELECT 1 FROM calls WHERE id = ?1 AND ended_at IS NOT NULL",
-                params![call_id],
+                "SELECT 1 FROM calls WHERE id = ?1 AND (ended_at IS NOT NULL
+                    OR (status = 'interrupted' AND COALESCE(started_at, created_at) < ?2))",
+                params![call_id, cutoff],
                 |_| Ok(()),
             )
             .optional()?
@@ -513,9 +555,10 @@ impl History {
             return Ok(0);
         }
         let cutoff = now_ms() - i64::from(days) * 86_400_000;
-        Ok(self
-            .lock()
-            .execute("DELETE FROM calls WHERE created_at < ?1", params![cutoff])?)
+        let conn = self.lock();
+        // Leads go with their calls' retention: a lead outlives its call's row otherwise.
+        conn.execute("DELETE FROM leads WHERE at < ?1", params![cutoff])?;
+        Ok(conn.execute("DELETE FROM calls WHERE created_at < ?1", params![cutoff])?)
     }
 }
 

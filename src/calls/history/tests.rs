@@ -272,15 +272,29 @@ fn outbound_calls_without_a_report_expire_as_failed() {
 }
 
 #[test]
-fn purge_removes_old_calls_with_their_turns() {
+fn purge_removes_old_calls_with_their_turns_and_leads() {
     let (_d, h) = open();
     h.call_started("old", Transport::Recording).unwrap();
     h.add_turn("old", "user", "hi", None, false, None).unwrap();
+    let lead = Lead {
+        name: "Ann".into(),
+        phone: "+15551234567".into(),
+        request: "a cake".into(),
+    };
+    h.add_lead("old", &lead, "none").unwrap();
     h.call_started("new", Transport::Recording).unwrap();
+    h.add_lead("new", &lead, "none").unwrap();
+    let long_ago = now_ms() - 40 * 86_400_000;
     h.lock()
         .execute(
             "UPDATE calls SET created_at = ?1 WHERE id = 'old'",
-            params![now_ms() - 40 * 86_400_000],
+            params![long_ago],
+        )
+        .unwrap();
+    h.lock()
+        .execute(
+            "UPDATE leads SET at = ?1 WHERE call_id = 'old'",
+            params![long_ago],
         )
         .unwrap();
     assert_eq!(h.purge(0).unwrap(), 0);
@@ -292,4 +306,45 @@ fn purge_removes_old_calls_with_their_turns() {
         .query_row("SELECT COUNT(*) FROM turns", [], |r| r.get(0))
         .unwrap();
     assert_eq!(orphans, 0);
+    let leads: Vec<Option<String>> = h
+        .lock()
+        .prepare("SELECT call_id FROM leads")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(
+        leads,
+        [Some("new".to_string())],
+        "the old call's lead went with it"
+    );
+}
+
+#[test]
+fn events_are_bounded_in_size_and_number_per_call() {
+    let (_dir, h) = open();
+    h.call_started("c1", Transport::Recording).unwrap();
+    let big = json!({"reason": "x".repeat(3 * MAX_EVENT_DETAILS), "code": 486, "caller": "+7900"});
+    h.add_event("c1", "Connected", &big).unwrap();
+    for i in 0..MAX_EVENTS_PER_CALL + 10 {
+        h.add_event("c1", "Transferred", &json!({"i": i})).unwrap();
+    }
+    h.add_event("c1", "Disconnected", &json!({"reason": "bye"}))
+        .unwrap();
+    let call = h.call("c1").unwrap().unwrap();
+    let events = &call.events;
+    assert_eq!(
+        events.len(),
+        MAX_EVENTS_PER_CALL + 1,
+        "the end is kept past the cap"
+    );
+    let first = &events[0];
+    assert_eq!(first["truncated"], true, "{first}");
+    assert_eq!(
+        (first["code"].as_i64(), first["caller"].as_str()),
+        (Some(486), Some("+7900"))
+    );
+    assert!(first.get("reason").is_none(), "{first}");
+    assert_eq!(events.last().unwrap()["event"], "Disconnected");
 }

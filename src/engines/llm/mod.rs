@@ -5,6 +5,7 @@
 //! conversation's business ([`crate::conversation`]), not this engine's.
 
 mod batch;
+mod markers;
 mod plan;
 
 use std::path::Path;
@@ -130,6 +131,8 @@ pub struct Llm {
     shared: Arc<batch::Shared>,
     /// The GGUF carries no chat template: prompts are written as ChatML.
     template_missing: bool,
+    /// The model's control-token strings ([`markers::of_model`]).
+    markers: Vec<String>,
 }
 
 /// The warning for a GGUF without a chat template (a base model, or one converted without
@@ -230,6 +233,7 @@ impl Llm {
                 )
             }
         };
+        let markers = markers::of_model(&model);
         let shared = Arc::new(batch::Shared {
             model,
             template,
@@ -259,7 +263,13 @@ impl Llm {
             cfg: cfg.clone(),
             shared,
             template_missing,
+            markers,
         })
+    }
+
+    /// Untrusted `text` made safe to render into a prompt: see [`markers`].
+    pub fn plain(&self, text: &str) -> String {
+        markers::broken(text, &self.markers)
     }
 
     /// Why the model's prompts may be wrong, when they may: it carries no chat template.

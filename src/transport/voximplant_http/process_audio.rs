@@ -124,7 +124,9 @@ async fn answer(
         })?;
     timings.decode = ms(t);
 
-    let call = place.open();
+    let call = place
+        .open()
+        .map_err(|refused| ApiError::refused(refused, ctx.retry_after_secs, &ctx.operator_phone))?;
     if req.progressive {
         return progressive::start(ctx.clone(), call, pcm, timings, started)
             .await

@@ -161,6 +161,14 @@ pub async fn show(
     Path(id): Path<String>,
     Query(wait): Query<Wait>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let secs = wait.wait_secs.unwrap_or(10.0);
+    if !secs.is_finite() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "wait_secs must be a number of seconds (0 to 30)",
+        ));
+    }
     let Some(Stored::Growing(growing)) = ctx.audio.get(&id) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -168,7 +176,7 @@ pub async fn show(
             "no such progressive reply (expired?)",
         ));
     };
-    let secs = wait.wait_secs.unwrap_or(10.0).clamp(0.0, 30.0);
+    let secs = secs.clamp(0.0, 30.0);
     let mut rx = growing.watch();
     let waited = tokio::time::timeout(
         Duration::from_secs_f64(secs),

@@ -309,7 +309,11 @@ impl Call {
                 self.on_frame(frame, conversation)
             }
             Err(FrameError::Fatal(what)) => {
-                tracing::warn!("unsupported media format {what}");
+                let what: String = what.chars().take(200).collect();
+                crate::http::warn_budget::warn(
+                    "unsupported_encoding",
+                    &format!("unsupported media format {what}"),
+                );
                 self.close(1003, &format!("unsupported encoding {what}"));
                 Err(Ended::new(
                     "unsupported_encoding",
@@ -322,7 +326,9 @@ impl Call {
 
     fn bad_frame(&mut self, why: &str) -> Result<(), Ended> {
         self.bad_frames += 1;
-        tracing::warn!("frame ignored: {why}");
+        // What a client sent may be long and is its own: a part of it, within the budget.
+        let why: String = why.chars().take(200).collect();
+        crate::http::warn_budget::warn("bad_frame", &format!("frame ignored: {why}"));
         if self.bad_frames >= MAX_BAD_FRAMES {
             self.close(1008, "too many bad frames");
             return Err(Ended::new(
@@ -400,6 +406,13 @@ impl Call {
     /// ([`Self::refuse`]).
     fn admit(&mut self, id: CallId) -> Result<Arc<CallRecorder>, Ended> {
         match self.ctx.calls.admit(&id, Transport::Stream, self.test) {
+            Ok(recorder) if recorder.transport() != Transport::Stream => {
+                self.close(1008, "call_id names a recording-mode call");
+                Err(Ended::new(
+                    "call_in_use",
+                    format!("call {id} is a recording-mode call"),
+                ))
+            }
             Ok(recorder) if !recorder.attach_stream() => Err(self.in_use(&id)),
             Ok(recorder) => {
                 self.recorder = Some(recorder.clone());
@@ -417,16 +430,18 @@ impl Call {
                 custom,
             } => {
                 let recorder = self.recorder(&custom)?;
+                // The audio's real-time budget runs from the first start: a start sent again
+                // does not renew it (audio far ahead of real time stays refused).
+                if !self.started {
+                    (self.audio_since, self.audio_received) = (Instant::now(), Duration::ZERO);
+                }
                 self.started = true;
                 self.input = Some(encoding);
-                (self.audio_since, self.audio_received) = (Instant::now(), Duration::ZERO);
                 self.sequencer.reset();
                 self.output = self.ctx.output.unwrap_or(encoding);
-                tracing::info!(
-                    encoding = encoding.wire_name(),
-                    tag = tag.as_deref().unwrap_or(""),
-                    "media stream started"
-                );
+                // The tag is the scenario's own text: at most its first 64 characters.
+                let tag: String = tag.as_deref().unwrap_or("").chars().take(64).collect();
+                tracing::info!(encoding = encoding.wire_name(), tag, "media stream started");
                 let outputs = conversation.start(
                     recorder,
                     encoding.rate(),
