@@ -256,14 +256,24 @@ async fn a_body_that_never_arrives_whole_is_answered_408_and_one_too_big_413() {
         "{:?}",
         started.elapsed()
     );
-    let big =
-        serde_json::json!({"call_id": "big", "event": "Connected", "pad": "x".repeat(3 << 20)});
-    let (status, body) =
-        common::post_json(format!("http://{api}/voximplant/events"), big, true).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (413, Some("body_too_large")),
-        "{body}"
+    // A body declared too big is refused from its head, before a byte of it is read.
+    let mut big = TcpStream::connect(api).await.unwrap();
+    let head = format!(
+        "POST /voximplant/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 3145728\r\n\r\n"
     );
+    big.write_all(head.as_bytes()).await.unwrap();
+    let (answer, _) = read_to_close(&mut big, Duration::from_secs(5)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 413") && answer.contains("\"body_too_large\""),
+        "{answer}"
+    );
+    // Without the token the body is not waited for: 401, not 408.
+    let mut stranger = TcpStream::connect(api).await.unwrap();
+    let head = "POST /voximplant/events HTTP/1.1\r\nHost: localhost\r\n\
+                Content-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+    stranger.write_all(head.as_bytes()).await.unwrap();
+    let (answer, _) = read_to_close(&mut stranger, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert_eq!(health(api).await, 200);
 }

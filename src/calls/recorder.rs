@@ -52,7 +52,8 @@ impl Gathered {
         self.memory.push(ChatMessage::new(role, text));
         if self.memory.len() > MAX_MEMORY {
             let mut drop = self.memory.len() - MAX_MEMORY;
-            while self.memory.get(drop).is_some_and(|m| m.role != Role::User) {
+            let last = self.memory.len() - 1;
+            while drop < last && self.memory[drop].role != Role::User {
                 drop += 1;
             }
             self.memory.drain(..drop);

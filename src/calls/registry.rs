@@ -30,6 +30,9 @@ struct Table {
     /// The calls ended lately, newest last (at most [`ENDED_KEPT`]).
     ended: VecDeque<CallId>,
     ended_set: HashSet<CallId>,
+    /// Calls the table ended itself (idle, too long), with their outcomes, until
+    /// [`Calls::sweep`] records them in the history (outside the lock).
+    unrecorded: Vec<(CallId, &'static str)>,
 }
 
 /// How many ended call ids are remembered (besides the history's) to refuse reopening.
@@ -372,7 +375,8 @@ impl Calls {
         let removed = {
             let mut table = self.lock();
             let removed = table.live.remove(id);
-            if removed.is_some() {
+            // A call whose first request is still under way ends too (it is not opened).
+            if removed.is_some() || table.reserved.contains_key(id) {
                 table.remember_ended(id);
             }
             removed
@@ -432,14 +436,28 @@ impl Calls {
             if let Some(outcome) = ended {
                 tracing::info!(call_id = %id, outcome, "call ended: no request for too long, or too long a call");
                 self.ended(id, &e.call, outcome);
-                gone.push(id.clone());
+                gone.push((id.clone(), outcome));
             }
             ended.is_none()
         });
-        for id in &gone {
+        for (id, _) in &gone {
             table.remember_ended(id);
         }
+        if self.log.has_history() {
+            table.unrecorded.extend(gone);
+        }
         table
+    }
+
+    /// Ends the calls idle or on too long, and records in the history how the table ended
+    /// calls (outside the lock: the history may wait on its disk). Run now and then.
+    pub fn sweep(&self) {
+        let ended = std::mem::take(&mut self.expire(Instant::now()).unrecorded);
+        for (id, outcome) in ended {
+            self.log.record("a call's end", |h| {
+                h.call_ended(id.as_str(), "ended", outcome)
+            });
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {

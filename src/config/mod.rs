@@ -183,6 +183,13 @@ impl Config {
         if self.llm.max_reply_tokens == 0 || self.llm.context_tokens < 256 {
             bail!("llm.max_reply_tokens must be > 0 and llm.context_tokens >= 256");
         }
+        let c = &self.calls;
+        if c.idle_timeout_secs == 0 || c.recording_idle_secs == 0 || c.max_call_secs == 0 {
+            bail!(
+                "calls.idle_timeout_secs, calls.recording_idle_secs and calls.max_call_secs must \
+                 be > 0 (0 would end every call at once)"
+            );
+        }
         if self.llm.parallel > MAX_SEQUENCES {
             bail!(
                 "llm.parallel is {}, more than the {MAX_SEQUENCES} sequences llama.cpp allows",
@@ -336,6 +343,17 @@ mod tests {
             .any(|w| w.contains("lead_ms") && w.contains("ignored")));
         let mut bad: toml::Table = toml::from_str("[stream]\nnope = 1").unwrap();
         assert!(conversation::legacy::migrate(&mut bad).is_err());
+    }
+
+    #[test]
+    fn a_call_lifetime_of_zero_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("voxd.toml");
+        for key in ["idle_timeout_secs", "recording_idle_secs", "max_call_secs"] {
+            std::fs::write(&file, format!("[calls]\n{key} = 0\n")).unwrap();
+            let err = Config::load(Some(&file)).unwrap_err();
+            assert!(format!("{err:#}").contains("must be > 0"), "{key}: {err:#}");
+        }
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub fn warn(code: &str, message: &str) {
                 WINDOW.as_secs()
             );
         }
+        // A message may quote what a client sent: its first 300 characters.
+        let message: String = message.chars().take(300).collect();
         tracing::warn!(code, "{message}");
     }
 }

@@ -188,16 +188,20 @@ pub async fn serve(
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             tokio::pin!(conn);
-            loop {
-                tokio::select! {
-                    result = conn.as_mut() => {
-                        if let Err(e) = result {
-                            tracing::debug!(%peer, "connection ended: {e}");
-                        }
-                        break;
-                    }
-                    _ = stop.wait_for(|stop| *stop) => conn.as_mut().graceful_shutdown(),
+            let stopping = tokio::select! {
+                result = conn.as_mut() => Some(result),
+                _ = stop.wait_for(|stop| *stop) => None,
+            };
+            // On shutdown: told once to finish, then awaited.
+            let result = match stopping {
+                Some(result) => result,
+                None => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
                 }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, "connection ended: {e}");
             }
             drop(open);
         });

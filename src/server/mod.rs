@@ -219,6 +219,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/voximplant/replies/{id}",
             get(voximplant_http::progressive::show),
         )
+        // Inside the token check: a stranger's body is never read.
+        .route_layer(axum::middleware::from_fn_with_state(
+            deadline.clone(),
+            body_deadline::read_in_time,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             (tokens.clone(), auth::Scope::Scenario),
             auth::require,
@@ -231,6 +236,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/console/api/latency", get(console::insights::latency))
         .route("/console/api/kb", get(console::insights::kb))
         .route("/console/api/test_call", post(console::test_call::start))
+        .route_layer(axum::middleware::from_fn_with_state(
+            deadline,
+            body_deadline::read_in_time,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             (tokens, auth::Scope::Admin),
             auth::require,
@@ -258,10 +267,6 @@ pub fn router(state: Arc<AppState>) -> Router {
                 "method not allowed on this endpoint",
             )
         })
-        .layer(axum::middleware::from_fn_with_state(
-            deadline,
-            body_deadline::read_in_time,
-        ))
         .layer(axum::middleware::from_fn_with_state(
             hosts,
             host_guard::check,
@@ -373,6 +378,7 @@ pub fn start_background(state: &Arc<AppState>) {
     warm_up_the_llm(state);
     purge_history_daily(state);
     expire_pending_calls(state);
+    sweep_calls(state);
     tool_effects::redeliver_stored(state.calls.log());
 }
 
@@ -388,6 +394,19 @@ fn warm_up_the_llm(state: &Arc<AppState>) {
 
 /// Every so often (a quarter of `voximplant.pending_timeout_secs`, between 1 s and a
 /// minute), fails the outbound calls still pending after that timeout.
+/// Every few seconds: the live calls idle or on too long are ended, and recorded so in the
+/// history ([`Calls::sweep`]).
+fn sweep_calls(state: &Arc<AppState>) {
+    let calls = state.calls.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            calls.sweep();
+        }
+    });
+}
+
 fn expire_pending_calls(state: &Arc<AppState>) {
     let secs = state.cfg.voximplant.pending_timeout_secs;
     let log = state.calls.log().clone();

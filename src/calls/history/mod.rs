@@ -89,8 +89,7 @@ pub struct History {
     conn: Mutex<Connection>,
 }
 
-/// Unix time in milliseconds.
-/// Most events stored for one call (its ending `Disconnected` or `Failed` always is).
+/// Most events stored for one call (its first ending `Disconnected` or `Failed` always is).
 pub const MAX_EVENTS_PER_CALL: usize = 200;
 /// Most bytes of an event's details (JSON) stored.
 pub const MAX_EVENT_DETAILS: usize = 4096;
@@ -116,6 +115,7 @@ fn bounded_details(details: &Value) -> String {
     Value::Object(kept).to_string()
 }
 
+/// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -282,17 +282,16 @@ impl History {
     /// Appends a lifecycle event as the scenario reported it.
     pub fn add_event(&self, call_id: &str, event: &str, details: &Value) -> Result<()> {
         let conn = self.lock();
-        let ends = matches!(event, "Disconnected" | "Failed");
-        if !ends {
-            let stored: usize = conn.query_row(
-                "SELECT COUNT(*) FROM events WHERE call_id = ?1",
-                params![call_id],
-                |r| r.get(0),
-            )?;
-            if stored >= MAX_EVENTS_PER_CALL {
-                tracing::debug!(call_id, event, "event not stored: the call has too many");
-                return Ok(());
-            }
+        let (stored, ends_stored): (usize, usize) = conn.query_row(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE event IN ('Disconnected', 'Failed'))
+             FROM events WHERE call_id = ?1",
+            params![call_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let first_end = matches!(event, "Disconnected" | "Failed") && ends_stored == 0;
+        if stored >= MAX_EVENTS_PER_CALL && !first_end {
+            tracing::debug!(call_id, event, "event not stored: the call has too many");
+            return Ok(());
         }
         conn.execute(
             "INSERT INTO events (call_id, event, at, details) VALUES (?1, ?2, ?3, ?4)",

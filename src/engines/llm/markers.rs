@@ -36,6 +36,10 @@ fn looks_like_markup(s: &str) -> bool {
 
 /// `text` with every one of `markers` in it broken after its first character.
 pub fn broken(text: &str, markers: &[String]) -> String {
+    // Every marker starts with `<` or `[`: most text has neither, and is done at once.
+    if !text.contains(['<', '[']) {
+        return text.to_string();
+    }
     let mut out = text.to_string();
     for m in markers {
         if out.contains(m.as_str()) {

@@ -56,7 +56,12 @@ impl Ended {
     fn is_error(&self) -> bool {
         !matches!(
             self.outcome,
-            "caller_hangup" | "voxd_hangup" | "voxd_transfer" | "shutdown" | "at_capacity"
+            "caller_hangup"
+                | "voxd_hangup"
+                | "voxd_transfer"
+                | "shutdown"
+                | "at_capacity"
+                | "max_length"
         )
     }
 }
