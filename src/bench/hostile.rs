@@ -3,7 +3,8 @@
 //! address than the bench's own when voxd is on loopback), half-open sockets (slow-loris),
 //! authenticated streams that never start (named calls: do they take places?), a stream of
 //! garbage frames, audio pushed far faster than real time, a flood of new-call events
-//! (memory and refusals), an ended call opened again, a foreign `Host`, the scenario token
+//! (memory and refusals), recording calls whose hang-up never comes, an ended call opened
+//! again, a foreign `Host`, the scenario token
 //! on an admin endpoint, and a recording URL at the cloud metadata address. Run it with the daemon's own
 //! configuration (`--config`): it takes the tokens and timeouts from there. Each line says
 //! what was measured and whether voxd held; the command fails if one did not. Its calls
@@ -49,6 +50,8 @@ pub async fn run(cfg: Config, url: Option<SocketAddr>, sockets: usize) -> Result
     lines.push(too_fast(api, &tokens, run).await?);
     lines.push(event_flood(api, &tokens, run).await?);
     lines.push(reopen(api, &tokens, run).await?);
+    let idle = Duration::from_secs(cfg.calls.recording_idle_secs);
+    lines.push(lost_hang_ups(api, &tokens, run, idle).await?);
     lines.push(foreign_host(api).await?);
     lines.push(scope(api, &tokens).await?);
     lines.push(metadata_url(api, &tokens).await?);
@@ -331,7 +334,20 @@ async fn event_flood(api: SocketAddr, tokens: &Tokens, run: &str) -> Result<Line
     })
 }
 
+/// A media-stream call's event; its status.
 async fn event(
+    client: &reqwest::Client,
+    api: SocketAddr,
+    tokens: &Tokens,
+    call_id: &str,
+    event: &str,
+) -> Result<u16> {
+    event_in("stream", client, api, tokens, call_id, event).await
+}
+
+/// A call's event in `mode` (`stream` or `recording`); its status.
+async fn event_in(
+    mode: &str,
     client: &reqwest::Client,
     api: SocketAddr,
     tokens: &Tokens,
@@ -340,11 +356,71 @@ async fn event(
 ) -> Result<u16> {
     let mut req = client
         .post(format!("http://{api}/voximplant/events"))
-        .json(&json!({"call_id": call_id, "event": event, "mode": "stream"}));
+        .json(&json!({"call_id": call_id, "event": event, "mode": mode}));
     if let Some(t) = token(&tokens.scenario) {
         req = req.bearer_auth(t);
     }
     Ok(req.send().await?.status().as_u16())
+}
+
+/// Recording-mode calls whose `Disconnected` never comes, as many as voxd has room for: a
+/// new call is refused while they hold their places, and served again once they end as
+/// `lost` (after `calls.recording_idle_secs`, measured only when that is 60 s or less).
+async fn lost_hang_ups(
+    api: SocketAddr,
+    tokens: &Tokens,
+    run: &str,
+    idle: Duration,
+) -> Result<Line> {
+    let what = format!(
+        "recording calls whose hang-up never comes (recording_idle_secs {})",
+        idle.as_secs()
+    );
+    if idle > Duration::from_secs(60) {
+        return Ok(Line {
+            what,
+            figure: "not measured: run voxd with VOXD_CALLS_RECORDING_IDLE_SECS=5 for it".into(),
+            held: true,
+        });
+    }
+    let client = bystander(api);
+    let health: serde_json::Value = client
+        .get(format!("http://{api}/health"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let room = health["room"].as_u64().unwrap_or(0) as usize;
+    for i in 0..room {
+        event_in(
+            "recording",
+            &client,
+            api,
+            tokens,
+            &format!("lost-{run}-{i}"),
+            "Connected",
+        )
+        .await?;
+    }
+    let newcomer = format!("lost-{run}-new");
+    let while_held = event_in("recording", &client, api, tokens, &newcomer, "Connected").await?;
+    let waited = Instant::now();
+    let served = loop {
+        let status = event_in("recording", &client, api, tokens, &newcomer, "Connected").await?;
+        if status == 200 || waited.elapsed() > idle + SLACK + SLACK {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    event_in("recording", &client, api, tokens, &newcomer, "Disconnected").await?;
+    Ok(Line {
+        what: format!("{room} {what}"),
+        figure: format!(
+            "a new call meanwhile: {while_held}; then {served} after {:.1} s",
+            waited.elapsed().as_secs_f64()
+        ),
+        held: while_held == 503 && served == 200,
+    })
 }
 
 /// A call ended by its `Disconnected`, then `Connected` again with the scenario's token:
