@@ -86,32 +86,12 @@ async fn silent(api: SocketAddr, n: usize, header_timeout: Duration) -> Result<L
         if api.ip().is_loopback() {
             socket.bind("127.0.0.2:0".parse()?)?;
         }
-        let mut s = socket.connect(api).await?;
-        waits.push(tokio::spawn(async move {
-            let mut buf = [0u8; 512];
-            let deadline = header_timeout + SLACK + SLACK;
-            let closed = tokio::time::timeout(deadline, async {
-                loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
-                    }
-                }
-            })
-            .await;
-            closed.ok().map(|_| opened.elapsed())
-        }));
+        let s = socket.connect(api).await?;
+        waits.push(tokio::spawn(closed_after(s, opened, header_timeout)));
     }
-    let health = timed_health(api).await;
-    let mut closed = Vec::new();
-    for w in waits {
-        closed.extend(w.await?);
-    }
-    let last = closed.iter().max().copied().unwrap_or_default();
-    let quick = health
-        .strip_prefix("200 in ")
-        .and_then(|ms| ms.trim_end_matches(" ms").parse::<u64>().ok())
-        .is_some_and(|ms| ms < 1000);
+    let (health, answered) = timed_health(api).await;
+    let (closed, last) = gather(waits).await?;
+    let quick = answered.is_some_and(|t| t < Duration::from_secs(1));
     Ok(Line {
         what: format!("{n} sockets that send nothing (header timeout {header_timeout:?})"),
         figure: format!(
@@ -132,28 +112,10 @@ async fn half_open(api: SocketAddr, n: usize, header_timeout: Duration) -> Resul
         let mut s = tokio::net::TcpStream::connect(api).await?;
         s.write_all(b"GET /health HTTP/1.1\r\nHost: voxd\r\nX-Slow: ")
             .await?;
-        waits.push(tokio::spawn(async move {
-            let mut buf = [0u8; 512];
-            // Until voxd closes the socket (an answer, if any, is read through).
-            let deadline = header_timeout + SLACK + SLACK;
-            let closed = tokio::time::timeout(deadline, async {
-                loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
-                    }
-                }
-            })
-            .await;
-            closed.ok().map(|_| opened.elapsed())
-        }));
+        waits.push(tokio::spawn(closed_after(s, opened, header_timeout)));
     }
-    let health = timed_health(api).await;
-    let mut closed = Vec::new();
-    for w in waits {
-        closed.extend(w.await?);
-    }
-    let last = closed.iter().max().copied().unwrap_or_default();
+    let (health, answered) = timed_health(api).await;
+    let (closed, last) = gather(waits).await?;
     Ok(Line {
         what: format!("{n} half-open sockets (header timeout {header_timeout:?})"),
         figure: format!(
@@ -161,8 +123,40 @@ async fn half_open(api: SocketAddr, n: usize, header_timeout: Duration) -> Resul
             closed.len(),
             last.as_secs_f64()
         ),
-        held: closed.len() == n && last <= header_timeout + SLACK && health.starts_with("200"),
+        held: closed.len() == n && last <= header_timeout + SLACK && answered.is_some(),
     })
+}
+
+/// When voxd closed `s` (an answer, if any, is read through), counted from `opened`; None
+/// if it was still open well past the header timeout.
+async fn closed_after(
+    mut s: tokio::net::TcpStream,
+    opened: Instant,
+    header_timeout: Duration,
+) -> Option<Duration> {
+    let mut buf = [0u8; 512];
+    let closed = tokio::time::timeout(header_timeout + SLACK + SLACK, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    closed.ok().map(|_| opened.elapsed())
+}
+
+/// The sockets' closing times ([`closed_after`]) that came, and the last of them.
+async fn gather(
+    waits: Vec<tokio::task::JoinHandle<Option<Duration>>>,
+) -> Result<(Vec<Duration>, Duration)> {
+    let mut closed = Vec::new();
+    for w in waits {
+        closed.extend(w.await?);
+    }
+    let last = closed.iter().max().copied().unwrap_or_default();
+    Ok((closed, last))
 }
 
 /// A client that is not the attacker: on loopback it comes from 127.0.0.4, another address
@@ -175,8 +169,8 @@ fn bystander(api: SocketAddr) -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// `GET /health`'s status and time, as text.
-async fn timed_health(api: SocketAddr) -> String {
+/// `GET /health`'s status and time, as text, and how long it took when it answered 200.
+async fn timed_health(api: SocketAddr) -> (String, Option<Duration>) {
     let asked = Instant::now();
     match bystander(api)
         .get(format!("http://{api}/health"))
@@ -184,12 +178,13 @@ async fn timed_health(api: SocketAddr) -> String {
         .send()
         .await
     {
-        Ok(r) => format!(
-            "{} in {} ms",
-            r.status().as_u16(),
-            asked.elapsed().as_millis()
-        ),
-        Err(e) => format!("failed ({e})"),
+        Ok(r) => {
+            let took = asked.elapsed();
+            let status = r.status().as_u16();
+            let text = format!("{status} in {} ms", took.as_millis());
+            (text, (status == 200).then_some(took))
+        }
+        Err(e) => (format!("failed ({e})"), None),
     }
 }
 
