@@ -18,7 +18,8 @@
 // ---- Set these -------------------------------------------------------------------------------
 // voxd's public https address (server.public_url in voxd.toml); the stream uses wss:// on it.
 const VOXD_URL = 'https://voxd.example.com';
-// server.scenario_token from voxd.toml (or server.token where only one token is set).
+// server.scenario_token (/etc/voxd/credentials/server.scenario_token as scripts/install
+// writes it, or voxd.toml), or server.token where only one token is set.
 const VOXD_TOKEN = 'change-me';
 // The number calls come from, E.164: one rented in your Voximplant account (Numbers → My
 // numbers) or verified with it (Settings → Caller IDs). Left as +10000000000, no call is made.

@@ -33,7 +33,8 @@ require(Modules.Recorder);
 // voxd's public https address (server.public_url in voxd.toml). With several voxd servers,
 // list them all: each call goes to the first that has room.
 const VOXD_URLS = ['https://voxd.example.com'];
-// server.scenario_token from voxd.toml (or server.token where only one token is set).
+// server.scenario_token (/etc/voxd/credentials/server.scenario_token as scripts/install
+// writes it, or voxd.toml), or server.token where only one token is set.
 const VOXD_TOKEN = 'change-me';
 // Language of the fallback phrases Voximplant speaks when voxd cannot: 'ru' or 'en'. Make it
 // voxd's language: when a reply's audio cannot be played, this voice reads its text.

@@ -24,7 +24,8 @@
 // voxd's public https address (server.public_url in voxd.toml); the stream uses wss:// on it.
 // With several voxd servers, list them all: each call goes to the first that has room.
 const VOXD_URLS = ['https://voxd.example.com'];
-// server.scenario_token from voxd.toml (or server.token where only one token is set).
+// server.scenario_token (/etc/voxd/credentials/server.scenario_token as scripts/install
+// writes it, or voxd.toml), or server.token where only one token is set.
 const VOXD_TOKEN = 'change-me';
 // Audio format on the stream: ULAW (8 kHz, telephone quality, least traffic), PCM8 (16-bit
 // 8 kHz) or PCM16 (16-bit 16 kHz, best for recognition).

@@ -1,14 +1,21 @@
 //! The systemd integration: the unit file (and the GPU drop-in) pass `systemd-analyze verify`
 //! and the unit is rated "OK" (exposure at most 2.0) by `systemd-analyze security`,
-//! the engines run without writable+executable memory (MemoryDenyWriteExecute), and `voxd serve`
-//! speaks the notify protocol (READY=1 after the models load, watchdog pings, STOPPING=1
-//! and a clean exit on SIGTERM) to a socket standing in for systemd.
+//! the engines run without writable+executable memory (MemoryDenyWriteExecute), `voxd serve`
+//! answers calls confined as the unit confines it (its system call filter, no W+X memory, the
+//! tokens as credentials), and it speaks the notify protocol (READY=1 after the models load,
+//! watchdog pings, STOPPING=1 and a clean exit on SIGTERM) to a socket standing in for systemd.
 
 mod common;
 
 use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::daemon::Daemon;
+use common::{encode, harness, Served};
+use serde_json::json;
+use voxd::bench::caller::{is_type, Caller};
+use voxd::transport::voximplant_ws::protocol::Encoding;
 
 /// `systemd-analyze verify` on the unit, with ExecStart pointed at the binary just built (the
 /// installed path does not exist here) and `extra` appended (a drop-in's sections).
@@ -42,6 +49,7 @@ fn unit_file_verifies() {
         "SystemCallFilter=@system-service\n",
         "ProtectProc=invisible\n",
         "UMask=0077\n",
+        "LoadCredential=voxd:/etc/voxd/credentials\n",
         "MemoryDenyWriteExecute=yes",
         "CapabilityBoundingSet=\n",
         "ReadWritePaths=/var/lib/voxd\n",
@@ -158,6 +166,182 @@ fn engines_run_without_writable_executable_memory() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs its arguments' last part confined as the unit's `SystemCallFilter=` lines confine
+/// voxd: argv[1] the allowed groups and calls, argv[2] the denied ones, both expanded by
+/// `systemd-analyze syscall-filter` (this systemd's own lists) and loaded as a seccomp filter
+/// that fails every other call with EPERM (`SystemCallErrorNumber=EPERM`), after
+/// `NoNewPrivileges=` and the kernel's memory-deny-write-execute; then execs argv[3...].
+const CONFINE_EXEC: &str = "import ctypes, os, subprocess, sys
+def expand(names):
+    calls = set()
+    for name in names:
+        if not name.startswith('@'):
+            calls.add(name)
+            continue
+        out = subprocess.run(['systemd-analyze', 'syscall-filter', name], capture_output=True, text=True, check=True).stdout
+        calls |= expand([l.strip() for l in out.splitlines()[1:] if l.strip() and not l.strip().startswith('#')])
+    return calls
+calls = expand(sys.argv[1].split()) - expand(sys.argv[2].split())
+assert len(calls) > 300, calls
+lib = ctypes.CDLL('libseccomp.so.2')
+lib.seccomp_init.restype = ctypes.c_void_p
+lib.seccomp_init.argtypes = [ctypes.c_uint32]
+lib.seccomp_rule_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint]
+lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+lib.seccomp_load.argtypes = [ctypes.c_void_p]
+ctx = lib.seccomp_init(0x00050000 | 1)
+for name in sorted(calls):
+    nr = lib.seccomp_syscall_resolve_name(name.encode())
+    if nr != -1:
+        assert lib.seccomp_rule_add(ctx, 0x7fff0000, nr, 0) == 0, name
+libc = ctypes.CDLL(None)
+assert libc.prctl(38, 1, 0, 0, 0) == 0
+assert libc.prctl(65, 1, 0, 0, 0) == 0, 'kernel without PR_SET_MDWE (Linux >= 6.3)'
+assert lib.seccomp_load(ctx) == 0
+os.execv(sys.argv[3], sys.argv[3:])";
+
+/// The unit's `SystemCallFilter=` lines: the allowed groups and calls, then the denied ones.
+fn unit_syscall_filter() -> (String, String) {
+    let unit = std::fs::read_to_string(common::repo().join("systemd/voxd.service")).unwrap();
+    let (mut allow, mut deny) = (Vec::new(), Vec::new());
+    for value in unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("SystemCallFilter="))
+    {
+        match value.strip_prefix('~') {
+            Some(denied) => deny.push(denied),
+            None => allow.push(value),
+        }
+    }
+    assert!(!allow.is_empty(), "the unit has no allow list");
+    (allow.join(" "), deny.join(" "))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_calls_confined_as_the_unit_confines_it() {
+    let (allow, deny) = unit_syscall_filter();
+    let launcher = ["python3", "-c", CONFINE_EXEC, &allow, &deny];
+    // The confinement is real: root itself cannot chroot under it.
+    let probe = Command::new(launcher[0])
+        .args(&launcher[1..])
+        .args(["/usr/bin/python3", "-c", "import os; os.chroot('/')"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&probe.stderr);
+    assert!(
+        stderr.contains("PermissionError: [Errno 1] Operation not permitted"),
+        "{stderr}"
+    );
+
+    // The tokens come as systemd passes them (LoadCredential=voxd:/etc/voxd/credentials).
+    let creds = tempfile::tempdir().unwrap();
+    std::fs::write(
+        creds.path().join("voxd_server.scenario_token"),
+        "scen-tok\n",
+    )
+    .unwrap();
+    std::fs::write(creds.path().join("voxd_server.admin_token"), "admin-tok\n").unwrap();
+    let d = Daemon::start_under(
+        &launcher,
+        &[
+            ("CREDENTIALS_DIRECTORY", creds.path().to_str().unwrap()),
+            ("VOXD_DOWNLOAD_ALLOWED_NETWORKS", "[\"127.0.0.2/32\"]"),
+        ],
+    );
+    let h = harness();
+    let api = |path: &str| format!("http://{}{path}", d.addr);
+    let client = common::client();
+
+    // A recording turn with the scenario's token: download, decode, Whisper, the LLM, Piper.
+    let question = "What time do you open tomorrow morning?";
+    let url = h.serve(
+        "confined.mp3",
+        Served::Bytes(encode(&h.speak(question), "mp3")),
+    );
+    let body = json!({"call_id": "confined-rec", "audio_url": url});
+    let refused = client
+        .post(api("/voximplant/process_audio"))
+        .bearer_auth("test-token")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        401,
+        "the file's token is not the credential's"
+    );
+    let turn: serde_json::Value = client
+        .post(api("/voximplant/process_audio"))
+        .bearer_auth("scen-tok")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !common::shared_words(question, turn["user_text"].as_str().unwrap_or("")).is_empty(),
+        "{turn}\n{}",
+        d.logs()
+    );
+    let audio = client
+        .get(turn["reply_audio_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(audio.status(), 200);
+    assert!(audio.bytes().await.unwrap().len() > 8000);
+
+    // A media stream: VAD, the turn, the streamed reply.
+    let mut c = Caller::connect(d.addr, "?call_id=confined-ws", Some("scen-tok"))
+        .await
+        .unwrap();
+    c.start(Encoding::Pcm16, "confined-ws").await.unwrap();
+    let said = |role: &'static str| {
+        move |v: &serde_json::Value| is_type(v, "transcript") && v["role"] == role
+    };
+    let greeted = c
+        .wait_for(
+            0,
+            "the greeting",
+            Duration::from_secs(30),
+            said("assistant"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.logs()));
+    c.stream(&h.speak(question)).await.unwrap();
+    c.silence(1500).await.unwrap();
+    let heard = c
+        .wait_for(
+            greeted + 1,
+            "the question",
+            Duration::from_secs(60),
+            said("user"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.logs()));
+    c.wait_for(
+        heard + 1,
+        "a reply",
+        Duration::from_secs(60),
+        said("assistant"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.logs()));
+    c.close().await;
+    let calls = client
+        .get(api("/calls"))
+        .bearer_auth("admin-tok")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(calls.status(), 200);
+    let logs = d.logs();
+    assert!(!logs.contains("not permitted"), "{logs}");
 }
 
 fn recv(sock: &UnixDatagram, want: &str, within: Duration) -> String {

@@ -1,8 +1,10 @@
-//! Configuration: the TOML file, its defaults (the test model set), `VOXD_SECTION_KEY`
-//! environment overrides ([`env`]) and the old `[stream]` keys ([`conversation::legacy`]).
+//! Configuration: the TOML file, its defaults (the test model set), secrets from systemd
+//! credentials ([`credentials`]), `VOXD_SECTION_KEY` environment overrides ([`env`]) and the
+//! old `[stream]` keys ([`conversation::legacy`]).
 //! One module per group of sections; every key is documented in `voxd.example.toml`.
 
 mod conversation;
+mod credentials;
 mod engines;
 mod env;
 mod languages;
@@ -58,8 +60,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// Loads the file (if any), applies `VOXD_*` overrides, resolves relative model paths
-    /// against the config file's directory, and validates.
+    /// Loads the file (if any), applies the credentials in `$CREDENTIALS_DIRECTORY` (if set)
+    /// and `VOXD_*` overrides, resolves relative model paths against the config file's
+    /// directory, and validates.
     pub fn load(path: Option<&Path>) -> Result<Self> {
         let (text, base) = match path {
             Some(p) => (
@@ -71,7 +74,11 @@ impl Config {
         };
         let mut value: toml::Table = toml::from_str(&text)
             .with_context(|| format!("config file {} is not valid TOML", display(path)))?;
-        let mut warnings = env::apply_env_overrides(&mut value, std::env::vars())?;
+        let mut warnings = match std::env::var_os("CREDENTIALS_DIRECTORY") {
+            Some(dir) => credentials::apply_credentials(&mut value, Path::new(&dir))?,
+            None => Vec::new(),
+        };
+        warnings.extend(env::apply_env_overrides(&mut value, std::env::vars())?);
         warnings.extend(conversation::legacy::migrate(&mut value).map_err(anyhow::Error::msg)?);
         let mut cfg: Config = toml::Value::Table(value).try_into().with_context(|| {
             format!("config file {} has an invalid key or value", display(path))
@@ -151,7 +158,8 @@ impl Config {
             bail!(
                 "server.bind is {addr}, reachable from the network, but server.token is empty: \
                  set a token (or VOXD_SERVER_TOKEN), or scenario_token and admin_token, before \
-                 serving on a public address"
+                 serving on a public address (under systemd the tokens are credentials: \
+                 /etc/voxd/credentials, passed as $CREDENTIALS_DIRECTORY)"
             );
         }
         if self.download.max_bytes == 0 || self.download.timeout_secs <= 0.0 {

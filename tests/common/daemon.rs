@@ -27,12 +27,34 @@ impl Daemon {
         env: &[(&str, &str)],
         more_env: impl FnOnce(&std::fs::File) -> Vec<(String, String)>,
     ) -> Daemon {
+        Self::spawn(&[], env, more_env)
+    }
+
+    /// Like [`Daemon::start`], with `launcher` (a program and its arguments) running
+    /// `voxd serve` as its last arguments, as a confining wrapper does.
+    pub fn start_under(launcher: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Self::spawn(launcher, env, |_| Vec::new())
+    }
+
+    fn spawn(
+        launcher: &[&str],
+        env: &[(&str, &str)],
+        more_env: impl FnOnce(&std::fs::File) -> Vec<(String, String)>,
+    ) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let sock_path = dir.path().join("notify.sock");
         let sock = UnixDatagram::bind(&sock_path).unwrap();
         let log = dir.path().join("stdout.log");
         let out = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_voxd"));
+        let voxd = env!("CARGO_BIN_EXE_voxd");
+        let mut cmd = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(voxd);
+                cmd
+            }
+            None => Command::new(voxd),
+        };
         cmd.current_dir(super::repo())
             .env_remove("VOXD_CONFIG")
             .env_remove("RUST_LOG")

@@ -44,9 +44,17 @@ expect_mode "$S/etc/systemd/system/voxd.service" "644 root:root"
 cmp -s systemd/voxd.service "$S/etc/systemd/system/voxd.service" || fail "unit differs"
 cmp -s models/test/libonnxruntime.so.1.24.4 "$S/opt/voxd/lib/libonnxruntime.so.1.24.4" || fail "ORT differs"
 grep -qx 'onnxruntime = "/opt/voxd/lib/libonnxruntime.so.1.24.4"' "$S/etc/voxd/voxd.toml" || fail "ORT path"
-grep -Eqx 'scenario_token = "[A-Za-z0-9_-]{40,}"' "$S/etc/voxd/voxd.toml" || fail "no random scenario token"
-grep -Eqx 'admin_token = "[A-Za-z0-9_-]{40,}"' "$S/etc/voxd/voxd.toml" || fail "no random admin token"
-grep -Eqx 'token = ""' "$S/etc/voxd/voxd.toml" || fail "the one-token setting is set"
+expect_mode "$S/etc/voxd/credentials" "700 root:root"
+for key in server.scenario_token server.admin_token; do
+  expect_mode "$S/etc/voxd/credentials/$key" "600 root:root"
+  grep -Eqx '[A-Za-z0-9_-]{40,}' "$S/etc/voxd/credentials/$key" || fail "no random $key"
+done
+[ "$(ls "$S/etc/voxd/credentials" | wc -l)" = 2 ] || fail "credentials other than the two tokens"
+cmp -s "$S/etc/voxd/credentials/server.scenario_token" "$S/etc/voxd/credentials/server.admin_token" &&
+  fail "the two tokens are the same"
+for key in token scenario_token admin_token; do
+  grep -qx "$key = \"\"" "$S/etc/voxd/voxd.toml" || fail "voxd.toml sets $key (tokens are credentials)"
+done
 grep -qx 'database = "/var/lib/voxd/voxd.db"' "$S/etc/voxd/voxd.toml" || fail "history database not under /var/lib/voxd"
 grep -qx 'index = "/var/lib/voxd/kb"' "$S/etc/voxd/voxd.toml" || fail "knowledge base not under /var/lib/voxd"
 grep -q 'no daemon-reload' "$TMP/log1" || fail "daemon-reload without systemd"
@@ -55,8 +63,10 @@ getent passwd voxd | grep -q ':/var/lib/voxd:/usr/sbin/nologin$' || fail "voxd u
 echo "== upgrade keeps the edited config"
 sed -i 's/^bind = .*/bind = "0.0.0.0:8443"/' "$S/etc/voxd/voxd.toml"
 cp "$S/etc/voxd/voxd.toml" "$TMP/edited.toml"
+cp -a "$S/etc/voxd/credentials" "$TMP/credentials"
 scripts/install --root "$S" > "$TMP/log2"
 cmp -s "$TMP/edited.toml" "$S/etc/voxd/voxd.toml" || fail "the upgrade overwrote the config"
+diff -r "$TMP/credentials" "$S/etc/voxd/credentials" || fail "the upgrade changed the credentials"
 grep -q "kept your $S/etc/voxd/voxd.toml" "$TMP/log2" || fail "no 'kept' message"
 grep -qx 'bind = "127.0.0.1:8080"' "$S/etc/voxd/voxd.toml.example" || fail "no new example beside it"
 
@@ -89,6 +99,14 @@ unshare --mount --propagation private bash -euo pipefail -c '
       "language: en (manifest.toml)" "language: en_US (espeak-ng voice en-us)"; do
     grep -qF "$want" "$R/check.log" || { cat "$R/check.log"; fail "check output lacks: $want"; }
   done
+  # On a public address the tokens are needed: the credentials systemd would pass hold them.
+  ! VOXD_SERVER_BIND=0.0.0.0:8080 /opt/voxd/bin/voxd --config /etc/voxd/voxd.toml check \
+    > "$R/public.log" 2>&1 || fail "a public address without tokens passed the check"
+  grep -q "server.token is empty" "$R/public.log" || { cat "$R/public.log"; fail "public.log"; }
+  CREDENTIALS_DIRECTORY=/etc/voxd/credentials VOXD_SERVER_BIND=0.0.0.0:8080 \
+    /opt/voxd/bin/voxd --config /etc/voxd/voxd.toml check > "$R/public.log" 2>&1 ||
+    { cat "$R/public.log"; fail "voxd check with the installed credentials"; }
+  ! runuser -u voxd -- ls /etc/voxd/credentials >/dev/null 2>&1 || fail "voxd reads the credentials"
   runuser -u voxd -- touch /var/lib/voxd/state || fail "voxd cannot write its data directory"
   ! runuser -u voxd -- touch /var/lib/voxd/models/x 2>/dev/null || fail "voxd can write the models"
   ! runuser -u voxd -- cat /etc/shadow >/dev/null 2>&1 || fail "voxd reads /etc/shadow"
