@@ -18,8 +18,14 @@
  * (503 at_capacity: it is serving all the calls it can) is passed over for the next. When
  * every one is busy the call goes to the operator voxd named (transfer_to), or the caller
  * hears that the lines are busy. Voximplant's own phrases are read with a voice of LANGUAGE.
- * With CALLER_ID left as the placeholder nobody is dialled: a transfer ends with the
- * no-operator phrase and a line in the call log.
+ * A transfer comes from CALLER_ID, or from the caller's own number when CALLER_ID is empty; the
+ * caller hears a ringback tone while the operator's phone rings. With CALLER_ID left as the
+ * placeholder nobody is dialled: a transfer ends with the no-operator phrase and a line in the
+ * call log. A key the caller presses (DTMF) is reported as a ToneReceived event; voxd may answer
+ * it with a transfer or a hang-up (a key mapped to the operator), otherwise the call goes on.
+ * Each sound is played by a Player that is destroyed once it has played, so a long call stays
+ * within VoxEngine's 10 media players per session. TRACE logs the recorder's events and every
+ * request to voxd with its answer.
  *
  * The media-stream scenario (streaming.js) is the recommended one: it hears the caller in real
  * time and needs none of the end-of-turn guessing below.
@@ -40,11 +46,18 @@ const VOXD_TOKEN = 'change-me';
 // voxd's language: when a reply's audio cannot be played, this voice reads its text.
 const LANGUAGE = 'ru';
 // The number transferred calls come from, E.164: one rented in your Voximplant account
-// (Numbers → My numbers) or verified with it (Settings → Caller IDs). Left as +10000000000,
-// transfers are refused (the caller hears the no-operator phrase).
-const CALLER_ID = '+10000000000';
+// (Numbers → My numbers) or verified with it (Settings → Caller IDs). Empty: the caller's own
+// number (call.callerid()), so the operator sees who is calling. Set to the placeholder
+// +10000000000, transfers are refused (the caller hears the no-operator phrase).
+const CALLER_ID = '';
 
 // ---- Tuning (optional) -----------------------------------------------------------------------
+// Diagnostics for a first live call: logs the recorder's events and each request to voxd with
+// its answer (the token is never logged). Leave false in production.
+const TRACE = false;
+// The tone the caller hears while the operator's phone rings (call.playProgressTone): 'RU' or
+// 'US'; '' for silence.
+const RINGBACK_TONE = 'RU';
 // How the end of the caller's turn is found:
 //   'mic_status': by Voximplant's voice activity events (CallEvents.MicStatusChange): the turn
 //     ends END_OF_TURN_MS after the caller stops talking, after MAX_UTTERANCE_S at most, or
@@ -100,11 +113,25 @@ const VOICE = {
 // The caller id this file ships with: not a number of any account, so it is never dialled.
 const PLACEHOLDER_CALLER_ID = '+10000000000';
 
-/** Why CALLER_ID cannot be dialled from, or '' when it can. */
-function callerIdProblem() {
-  if (CALLER_ID === PLACEHOLDER_CALLER_ID) return 'CALLER_ID is still the placeholder ' + PLACEHOLDER_CALLER_ID;
-  if (!/^\+?[1-9]\d{6,14}$/.test(CALLER_ID)) return 'CALLER_ID ' + JSON.stringify(CALLER_ID) + ' is not an E.164 number';
-  return '';
+/**
+ * The number a transfer comes from: CALLER_ID, or when it is empty the caller's own number
+ * (Call.callerid(), d.ts:3484). {number, problem}: problem says why it cannot be dialled from.
+ */
+function transferCallerId(call) {
+  if (CALLER_ID === PLACEHOLDER_CALLER_ID) return { number: '', problem: 'CALLER_ID is still the placeholder ' + PLACEHOLDER_CALLER_ID };
+  const number = CALLER_ID || call.callerid();
+  if (!/^\+?[1-9]\d{6,14}$/.test(number)) {
+    const what = CALLER_ID ? 'CALLER_ID ' : "CALLER_ID is empty and the caller's number ";
+    return { number: '', problem: what + JSON.stringify(number) + ' is not an E.164 number' };
+  }
+  return { number: number, problem: '' };
+}
+
+/** TRACE: a request to voxd and its answer in the call log (bodies cut short; no token). */
+function trace(method, url, body, res) {
+  if (!TRACE) return;
+  Logger.write('trace: ' + method + ' ' + url + (body ? ' ' + body.slice(0, 500) : '') + ' → ' + res.code + ' ' +
+    String(res.text || res.error || '').slice(0, 500));
 }
 
 /** POSTs JSON to the voxd at `base`; resolves to {ok, code, body}. Never rejects. */
@@ -115,6 +142,7 @@ async function voxdAt(base, path, body) {
     postData: JSON.stringify(body),
     timeout: REQUEST_TIMEOUT_S,
   });
+  trace('POST', base + path, JSON.stringify(body), res);
   let json = null;
   try {
     json = JSON.parse(res.text);
@@ -136,6 +164,7 @@ async function voxdGet(url) {
     headers: { Authorization: 'Bearer ' + VOXD_TOKEN },
     timeout: REQUEST_TIMEOUT_S,
   });
+  trace('GET', url, '', res);
   let json = null;
   try {
     json = JSON.parse(res.text);
@@ -169,6 +198,8 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
   let maxLengthTimer = null;
   let silenceTimer = null;
   let base = VOXD_URLS[0]; // the voxd that took the call
+  let player = null; // the Player the caller hears now
+  let handedOff = false; // a key pressed ended the conversation with voxd (transfer or hang-up)
 
   /** POSTs JSON to the call's voxd. */
   function voxd(path, body) {
@@ -180,16 +211,41 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
     noSpeechTimer = maxLengthTimer = silenceTimer = null;
   }
 
+  /**
+   * Plays `p` (a Player, d.ts:2354-2408) into the call. Once it has played it is stopped, which
+   * destroys it (d.ts:2390-2393): VoxEngine allows 10 media players per session, and a long call
+   * makes two or three per turn (call.startPlayback and call.say return none to release).
+   */
+  function startPlayer(p) {
+    stopPlayer();
+    player = p;
+    p.addEventListener(PlayerEvents.PlaybackFinished, (e) => {
+      if (player !== p) return;
+      player = null;
+      p.stop();
+      played(e);
+    });
+    p.sendMediaTo(call);
+  }
+
+  function stopPlayer() {
+    if (!player) return;
+    const p = player;
+    player = null;
+    p.stop();
+  }
+
   function play(url, text) {
     replyText = text;
-    call.startPlayback(url);
+    // URLPlayerRequest {url} (d.ts:21408-21425).
+    startPlayer(VoxEngine.createURLPlayer({ url: url }));
   }
 
   /** Plays a reply that is still being made; its result is read once it has played. */
   function playProgressively(url, resultUrl) {
     replyText = '';
     replyResultUrl = resultUrl;
-    call.startPlayback(url, { progressivePlayback: true });
+    startPlayer(VoxEngine.createURLPlayer({ url: url }, { progressivePlayback: true }));
   }
 
   /** What follows a reply: its result from voxd. */
@@ -201,7 +257,7 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
 
   function say(text) {
     replyText = '';
-    call.say(text, { voice: VOICE });
+    startPlayer(VoxEngine.createTTSPlayer(text, { voice: VOICE }));
   }
 
   /** voxd failed: apologize and listen again, or end the call after too many failures. */
@@ -217,14 +273,16 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
 
   /** Records the caller's next utterance. */
   function listen() {
-    if (ended) return;
+    if (ended || handedOff) return;
     heardSpeech = false;
     recordingUrl = '';
     recorder = VoxEngine.createRecorder({ name: 'voxd ' + callId });
     recorder.addEventListener(RecorderEvents.Started, (e) => {
+      if (TRACE) Logger.write('trace: recorder started: ' + e.url);
       recordingUrl = e.url;
     });
     recorder.addEventListener(RecorderEvents.Stopped, (e) => {
+      if (TRACE) Logger.write('trace: recorder stopped: ' + e.duration + ' s');
       recorder = null;
       turn(recordingUrl, e.duration);
     });
@@ -232,7 +290,7 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
       Logger.write('recorder error: ' + e.error);
       recorder = null;
       clearTimers();
-      failed();
+      if (!handedOff) failed();
     });
     call.sendMediaTo(recorder);
     if (TURN_END === 'fixed') {
@@ -254,7 +312,7 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
 
   /** Sends a recording to voxd and plays the reply. */
   async function turn(url, duration) {
-    if (ended) return;
+    if (ended || handedOff) return;
     if (!url) {
       failed();
       return;
@@ -266,7 +324,7 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
       await new Promise((resolve) => setTimeout(resolve, 1000));
       res = await voxd('/voximplant/process_audio', request);
     }
-    if (ended) return;
+    if (ended || handedOff) return;
     if (!res.ok) {
       failed();
       return;
@@ -284,7 +342,8 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
   /** Dials the operator and connects the caller to them; apologizes if nobody answers. */
   function transfer(number) {
     transferTo = '';
-    const problem = callerIdProblem();
+    const from = transferCallerId(call);
+    const problem = from.problem;
     if (problem) {
       Logger.write('not transferring the call to ' + number + ': ' + problem + '; set CALLER_ID to a number ' +
         'rented in or verified with your Voximplant account');
@@ -293,8 +352,11 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
       say(PHRASES.noOperator);
       return;
     }
-    Logger.write('transferring the call to ' + number);
-    operator = VoxEngine.callPSTN(number, CALLER_ID);
+    Logger.write('transferring the call to ' + number + ' from ' + from.number);
+    operator = VoxEngine.callPSTN(number, from.number);
+    // Ringback while the operator's phone rings. A call receives one audio stream and a new one
+    // replaces it (d.ts:3624-3627), so the operator's voice or the apology ends the tone.
+    if (RINGBACK_TONE) call.playProgressTone(RINGBACK_TONE);
     operator.addEventListener(CallEvents.Connected, () => {
       if (ended) {
         operator.hangup();
@@ -343,17 +405,19 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
       }
       return;
     }
+    if (handedOff) return;
     if (res.ok && res.body.greeting_audio_url) play(res.body.greeting_audio_url, res.body.greeting_text);
     else say(PHRASES.greeting);
   });
 
-  call.addEventListener(CallEvents.PlaybackFinished, async (e) => {
+  /** Whatever the caller heard has played (PlayerEvents.PlaybackFinished, error? d.ts:7943-7950). */
+  async function played(e) {
     if (ended) return;
     if (replyResultUrl) {
       // A progressive reply has played (its audio ends when voxd has made all of it).
       const res = await voxdGet(replyResultUrl + '?wait_secs=10');
       replyResultUrl = '';
-      if (ended) return;
+      if (ended || handedOff) return;
       if (!res.ok) {
         failed();
         return;
@@ -370,6 +434,47 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
     if (transferTo) transfer(transferTo);
     else if (ending) call.hangup();
     else listen();
+  }
+
+  /**
+   * A key the caller pressed goes to voxd as a ToneReceived event. voxd may answer with what the
+   * key means (tools.dtmf in voxd.toml, e.g. 0 → the operator): then the conversation stops and
+   * the call is transferred or hung up; otherwise it goes on.
+   */
+  async function tone(digit) {
+    if (ended || handedOff) return;
+    const res = await voxd('/voximplant/events', { call_id: callId, event: 'ToneReceived', digit: digit });
+    if (ended || handedOff || !res.ok) return;
+    const r = res.body;
+    if (r.action === 'transfer' && r.transfer_to) {
+      Logger.write('key ' + digit + ': transfer to ' + r.transfer_to);
+      handOff();
+      transfer(r.transfer_to);
+    } else if (r.action === 'hangup') {
+      Logger.write('key ' + digit + ': hang-up');
+      handOff();
+      call.hangup();
+    }
+  }
+
+  /** Stops the turn under way: nothing more goes to voxd or is played from it. */
+  function handOff() {
+    handedOff = true;
+    clearTimers();
+    replyResultUrl = '';
+    transferTo = '';
+    if (recorder) {
+      call.stopMediaTo(recorder);
+      recorder.stop();
+    }
+    stopPlayer();
+  }
+
+  // ToneReceived comes only after handleTones(true) (d.ts:2678-2681); `tone` is 0-9, * or #
+  // (d.ts:3110-3119).
+  call.handleTones(true);
+  call.addEventListener(CallEvents.ToneReceived, (e) => {
+    tone(e.tone);
   });
 
   if (TURN_END !== 'fixed') {
@@ -391,6 +496,7 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
     ended = true;
     clearTimers();
     if (recorder) recorder.stop();
+    stopPlayer();
     if (operator) operator.hangup();
     await voxd('/voximplant/events', { call_id: callId, event: 'Disconnected', reason: e.reason, duration: e.duration });
     VoxEngine.terminate();

@@ -14,8 +14,12 @@
  * busy message (tools.operator_phone), or the caller hears that the lines are busy. If voxd
  * cannot be reached or the stream breaks, the caller hears a short apology and the call ends.
  * Voximplant's own phrases (apology, busy, no operator) are read with a voice of LANGUAGE.
- * With CALLER_ID left as the placeholder nobody is dialled: a transfer ends with the
- * no-operator phrase and a line in the call log.
+ * A transfer comes from CALLER_ID, or from the caller's own number when CALLER_ID is empty; the
+ * caller hears a ringback tone while the operator's phone rings. With CALLER_ID left as the
+ * placeholder nobody is dialled: a transfer ends with the no-operator phrase and a line in the
+ * call log. Keys the caller presses (DTMF) go to voxd as {"type":"dtmf","digit":"5"};
+ * {"type":"send_digits","digits":"12#"} from voxd is dialled into the call. TRACE logs what a
+ * first live call needs to settle the stream's format.
  *
  * Set the four values below, then upload this file as a scenario (see scenarios/README.md).
  */
@@ -31,11 +35,20 @@ const VOXD_TOKEN = 'change-me';
 // 8 kHz) or PCM16 (16-bit 16 kHz, best for recognition).
 const ENCODING = WebSocketAudioEncoding.ULAW;
 // The number transferred calls come from, E.164: one rented in your Voximplant account
-// (Numbers → My numbers) or verified with it (Settings → Caller IDs). Left as +10000000000,
-// transfers are refused (the caller hears NO_OPERATOR).
-const CALLER_ID = '+10000000000';
+// (Numbers → My numbers) or verified with it (Settings → Caller IDs). Empty: the caller's own
+// number (call.callerid()), so the operator sees who is calling. Set to the placeholder
+// +10000000000, transfers are refused (the caller hears NO_OPERATOR).
+const CALLER_ID = '';
 
 // ---- Tuning (optional) -----------------------------------------------------------------------
+// Diagnostics for a first live call: opens the stream with Voximplant's trace option (a trace
+// file of every message sent and received, linked from the session log) and logs the stream's
+// format and the first start and media frames voxd's audio arrives in, as far as the scenario
+// sees them. Leave false in production.
+const TRACE = false;
+// The tone the caller hears while the operator's phone rings (call.playProgressTone): 'RU' or
+// 'US'; '' for silence.
+const RINGBACK_TONE = 'RU';
 // The tag on the audio voxd sends back: voximplant_stream.tag in voxd.toml
 // (VOXD_VOXIMPLANT_STREAM_TAG). The two must be equal; both are empty by default (voxd's audio
 // is untagged, Voximplant's default stream). With a tag, voxd's audio is played with
@@ -69,11 +82,18 @@ const VOICE = {
 // The caller id this file ships with: not a number of any account, so it is never dialled.
 const PLACEHOLDER_CALLER_ID = '+10000000000';
 
-/** Why CALLER_ID cannot be dialled from, or '' when it can. */
-function callerIdProblem() {
-  if (CALLER_ID === PLACEHOLDER_CALLER_ID) return 'CALLER_ID is still the placeholder ' + PLACEHOLDER_CALLER_ID;
-  if (!/^\+?[1-9]\d{6,14}$/.test(CALLER_ID)) return 'CALLER_ID ' + JSON.stringify(CALLER_ID) + ' is not an E.164 number';
-  return '';
+/**
+ * The number a transfer comes from: CALLER_ID, or when it is empty the caller's own number
+ * (Call.callerid(), d.ts:3484). {number, problem}: problem says why it cannot be dialled from.
+ */
+function transferCallerId(call) {
+  if (CALLER_ID === PLACEHOLDER_CALLER_ID) return { number: '', problem: 'CALLER_ID is still the placeholder ' + PLACEHOLDER_CALLER_ID };
+  const number = CALLER_ID || call.callerid();
+  if (!/^\+?[1-9]\d{6,14}$/.test(number)) {
+    const what = CALLER_ID ? 'CALLER_ID ' : "CALLER_ID is empty and the caller's number ";
+    return { number: '', problem: what + JSON.stringify(number) + ' is not an E.164 number' };
+  }
+  return { number: number, problem: '' };
 }
 
 /**
@@ -85,9 +105,12 @@ function callerIdProblem() {
  */
 function connectToVoxd(call, callId, base, on) {
   const url = base.replace(/^http/, 'ws') + '/voximplant/stream?call_id=' + encodeURIComponent(callId);
+  // trace (WebSocketParameters, d.ts:17172-17178): Voximplant keeps a file of every message.
   const ws = VoxEngine.createWebSocket(url, {
     headers: [{ name: 'Authorization', value: 'Bearer ' + VOXD_TOKEN }],
+    trace: TRACE,
   });
+  const traced = {}; // TRACE: the frame kinds already logged
   let open = false;
   let done = false; // closing on purpose: no fallback
   let busy = null; // voxd said it is at capacity: the operator it named, or ''
@@ -117,6 +140,15 @@ function connectToVoxd(call, callId, base, on) {
       Logger.write('voxd sent a message that is not JSON: ' + e.text.slice(0, 200));
       return;
     }
+    if (msg.event !== undefined) {
+      // Voximplant's media frames (start/media/stop), should VoxEngine pass voxd's own to this
+      // handler: they are audio, not control messages.
+      if (TRACE && (msg.event === 'start' || msg.event === 'media') && !traced[msg.event]) {
+        traced[msg.event] = true;
+        Logger.write('trace: first ' + msg.event + ' frame from voxd: ' + e.text.slice(0, 500));
+      }
+      return;
+    }
     if (msg.type === 'clear') {
       if (VOXD_TAG) ws.clearMediaBuffer({ tag: VOXD_TAG });
       else ws.clearMediaBuffer();
@@ -131,6 +163,10 @@ function connectToVoxd(call, callId, base, on) {
     } else if (msg.type === 'busy') {
       busy = msg.transfer_to || '';
       call.stopMediaTo(ws);
+    } else if (msg.type === 'send_digits') {
+      // DTMF into the call, e.g. to get through another company's menu (d.ts:3664-3667).
+      if (typeof msg.digits === 'string' && /^[0-9*#p]+$/.test(msg.digits)) call.sendDigits(msg.digits);
+      else Logger.write('voxd sent digits that cannot be dialled: ' + e.text.slice(0, 200));
     } else if (msg.type === 'transcript') {
       const latency = msg.latency_ms !== undefined ? ' (' + Math.round(msg.latency_ms) + ' ms)' : '';
       Logger.write(msg.role + ': ' + msg.text + latency);
@@ -138,6 +174,14 @@ function connectToVoxd(call, callId, base, on) {
       Logger.write('voxd sent an unknown message: ' + e.text.slice(0, 200));
     }
   });
+
+  if (TRACE) {
+    // The format Voximplant says voxd's audio is in, and the one the call's audio goes out in.
+    ws.addEventListener(WebSocketEvents.MEDIA_STARTED, (e) => {
+      Logger.write('trace: voxd audio started: encoding ' + e.encoding + ', tag ' + JSON.stringify(e.tag));
+    });
+    Logger.write('trace: streaming the call to voxd as ' + ENCODING + ', tag "caller"');
+  }
 
   ws.addEventListener(WebSocketEvents.ERROR, () => {
     Logger.write('voxd stream error');
@@ -154,6 +198,11 @@ function connectToVoxd(call, callId, base, on) {
   });
 
   return {
+    /** A key the caller pressed (CallEvents.ToneReceived) goes to voxd. */
+    tone(digit) {
+      if (!open || done) return;
+      ws.send(JSON.stringify({ type: 'dtmf', digit: digit }));
+    },
     close() {
       clearTimeout(connectTimer);
       if (done && !open) return;
@@ -172,15 +221,19 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
 
   /** Dials the operator and connects the caller to them; apologizes if nobody answers. */
   function transfer(number) {
-    const problem = callerIdProblem();
+    const from = transferCallerId(call);
+    const problem = from.problem;
     if (problem) {
       Logger.write('not transferring the call to ' + number + ': ' + problem + '; set CALLER_ID to a number ' +
         'rented in or verified with your Voximplant account');
       apologize(NO_OPERATOR);
       return;
     }
-    Logger.write('transferring the call to ' + number);
-    operator = VoxEngine.callPSTN(number, CALLER_ID);
+    Logger.write('transferring the call to ' + number + ' from ' + from.number);
+    operator = VoxEngine.callPSTN(number, from.number);
+    // Ringback while the operator's phone rings. A call receives one audio stream and a new one
+    // replaces it (d.ts:3624-3627), so the operator's voice or the apology ends the tone.
+    if (RINGBACK_TONE) call.playProgressTone(RINGBACK_TONE);
     operator.addEventListener(CallEvents.Connected, () => VoxEngine.sendMediaBetween(call, operator));
     operator.addEventListener(CallEvents.Failed, (e) => {
       Logger.write('the operator did not answer: ' + e.code + ' ' + e.reason);
@@ -229,6 +282,13 @@ VoxEngine.addEventListener(AppEvents.CallAlerting, (alerting) => {
   }
 
   call.addEventListener(CallEvents.Connected, connect);
+
+  // Keys the caller presses go to voxd. ToneReceived comes only after handleTones(true)
+  // (d.ts:2678-2681); its payload's `tone` is 0-9, * or # (d.ts:3110-3119).
+  call.handleTones(true);
+  call.addEventListener(CallEvents.ToneReceived, (e) => {
+    if (stream) stream.tone(e.tone);
+  });
 
   call.addEventListener(CallEvents.PlaybackFinished, () => {
     if (apologizing) call.hangup();

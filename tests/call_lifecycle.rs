@@ -175,3 +175,84 @@ async fn an_ended_call_is_never_opened_again() {
     let (status, stored) = common::get_json(api, &format!("/calls/{id}")).await;
     assert_eq!(status, 200, "{stored}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_and_answering_machines_reach_a_recording_call_and_its_history() {
+    let mut cfg = test_config();
+    cfg.tools.operator_phone = "+74950000000".into();
+    cfg.dtmf.actions = [
+        ("0".to_string(), voxd::config::KeyAction::Operator),
+        ("9".to_string(), voxd::config::KeyAction::Hangup),
+    ]
+    .into();
+    let api = spawn_api(cfg, harness().engines.clone()).await;
+    let id = "keys-1".to_string();
+    assert_eq!(event(api, &id, "Connected").await.0, 200);
+    let key = |digit: &str| {
+        post(
+            api,
+            "/voximplant/events",
+            json!({"call_id": id, "event": "ToneReceived", "digit": digit}),
+        )
+    };
+    let (status, body) = key("5").await;
+    assert_eq!(
+        (status, body["action"].as_str()),
+        (200, Some("continue")),
+        "{body}"
+    );
+    let (status, body) = key("0").await;
+    assert_eq!(
+        (
+            status,
+            body["action"].as_str(),
+            body["transfer_to"].as_str()
+        ),
+        (200, Some("transfer"), Some("+74950000000")),
+        "{body}"
+    );
+    assert_eq!(key("9").await.1["action"], "hangup");
+    for bad in ["55", "x", ""] {
+        let (status, body) = key(bad).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (422, Some("invalid_key")),
+            "{body}"
+        );
+    }
+    // The unmapped key is in the conversation the next reply reads.
+    let info = common::get_json(api, &format!("/voximplant/calls/{id}"))
+        .await
+        .1;
+    let turns = info["history"].as_array().unwrap();
+    assert!(
+        turns.iter().any(|t| t["role"] == "user"
+            && t["content"] == "(The caller pressed 5 on the phone keypad.)"),
+        "{info}"
+    );
+    assert_eq!(event(api, &id, "Disconnected").await.0, 200);
+    let (status, body) = key("5").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("unknown_call")),
+        "{body}"
+    );
+
+    // An outbound call that reached an answering machine ends as `voicemail`.
+    let vm = "vm-1".to_string();
+    assert_eq!(event(api, &vm, "Connected").await.0, 200);
+    let (status, body) = post(
+        api,
+        "/voximplant/events",
+        json!({"call_id": vm, "event": "Voicemail", "message_left": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(health(api).await["active_calls"], 0);
+    let call = common::get_json(api, &format!("/calls/{vm}")).await.1;
+    assert_eq!(
+        (call["status"].as_str(), call["outcome"].as_str()),
+        (Some("ended"), Some("voicemail")),
+        "{call}"
+    );
+}

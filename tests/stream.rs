@@ -671,3 +671,103 @@ async fn a_second_stream_cannot_take_over_a_live_call() {
     assert!(first.closed().is_none());
     first.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voximplants_other_spellings_a_call_on_hold_and_keys() {
+    let h = harness();
+    let mut cfg = common::test_config();
+    cfg.voximplant_stream.idle_timeout_secs = 6;
+    cfg.dtmf.actions = [("9".to_string(), voxd::config::KeyAction::Hangup)].into();
+    let api = common::spawn_api(cfg, h.engines.clone()).await;
+    let assistant_said = |v: &Value| is_type(v, "transcript") && v["role"] == "assistant";
+
+    // The MIME names, and the rate deciding linear PCM: voxd answers in what it was sent.
+    for (i, (format, encoding)) in [
+        (
+            serde_json::json!({"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}),
+            Encoding::Ulaw,
+        ),
+        (
+            serde_json::json!({"encoding": "PCM16", "sampleRate": 8000}),
+            Encoding::Pcm8,
+        ),
+        (
+            serde_json::json!({"encoding": "audio/PCMA"}),
+            Encoding::Alaw,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut c = Caller::connect(api, "", Some(common::TOKEN)).await.unwrap();
+        c.start_as(encoding, format.clone(), &format!("ws-wire-{i}"))
+            .await
+            .unwrap();
+        let greeted = c
+            .wait_for(0, "greeting", Duration::from_secs(20), assistant_said)
+            .await
+            .unwrap();
+        let msgs = c.messages();
+        let said = &msgs[0].json["start"]["mediaFormat"];
+        assert_eq!(said["encoding"], encoding.wire_name(), "{format}");
+        let greeting = decode_media(&msgs[..greeted]).unwrap();
+        assert_eq!(greeting.rate, encoding.rate(), "{format}");
+        c.close().await;
+    }
+    // An encoding voxd cannot play: closed with 1003.
+    let mut opus = Caller::connect(api, "", Some(common::TOKEN)).await.unwrap();
+    let format = serde_json::json!({"encoding": "audio/opus", "sampleRate": 48000});
+    opus.start_as(Encoding::Pcm16, format, "ws-opus")
+        .await
+        .unwrap();
+    assert_eq!(
+        closed(&opus, "close of an opus stream", 5).await,
+        Some(1003)
+    );
+
+    // On hold: no frame at all for twice the idle timeout, but the socket answers voxd's
+    // pings: the call goes on.
+    let mut c = Caller::connect(api, "", Some(common::TOKEN)).await.unwrap();
+    c.start(Encoding::Pcm16, "ws-hold").await.unwrap();
+    c.wait_for(0, "greeting", Duration::from_secs(20), assistant_said)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    assert_eq!(c.closed(), None, "a call on hold was closed");
+
+    // Keys: a run is read to the model, which answers it; a mapped key hangs up at once.
+    let from = c.messages().len();
+    c.press("1").await.unwrap();
+    c.press("2").await.unwrap();
+    let heard = c
+        .wait_for(from, "the keys", Duration::from_secs(20), |v| {
+            is_type(v, "transcript") && v["role"] == "user"
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        c.messages()[heard].json["text"],
+        "(The caller pressed 1 2 on the phone keypad.)"
+    );
+    c.wait_for(
+        heard,
+        "the reply to the keys",
+        Duration::from_secs(40),
+        assistant_said,
+    )
+    .await
+    .unwrap();
+    c.press("x").await.unwrap();
+    c.press("9").await.unwrap();
+    c.wait_for(heard, "hangup", Duration::from_secs(5), |v| {
+        is_type(v, "hangup")
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        closed(&c, "close after the hangup key", 5).await,
+        Some(1000)
+    );
+    let health = reqwest::get(format!("http://{api}/health")).await.unwrap();
+    assert_eq!(health.status(), 200);
+}

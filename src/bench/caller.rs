@@ -106,12 +106,23 @@ impl Caller {
     /// Sends `start` in `encoding`, tagged `caller` like the scenarios' stream, with
     /// `call_id` in customParameters (as a JSON string, as some scenarios send it).
     pub async fn start(&mut self, encoding: Encoding, call_id: &str) -> anyhow::Result<()> {
+        let format = json!({"encoding": encoding.wire_name(), "sampleRate": encoding.rate()});
+        self.start_as(encoding, format, call_id).await
+    }
+
+    /// [`Self::start`] with `media_format` as the start's `mediaFormat` (another spelling
+    /// of `encoding`), streaming in `encoding`.
+    pub async fn start_as(
+        &mut self,
+        encoding: Encoding,
+        media_format: Value,
+        call_id: &str,
+    ) -> anyhow::Result<()> {
         self.encoding = encoding;
         (self.chunk, self.timestamp) = (0, 0);
         let custom = json!({"call_id": call_id}).to_string();
         let msg = json!({"event": "start", "sequenceNumber": self.seq, "tag": "caller", "start": {
-            "mediaFormat": {"encoding": encoding.wire_name(), "sampleRate": encoding.rate()},
-            "customParameters": custom}});
+            "mediaFormat": media_format, "customParameters": custom}});
         self.seq += 1;
         self.send_text(msg.to_string()).await
     }
@@ -152,6 +163,12 @@ impl Caller {
             "media": {"chunk": self.chunk, "timestamp": self.timestamp, "payload": payload}});
         self.timestamp += samples.len() as u64;
         self.seq += 1;
+        self.send_text(msg.to_string()).await
+    }
+
+    /// A key the caller pressed, as the scenarios relay `CallEvents.ToneReceived`.
+    pub async fn press(&mut self, digit: &str) -> anyhow::Result<()> {
+        let msg = json!({"type": "dtmf", "digit": digit});
         self.send_text(msg.to_string()).await
     }
 

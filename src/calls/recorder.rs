@@ -209,6 +209,13 @@ impl CallRecorder {
         self.publish_turn("user", text, None, false);
     }
 
+    /// The caller pressed keys (`text`: what the model reads): kept in the memory and the
+    /// history like the caller's words, for the next reply to see.
+    pub fn keys_pressed(&self, text: &str) {
+        self.gathered().remember(Role::User, text);
+        self.heard(text);
+    }
+
     /// Tells the console about a turn, and keeps it for the call's live view.
     fn publish_turn(&self, role: &str, text: &str, latency_ms: Option<f64>, barged_in: bool) {
         let mut g = self.gathered();

@@ -1,7 +1,10 @@
 //! How conversations behave (`[conversation]`: greeting, turn detection, barge-in, the
-//! reply pipeline) and how Voximplant's media stream carries them (`[voximplant_stream]`:
-//! encoding, playout lead, frame size). Both replace the old `[stream]` section, whose keys
-//! still work for one release ([`legacy`]).
+//! reply pipeline; `[dtmf]`: the keys the caller presses) and how Voximplant's media stream
+//! carries them (`[voximplant_stream]`: encoding, playout lead, frame size). The first and
+//! last replace the old `[stream]` section, whose keys still work for one release
+//! ([`legacy`]).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +73,41 @@ pub enum CallLanguage {
     /// The words of the language Whisper hears (`"auto"`, see `[languages.<code>]`).
     #[serde(rename = "auto")]
     Auto,
+}
+
+/// `[dtmf]`: the keys the caller presses (relayed by the scenarios from
+/// `CallEvents.ToneReceived`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DtmfConfig {
+    /// What the model reads for a run of keys; `{keys}` becomes them ("1 2 3").
+    pub text: String,
+    /// Keys pressed less than this apart are one run, read once the caller stops (or
+    /// presses `#`).
+    pub gap_ms: u64,
+    /// Keys that act at once, without the model, when pressed first: `"operator"` (transfer
+    /// to `tools.operator_phone`) or `"hangup"`.
+    pub actions: BTreeMap<String, KeyAction>,
+}
+
+impl Default for DtmfConfig {
+    fn default() -> Self {
+        Self {
+            text: "(The caller pressed {keys} on the phone keypad.)".into(),
+            gap_ms: 1500,
+            actions: BTreeMap::new(),
+        }
+    }
+}
+
+/// What a mapped key does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyAction {
+    /// Transfer the caller to `tools.operator_phone`.
+    Operator,
+    /// End the call.
+    Hangup,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

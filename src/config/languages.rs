@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-use super::{CallLanguage, CallsConfig, Config, KbConfig, LlmConfig};
+use super::{CallLanguage, CallsConfig, Config, DtmfConfig, KbConfig, LlmConfig};
 
 /// `[languages.<code>]`: a language's own words; a key left out (or an empty list) takes
 /// the base key's.
@@ -31,6 +31,9 @@ pub struct LanguageConfig {
     /// Instead of `calls.hangup_phrases`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hangup_phrases: Vec<String>,
+    /// Instead of `dtmf.text`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keypad_text: Option<String>,
     /// Instead of `models.voice`: the Piper voice (`.onnx`, its `.onnx.json` beside it) that
     /// speaks to callers heard in this language.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -45,6 +48,7 @@ pub struct Phrases {
     pub kb_handoff: String,
     pub kb_instruction: String,
     pub hangup_phrases: Vec<String>,
+    pub keypad_text: String,
 }
 
 impl Phrases {
@@ -56,6 +60,7 @@ impl Phrases {
             kb_handoff: cfg.kb.handoff.clone(),
             kb_instruction: cfg.kb.instruction.clone(),
             hangup_phrases: cfg.calls.hangup_phrases.clone(),
+            keypad_text: cfg.dtmf.text.clone(),
         }
     }
 
@@ -67,6 +72,7 @@ impl Phrases {
             reprompt_text: pick(&table.reprompt_text, &base.reprompt_text),
             kb_handoff: pick(&table.kb_handoff, &base.kb_handoff),
             kb_instruction: pick(&table.kb_instruction, &base.kb_instruction),
+            keypad_text: pick(&table.keypad_text, &base.keypad_text),
             hangup_phrases: if table.hangup_phrases.is_empty() {
                 base.hangup_phrases.clone()
             } else {
@@ -82,12 +88,13 @@ const BUILT_IN: [&str; 2] = ["en", "ru"];
 /// voxd's own words for `code` (English: the base keys' defaults), if it has any; the
 /// caller's goodbyes stay `calls.hangup_phrases` (whose default has both languages').
 fn built_in(code: &str) -> Option<LanguageConfig> {
-    let (system_prompt, reprompt_text, kb_handoff, kb_instruction) = match code {
+    let (system_prompt, reprompt_text, kb_handoff, kb_instruction, keypad_text) = match code {
         "en" => (
             LlmConfig::default().system_prompt,
             CallsConfig::default().reprompt_text,
             KbConfig::default().handoff,
             KbConfig::default().instruction,
+            DtmfConfig::default().text,
         ),
         "ru" => (
             "Ты — вежливый телефонный помощник небольшой компании. Отвечай одним-двумя \
@@ -99,6 +106,7 @@ fn built_in(code: &str) -> Option<LanguageConfig> {
             "Ответь на вопрос, используя только эти факты из документов компании. Если они \
              не отвечают на него, скажи: \"{handoff}\""
                 .to_string(),
+            "(Абонент нажал на телефоне клавиши: {keys}.)".to_string(),
         ),
         _ => return None,
     };
@@ -107,6 +115,7 @@ fn built_in(code: &str) -> Option<LanguageConfig> {
         reprompt_text: Some(reprompt_text),
         kb_handoff: Some(kb_handoff),
         kb_instruction: Some(kb_instruction),
+        keypad_text: Some(keypad_text),
         hangup_phrases: Vec::new(),
         voice: None,
     })

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 pub use crate::download::DownloadConfig;
 pub use crate::outbound::VoximplantConfig;
 pub use conversation::{
-    CallLanguage, ConversationConfig, Pipeline, StreamEncoding, VoximplantStreamConfig,
+    CallLanguage, ConversationConfig, DtmfConfig, KeyAction, Pipeline, StreamEncoding,
+    VoximplantStreamConfig,
 };
 pub use engines::{LlmConfig, ModelsConfig, SttConfig, TtsConfig};
 pub use languages::{LanguageConfig, Phrases};
@@ -45,6 +46,7 @@ pub struct Config {
     pub calls: CallsConfig,
     pub conversation: ConversationConfig,
     pub voximplant_stream: VoximplantStreamConfig,
+    pub dtmf: DtmfConfig,
     pub metrics: MetricsConfig,
     pub history: HistoryConfig,
     pub kb: KbConfig,
@@ -117,6 +119,37 @@ impl Config {
                 *p = base.join(&*p);
             }
         }
+    }
+
+    /// `[dtmf]`: keys that exist, an operator to transfer to, a text that names the keys.
+    fn validate_dtmf(&self) -> Result<()> {
+        let d = &self.dtmf;
+        if !d.text.contains("{keys}") {
+            bail!("dtmf.text must contain {{keys}} (where the keys pressed go)");
+        }
+        if d.gap_ms == 0 || d.gap_ms > 10_000 {
+            bail!("dtmf.gap_ms must be 1..10000");
+        }
+        for (key, action) in &d.actions {
+            if crate::conversation::keypad::key(key).is_none() {
+                bail!("dtmf.actions: {key:?} is not a key (0-9, *, #, A-D)");
+            }
+            if *action == KeyAction::Operator && self.tools.operator_phone.is_empty() {
+                bail!(
+                    "dtmf.actions sends {key:?} to the operator, but tools.operator_phone is empty"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The keys that act at once, as keys.
+    pub fn key_actions(&self) -> BTreeMap<char, KeyAction> {
+        self.dtmf
+            .actions
+            .iter()
+            .filter_map(|(k, a)| Some((crate::conversation::keypad::key(k)?, *a)))
+            .collect()
     }
 
     /// The socket address to listen on.
@@ -204,6 +237,7 @@ impl Config {
                 self.llm.parallel
             );
         }
+        self.validate_dtmf()?;
         if self.kb.top_k == 0 {
             bail!("kb.top_k must be at least 1");
         }

@@ -70,6 +70,8 @@ pub struct ReplySettings {
     pub reprompt_text: String,
     /// Silence between the pieces of a reply joined into one recording.
     pub sentence_pause_ms: u32,
+    /// What the model reads for keys the caller pressed (`{keys}`: them).
+    pub keypad_text: String,
 }
 
 impl ReplySettings {
@@ -81,6 +83,7 @@ impl ReplySettings {
             hangup_phrases: cfg.calls.hangup_phrases.clone(),
             reprompt_text: cfg.calls.reprompt_text.clone(),
             sentence_pause_ms: cfg.tts.sentence_silence_ms,
+            keypad_text: cfg.dtmf.text.clone(),
         }
     }
 }
@@ -110,6 +113,7 @@ pub(super) struct InLanguage<'a> {
     pub head: &'a [ChatMessage],
     pub hangup_phrases: &'a [String],
     pub reprompt_text: &'a str,
+    pub keypad_text: &'a str,
     pub kb: Option<(&'a KnowledgeBase, KbWords<'a>)>,
 }
 
@@ -168,6 +172,7 @@ impl Assistant {
                 head: &l.head,
                 hangup_phrases: &l.phrases.hangup_phrases,
                 reprompt_text: &l.phrases.reprompt_text,
+                keypad_text: &l.phrases.keypad_text,
                 kb: self.kb.as_ref().map(|kb| {
                     let words = KbWords {
                         instruction: &l.phrases.kb_instruction,
@@ -180,6 +185,7 @@ impl Assistant {
                 head: &self.head,
                 hangup_phrases: &self.settings.hangup_phrases,
                 reprompt_text: &self.settings.reprompt_text,
+                keypad_text: &self.settings.keypad_text,
                 kb: self.kb.as_ref().map(|kb| (kb, KbWords::of(kb.config()))),
             },
         }
@@ -189,6 +195,14 @@ impl Assistant {
     /// `language`.
     pub fn reprompt_text(&self, language: Option<&str>) -> &str {
         self.in_language(language).reprompt_text
+    }
+
+    /// What the model reads for the `keys` the caller pressed ("1 2 3"), in a call's
+    /// `language`.
+    pub fn keypad_text(&self, language: Option<&str>, keys: &str) -> String {
+        self.in_language(language)
+            .keypad_text
+            .replace("{keys}", keys)
     }
 
     /// Adds ears and a voice (one job at a time; see [`Self::with_gate`]).

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::end_of_turn::{self, Ending};
+use super::keypad::{KeyAction, Keypad, Pressed};
 use super::listening::Listening;
 use super::playout::Playout;
 use super::reply::{millis, Action, ReplyEvent, ReplyInput, ReplyRequest};
@@ -76,6 +77,8 @@ pub struct Conversation {
     deferred: Option<(Vec<i16>, Instant)>,
     /// A hangup or transfer, due once voxd stops talking.
     ending: Option<Action>,
+    /// The keys the caller pressed, until they are read.
+    keypad: Keypad,
     out: Vec<Output>,
 }
 
@@ -83,6 +86,7 @@ impl Conversation {
     /// A conversation that has not started; reply progress arrives on the returned channel.
     pub fn new(assistant: Arc<Assistant>, settings: Settings) -> (Self, ReplyUpdates) {
         let (replies, updates) = mpsc::unbounded_channel();
+        let keypad = Keypad::new(settings.keypad.clone());
         let conversation = Self {
             assistant,
             settings,
@@ -100,6 +104,7 @@ impl Conversation {
             listening: Listening::default(),
             deferred: None,
             ending: None,
+            keypad,
             out: Vec::new(),
         };
         (conversation, updates)
@@ -144,6 +149,26 @@ impl Conversation {
             for event in detector.push(samples) {
                 self.on_turn_event(event, now);
             }
+        }
+        self.take()
+    }
+
+    /// The caller pressed `key`: voxd stops talking; a mapped key acts at once, others are
+    /// gathered and read to the model when the run is over (see [`Self::tick`]).
+    pub fn pressed(&mut self, key: char, now: Instant) -> Vec<Output> {
+        tracing::info!(call_id = self.label(), %key, "key pressed");
+        if self.speaking(now) {
+            self.barge_in(now);
+        }
+        if let Pressed::Act(action) = self.keypad.press(key, now) {
+            if let Some(r) = self.reply.take() {
+                r.task.abort();
+            }
+            self.ending = None;
+            self.out.push(match action {
+                KeyAction::Operator => Output::Transfer,
+                KeyAction::Hangup => Output::Hangup,
+            });
         }
         self.take()
     }
@@ -455,6 +480,25 @@ impl Conversation {
     /// Moves time on: starts a deferred speculation, emits the frames now due, ends a reply
     /// that has played out.
     pub fn tick(&mut self, now: Instant) -> Vec<Output> {
+        if let Some(keys) = self.keypad.due(now) {
+            if self.speaking(now) {
+                self.barge_in(now);
+            }
+            let language = self.call.as_ref().and_then(|c| c.language());
+            let text = self.assistant.keypad_text(language.as_deref(), &keys);
+            self.start_reply(Vec::new(), ReplyInput::Words(text.clone()), now, None);
+            // The keys are the caller's turn: in the history, the transcript and the memory.
+            if let Some(call) = &self.call {
+                call.heard(&text);
+            }
+            self.out.push(Output::Heard {
+                text: text.clone(),
+                after: Duration::ZERO,
+            });
+            if let Some(r) = self.reply.as_mut() {
+                r.heard = Some(text);
+            }
+        }
         if self.deferred.is_some() && !self.listening.busy() {
             if let Some((so_far, paused)) = self.deferred.take() {
                 self.speculate(so_far, paused, now);

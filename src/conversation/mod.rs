@@ -7,6 +7,7 @@
 pub mod assistant;
 mod chunker;
 mod end_of_turn;
+pub mod keypad;
 mod language;
 mod listening;
 mod machine;
@@ -43,6 +44,8 @@ pub struct Settings {
     pub barge_in_min_ms: u32,
     /// How far voxd's audio may run ahead of real time.
     pub lead: Duration,
+    /// How the caller's keys are read ([`keypad`]).
+    pub keypad: keypad::KeypadSettings,
 }
 
 impl Settings {
@@ -68,6 +71,10 @@ impl Settings {
             barge_in: c.barge_in,
             barge_in_min_ms: c.barge_in_min_ms,
             lead: Duration::from_millis(u64::from(cfg.voximplant_stream.lead_ms)),
+            keypad: keypad::KeypadSettings {
+                gap: Duration::from_millis(cfg.dtmf.gap_ms),
+                actions: cfg.key_actions(),
+            },
         }
     }
 }

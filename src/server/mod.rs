@@ -150,6 +150,7 @@ impl AppState {
             reply_rate: (reply_rate > 0).then_some(reply_rate),
             greeting: cfg.conversation.greeting.clone(),
             operator_phone: cfg.tools.operator_phone.clone(),
+            key_actions: cfg.key_actions(),
             retry_after_secs: cfg.calls.retry_after_secs,
             greeting_audio: tokio::sync::OnceCell::new(),
         });

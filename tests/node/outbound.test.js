@@ -234,3 +234,17 @@ test('CALLER_ID left as the placeholder: nothing is dialled, Failed (caller_id_n
   const stored = await storedCall(placed.body.call_id);
   assert.deepEqual([stored.status, stored.outcome], ['failed', 'caller_id_not_set'], JSON.stringify(stored));
 });
+
+test('AMD finds a voicemail: the message is left, Voicemail reported; voxd stores the outcome voicemail (needs voxd\'s Voicemail event)', async () => {
+  const message = 'Здравствуйте! Это пекарня. Ваш заказ готов.';
+  nextSession = { outbound: { answerAfterMs: 300, amd: 'VOICEMAIL', amdAfterMs: 800 }, callee: async () => {}, settings: { CALLER_ID, VOICEMAIL_MESSAGE: message } };
+  const placed = await placeCall({ phone: '+79001112266' });
+  assert.equal(placed.status, 201, JSON.stringify(placed.body));
+  const s = await sessions.at(-1);
+  assert.deepEqual(s.errors.map(String), [], s.report());
+  assert.deepEqual(s.phone.says, [message]);
+  assert.equal(s.sockets.length, 0, 'voxd was never streamed to');
+  assert.deepEqual(events(s).map((e) => [e.event, e.call_id, e.message_left, e.http]), [['Voicemail', placed.body.call_id, true, 200]]);
+  const stored = await storedCall(placed.body.call_id);
+  assert.equal(stored.outcome, 'voicemail', JSON.stringify(stored));
+});

@@ -73,7 +73,7 @@ test('recording flow: action "transfer" → the reply plays, the operator is dia
 
   // voxd's hand-off words were played before the dialling, then the two legs were bridged.
   const order = s.timeline.map((e) => e.what);
-  const played = order.lastIndexOf('scenario: call.startPlayback');
+  const played = order.lastIndexOf('scenario: VoxEngine.createURLPlayer');
   const dialled = order.indexOf('scenario: VoxEngine.callPSTN');
   assert.ok(played >= 0 && dialled > played, s.report());
   assert.deepEqual(s.timeline[dialled].number, OPERATOR);
@@ -174,7 +174,7 @@ test('outbound flow: {"type":"transfer"} → the callee is connected to the oper
   assert.ok(stored.events.some((e) => e.event === 'Transferred'), JSON.stringify(stored.events));
 });
 
-test('recording flow, CALLER_ID left as the placeholder: nobody is dialled, the caller hears the no-operator phrase', async () => {
+test('recording flow, CALLER_ID set to the placeholder: nobody is dialled, the caller hears the no-operator phrase', async () => {
   const s = await recordingCall({ settings: { CALLER_ID: PLACEHOLDER_CALLER_ID } });
   noErrors(s);
   const turn = s.requests.find((r) => new URL(r.url).pathname.startsWith('/voximplant/replies/'));
@@ -195,11 +195,11 @@ test('recording flow, CALLER_ID left as the placeholder: nobody is dialled, the 
   assert.deepEqual(failed && [failed.to, failed.reason], [OPERATOR, 'caller_id_not_set'], s.report());
 });
 
-test('streaming flow, CALLER_ID left as the placeholder: stream closed, nobody dialled, the no-operator phrase, hang-up', async () => {
+test('streaming flow, CALLER_ID set to the placeholder: stream closed, nobody dialled, the no-operator phrase, hang-up', async () => {
   const ask = v.streamedUtterance(ASK, dir, 8000);
   const s = await runSession({
     scenario: path.join(v.REPO, 'scenarios', 'streaming.js'),
-    options: { hosts: { [HOST]: daemon.voxd.url } }, // CALLER_ID as shipped
+    options: { hosts: { [HOST]: daemon.voxd.url }, settings: { CALLER_ID: PLACEHOLDER_CALLER_ID } },
     voxd: daemon.voxd,
     start: (s) => s.incomingCall(),
     ms: 120_000,

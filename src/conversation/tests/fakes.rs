@@ -114,6 +114,7 @@ fn reply_settings() -> ReplySettings {
         hangup_phrases: vec!["goodbye".into()],
         reprompt_text: "Say again?".into(),
         sentence_pause_ms: 100,
+        keypad_text: "(pressed {keys})".into(),
     }
 }
 
@@ -156,11 +157,13 @@ pub fn bilingual_assistant(
         kb_handoff: String::new(),
         kb_instruction: String::new(),
         hangup_phrases: vec!["до свидания".into()],
+        keypad_text: "(нажато {keys})".into(),
     };
     let en = Phrases {
         system_prompt: EN_PROMPT.into(),
         reprompt_text: EN_REPROMPT.into(),
         hangup_phrases: vec!["goodbye".into()],
+        keypad_text: "(pressed {keys})".into(),
         ..base.clone()
     };
     let phrases = [("en".to_string(), en), ("ru".to_string(), base)];
@@ -231,6 +234,10 @@ impl Harness {
             barge_in: true,
             barge_in_min_ms: 300,
             lead: Duration::from_millis(200),
+            keypad: crate::conversation::keypad::KeypadSettings {
+                gap: Duration::from_millis(1000),
+                actions: [('0', crate::config::KeyAction::Operator)].into(),
+            },
         };
         let (mut conversation, updates) = Conversation::new(assistant, settings);
         let call = call();

@@ -584,3 +584,56 @@ async fn a_transcription_given_up_while_it_waits_for_its_place_leaves_at_once() 
     assert_eq!(first.await.unwrap().unwrap().text, "First.");
     assert_eq!(stt.calls.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn keys_stop_voxd_and_the_run_is_read_to_the_model_after_the_gap() {
+    let (a, llm) = assistant(
+        &["Tell me about prices."],
+        "Our basic plan costs ten euros a month and includes everything you need.",
+        None,
+    );
+    let mut h = Harness::new(a, "");
+    h.caller_turn();
+    h.settle().await;
+    h.advance(10);
+    h.advance(300);
+    assert!(h.conversation.speaking(h.now));
+    let out = h.conversation.pressed('1', h.now);
+    assert!(out.contains(&Output::Clear), "a key stops voxd: {out:?}");
+    h.out.extend(out);
+    h.advance(500);
+    let out = h.conversation.pressed('2', h.now);
+    h.out.extend(out);
+    // The run is read once the caller stops pressing for the gap (1 s here), not before.
+    h.advance(900);
+    assert_eq!(llm.prompts.lock().unwrap().len(), 1);
+    h.advance(200);
+    h.settle().await;
+    let prompts = llm.prompts.lock().unwrap();
+    assert_eq!(prompts.len(), 2, "one reply for the run of keys");
+    assert_eq!(
+        prompts[1].last(),
+        Some(&message(Role::User, "(pressed 1 2)"))
+    );
+    drop(prompts);
+    h.play_out();
+    // The memory keeps the keys as the caller's turn, and the reply to them.
+    let memory = h.call.memory();
+    assert_eq!(
+        memory[memory.len() - 2],
+        message(Role::User, "(pressed 1 2)")
+    );
+    assert_eq!(memory.last().unwrap().role, Role::Assistant);
+}
+
+#[tokio::test]
+async fn a_mapped_key_transfers_at_once_without_the_model() {
+    let (a, llm) = assistant(&[], "Hello.", None);
+    let mut h = Harness::new(a, "");
+    let out = h.conversation.pressed('0', h.now);
+    assert_eq!(out, vec![Output::Transfer]);
+    h.advance(3000);
+    tokio::task::yield_now().await;
+    assert!(llm.prompts.lock().unwrap().is_empty());
+    assert!(!h.out.contains(&Output::Transfer), "acted on once");
+}

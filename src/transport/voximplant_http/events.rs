@@ -1,5 +1,7 @@
 //! `POST /voximplant/events`: call lifecycle reported by the scenario (a new call gets the
-//! greeting to play); `GET /voximplant/calls/{call_id}`: a live call's conversation so far.
+//! greeting to play; an answering machine ends it as `voicemail`), and the keys a caller
+//! presses (`ToneReceived`: a mapped key's action, or words for the next reply);
+//! `GET /voximplant/calls/{call_id}`: a live call's conversation so far.
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use tracing::Instrument;
 use super::RecordingContext;
 use crate::audio::wav;
 use crate::calls::{CallId, CallRecorder};
+use crate::config::KeyAction;
 use crate::conversation::reply::{ReplyEvent, ReplyInput, ReplyRequest};
 use crate::http::error::ApiError;
 use crate::metrics::Transport;
@@ -96,7 +99,15 @@ async fn event(
                 greeting = greet(&state, new.then_some(&*call)).await?;
             }
         }
-        "Disconnected" | "Failed" => {
+        "ToneReceived" => {
+            let action = keys(&state, &id, &req)?;
+            let mut body = json!({"call_id": req.call_id, "event": req.event, "action": action});
+            if action == "transfer" {
+                body["transfer_to"] = json!(state.operator_phone);
+            }
+            return Ok(Json(body));
+        }
+        "Disconnected" | "Failed" | "Voicemail" => {
             let live = state.calls.end(&id, &req.event.to_lowercase());
             // The stream may have ended the live call already; the history still takes the
             // scenario's word on how it ended.
@@ -139,7 +150,7 @@ async fn event(
                 "unknown_event",
                 format!(
                     "event {other:?} is not one of Connected, Disconnected, Failed, \
-                     Transferred, TransferFailed"
+                     Voicemail, Transferred, TransferFailed, ToneReceived"
                 ),
             ))
         }
@@ -153,6 +164,53 @@ async fn event(
     Ok(Json(body))
 }
 
+/// A key the caller pressed (`digit`) on a live call: what the scenario does next
+/// (`"transfer"`, `"hangup"` for a key mapped in `dtmf.actions`; else `"continue"`, and the
+/// next reply reads that it was pressed).
+fn keys(
+    state: &RecordingContext,
+    id: &CallId,
+    req: &EventRequest,
+) -> Result<&'static str, ApiError> {
+    let digit = req
+        .details
+        .get("digit")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(key) = crate::conversation::keypad::key(digit) else {
+        let digit: String = digit.chars().take(20).collect();
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_key",
+            format!("digit {digit:?} is not a key (0-9, *, #, A-D)"),
+        ));
+    };
+    let Some(call) = state.calls.find(id) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_call",
+            format!("no live call with call_id {:?}", req.call_id),
+        ));
+    };
+    tracing::info!(%key, "key pressed");
+    state.calls.log().record("a key", |h| {
+        h.add_event(&req.call_id, &req.event, &json!({"digit": key.to_string()}))
+    });
+    Ok(match state.key_actions.get(&key) {
+        Some(KeyAction::Operator) => "transfer",
+        Some(KeyAction::Hangup) => "hangup",
+        None => {
+            let language = call.language();
+            call.keys_pressed(
+                &state
+                    .assistant
+                    .keypad_text(language.as_deref(), &key.to_string()),
+            );
+            "continue"
+        }
+    })
+}
+
 /// The history's status and outcome for a `Disconnected` or `Failed` event: the reason the
 /// scenario gave (and the SIP code of a failure).
 fn end_outcome(event: &str, details: &serde_json::Map<String, Value>) -> (&'static str, String) {
@@ -163,6 +221,7 @@ fn end_outcome(event: &str, details: &serde_json::Map<String, Value>) -> (&'stat
     };
     let (status, outcome) = match event {
         "Failed" => ("failed", format!("{} {}", field("code"), field("reason"))),
+        "Voicemail" => ("ended", "voicemail".to_string()),
         _ => ("ended", field("reason")),
     };
     match outcome.trim() {

@@ -34,6 +34,8 @@ pub struct RecordingContext {
     pub greeting: String,
     /// The operator a transfer hands the caller to.
     pub operator_phone: String,
+    /// Keys that act at once (`dtmf.actions`).
+    pub key_actions: std::collections::BTreeMap<char, crate::config::KeyAction>,
     /// What a refusal at capacity asks the scenario to wait, in seconds.
     pub retry_after_secs: u32,
     /// The id of the greeting's audio (one lasting file), synthesized on first use.

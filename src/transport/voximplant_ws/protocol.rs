@@ -21,6 +21,9 @@ pub enum Incoming {
         timestamp: Option<u64>,
     },
     Stop,
+    /// `{"type":"dtmf","digit":"5"}`: a key the caller pressed (the scenario relays
+    /// `CallEvents.ToneReceived`): 0-9, *, #, A-D.
+    Dtmf(char),
 }
 
 /// Why a frame was not understood. `Fatal` ends the stream; others are skipped.
@@ -32,41 +35,30 @@ pub enum FrameError {
     UnknownEvent(String),
     #[error("malformed {0} frame: {1}")]
     Malformed(&'static str, String),
-    #[error("unsupported encoding {0:?} (PCM8, PCM16, ULAW or ALAW)")]
+    #[error(
+        "{0} (voxd takes PCM8, PCM16 or audio/l16 at 8 or 16 kHz, ULAW/PCMU or ALAW/PCMA at 8 kHz)"
+    )]
     Fatal(String),
 }
 
 /// Parses one text frame.
 pub fn parse(text: &str) -> Result<Incoming, FrameError> {
     let v: Value = serde_json::from_str(text).map_err(|e| FrameError::NotJson(e.to_string()))?;
+    if v.get("type").and_then(Value::as_str) == Some("dtmf") {
+        let digit = v.get("digit").and_then(Value::as_str).unwrap_or_default();
+        return crate::conversation::keypad::key(digit)
+            .map(Incoming::Dtmf)
+            .ok_or_else(|| {
+                let digit: String = digit.chars().take(20).collect();
+                FrameError::Malformed("dtmf", format!("{digit:?} is not a key (0-9, *, #, A-D)"))
+            });
+    }
     let event = v.get("event").and_then(Value::as_str).unwrap_or_default();
     match event {
         "start" => {
             let start = v.get("start").unwrap_or(&Value::Null);
             let format = start.get("mediaFormat").or_else(|| v.get("mediaFormat"));
-            let name = format
-                .and_then(|f| f.get("encoding"))
-                .and_then(Value::as_str);
-            let encoding = match name {
-                Some(n) => Encoding::parse(n).ok_or_else(|| FrameError::Fatal(n.to_string()))?,
-                None => {
-                    return Err(FrameError::Malformed(
-                        "start",
-                        "no start.mediaFormat.encoding".into(),
-                    ))
-                }
-            };
-            if let Some(rate) = format
-                .and_then(|f| f.get("sampleRate"))
-                .and_then(Value::as_u64)
-            {
-                if rate != u64::from(encoding.rate()) {
-                    return Err(FrameError::Fatal(format!(
-                        "{} at {rate} Hz",
-                        encoding.wire_name()
-                    )));
-                }
-            }
+            let encoding = start_encoding(format)?;
             let tag = [&v, start]
                 .iter()
                 .find_map(|o| o.get("tag"))
@@ -107,6 +99,36 @@ pub fn parse(text: &str) -> Result<Incoming, FrameError> {
         }
         "stop" => Ok(Incoming::Stop),
         other => Err(FrameError::UnknownEvent(other.to_string())),
+    }
+}
+
+/// The caller's encoding from `start.mediaFormat`: its `encoding` in any of Voximplant's
+/// forms (a MIME type too), at the rate `sampleRate` (or the MIME type's `rate=`) says.
+fn start_encoding(format: Option<&Value>) -> Result<Encoding, FrameError> {
+    let Some(name) = format
+        .and_then(|f| f.get("encoding"))
+        .and_then(Value::as_str)
+    else {
+        return Err(FrameError::Malformed(
+            "start",
+            "no start.mediaFormat.encoding".into(),
+        ));
+    };
+    let encoding = Encoding::parse(name).ok_or_else(|| FrameError::Fatal(format!("{name:?}")))?;
+    let param_rate = name
+        .split(';')
+        .skip(1)
+        .find_map(|p| p.trim().strip_prefix("rate=")?.parse().ok());
+    let rate = format
+        .and_then(|f| f.get("sampleRate"))
+        .and_then(|r| r.as_u64().or_else(|| r.as_str()?.parse().ok()))
+        .or(param_rate);
+    match rate {
+        None => Ok(encoding),
+        Some(rate) => u32::try_from(rate)
+            .ok()
+            .and_then(|r| encoding.at_rate(r))
+            .ok_or_else(|| FrameError::Fatal(format!("{name:?} at {rate} Hz"))),
     }
 }
 
@@ -240,12 +262,30 @@ mod tests {
             parse(r#"{"event":"start","start":{"mediaFormat":{"encoding":"OPUS"}}}"#),
             Err(FrameError::Fatal(_))
         ));
-        assert!(matches!(
-            parse(
-                r#"{"event":"start","start":{"mediaFormat":{"encoding":"PCM16","sampleRate":8000}}}"#
-            ),
-            Err(FrameError::Fatal(_))
-        ));
+        let at_44k =
+            r#"{"event":"start","start":{"mediaFormat":{"encoding":"PCM16","sampleRate":44100}}}"#;
+        let err = parse(at_44k).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("\"PCM16\" at 44100 Hz (voxd takes"),
+            "{err}"
+        );
+        let err = parse(r#"{"event":"start","start":{"mediaFormat":{"encoding":"audio/opus"}}}"#)
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("\"audio/opus\" (voxd takes"),
+            "{err}"
+        );
+        for bad in [
+            r#"{"type":"dtmf","digit":"12"}"#,
+            r#"{"type":"dtmf"}"#,
+            r#"{"type":"dtmf","digit":"x"}"#,
+        ] {
+            assert!(
+                matches!(parse(bad), Err(FrameError::Malformed("dtmf", _))),
+                "{bad}"
+            );
+        }
         assert!(matches!(parse("{nope"), Err(FrameError::NotJson(_))));
         assert!(matches!(
             parse(r#"{"event":"dance"}"#),
@@ -256,6 +296,45 @@ mod tests {
             Err(FrameError::Malformed(..))
         ));
         assert!(payload("@@not base64@@", Encoding::Pcm8).is_err());
+    }
+
+    #[test]
+    fn the_rate_decides_linear_pcm_and_mime_forms_are_read() {
+        let start = |format: &str| match parse(&format!(
+            r#"{{"event":"start","start":{{"mediaFormat":{format}}},"unknown":{{"x":1}}}}"#
+        )) {
+            Ok(Incoming::Start { encoding, .. }) => encoding,
+            other => panic!("{format}: {other:?}"),
+        };
+        assert_eq!(
+            start(r#"{"encoding":"PCM16","sampleRate":8000}"#),
+            Encoding::Pcm8
+        );
+        assert_eq!(
+            start(r#"{"encoding":"PCM16","sampleRate":"16000"}"#),
+            Encoding::Pcm16
+        );
+        assert_eq!(
+            start(r#"{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}"#),
+            Encoding::Ulaw
+        );
+        assert_eq!(start(r#"{"encoding":"audio/PCMA"}"#), Encoding::Alaw);
+        assert_eq!(
+            start(r#"{"encoding":"audio/l16;rate=8000"}"#),
+            Encoding::Pcm8
+        );
+        assert_eq!(
+            start(r#"{"encoding":"audio/L16","sampleRate":16000}"#),
+            Encoding::Pcm16
+        );
+        assert_eq!(
+            parse(r##"{"type":"dtmf","digit":"#","extra":true}"##),
+            Ok(Incoming::Dtmf('#'))
+        );
+        assert_eq!(
+            parse(r#"{"type":"dtmf","digit":"b"}"#),
+            Ok(Incoming::Dtmf('B'))
+        );
     }
 
     #[test]

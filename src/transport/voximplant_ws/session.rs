@@ -1,7 +1,8 @@
 //! One media-stream call: the socket's frames decoded for the [`Conversation`] (through the
 //! shared [`Driver`] loop), what it says sent back as media frames and transcripts, and the
 //! call freed however it ends. The call's logs carry its id (a `call` span). A stream that
-//! misbehaves is closed: no `start` in time or no frame for too long (4408), too many bad
+//! misbehaves is closed: no `start` in time, or neither a frame nor an answer to voxd's ping
+//! for too long (4408; a caller on hold keeps the socket alive), too many bad
 //! or binary frames in a row, or audio far faster than real time (1008); a gap in the
 //! frames is filled with at most [`MAX_GAP`] of silence; voxd pings every [`PING_EVERY`].
 
@@ -122,6 +123,11 @@ pub(super) async fn run(
                         "binary frame of {} bytes (the protocol is JSON text)",
                         b.len()
                     )),
+                    // The client answers voxd's pings: it is there, on hold or silent.
+                    Some(Ok(Message::Pong(_))) => {
+                        call.last_heard = Instant::now();
+                        Ok(())
+                    }
                     Some(Ok(Message::Close(_))) | None => Err(Ended::new(
                         "caller_hangup",
                         "the scenario closed the socket",
@@ -187,6 +193,27 @@ struct Call {
     audio_since: Instant,
     audio_received: Duration,
     audio_dropped: Duration,
+    /// The keys the caller pressed lately (a bound on the replies they start).
+    keys: KeyRate,
+}
+
+/// At most [`KeyRate::MAX`] keys in [`KeyRate::WINDOW`].
+struct KeyRate {
+    window_start: Instant,
+    count: u32,
+}
+
+impl KeyRate {
+    const MAX: u32 = 20;
+    const WINDOW: Duration = Duration::from_secs(10);
+
+    fn admit(&mut self, now: Instant) -> bool {
+        if now.duration_since(self.window_start) >= Self::WINDOW {
+            (self.window_start, self.count) = (now, 0);
+        }
+        self.count += 1;
+        self.count <= Self::MAX
+    }
 }
 
 impl Call {
@@ -209,6 +236,10 @@ impl Call {
             audio_since: Instant::now(),
             audio_received: Duration::ZERO,
             audio_dropped: Duration::ZERO,
+            keys: KeyRate {
+                window_start: Instant::now(),
+                count: 0,
+            },
         }
     }
 
@@ -257,11 +288,16 @@ impl Call {
         self.send(Message::Text(text.into()))
     }
 
-    /// Queues a close frame (what follows it is not sent).
+    /// Queues a close frame (what follows it is not sent); the reason is cut to the 123
+    /// bytes a close frame holds.
     fn close(&self, code: u16, reason: &str) {
+        let mut end = reason.len().min(123);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
         let _ = self.send(Message::Close(Some(CloseFrame {
             code,
-            reason: reason.to_string().into(),
+            reason: reason[..end].to_string().into(),
         })));
     }
 
@@ -479,6 +515,16 @@ impl Call {
                     return Ok(());
                 }
                 let outputs = conversation.push_audio(&samples, Instant::now());
+                self.deliver(outputs)
+            }
+            Incoming::Dtmf(key) => {
+                if !self.started {
+                    return self.bad_frame("dtmf before start");
+                }
+                if !self.keys.admit(Instant::now()) {
+                    return self.bad_frame("more than 20 keys in 10 s");
+                }
+                let outputs = conversation.pressed(key, Instant::now());
                 self.deliver(outputs)
             }
             Incoming::Stop => {

@@ -75,6 +75,35 @@ const WEBSOCKET_AUDIO_ENCODING = {
   OPUS: 'OPUS',
 };
 
+// PlayerEvents (d.ts:7844-7896): a Player from VoxEngine.createURLPlayer/createTTSPlayer.
+const PLAYER_EVENTS = {
+  Created: 'Player.Created',
+  PlaybackReady: 'Player.PlaybackReady',
+  Started: 'Player.Started',
+  Stopped: 'Player.Stopped',
+  PlaybackFinished: 'Player.PlaybackFinished',
+  Error: 'Player.Error',
+  PlaybackMarkerReached: 'Player.PlaybackMarkerReached',
+  PlaybackBuffering: 'Player.Buffering',
+};
+
+// The AMD namespace (d.ts:924-1165): a global in the typings (Modules has no AMD member).
+const AMD_EVENTS = { DetectionComplete: 'AMD.Events.DetectionComplete', DetectionError: 'AMD.Events.DetectionError' };
+const AMD_MODELS = { BR: 'br', CL: 'cl', CO: 'colombia', KZ: 'kz', MX: 'mx', RU: 'ru', PH: 'ph', PE: 'pe', US: 'us', EU_GENERAL: 'eu_general' };
+const AMD_RESULT_CLASS = { VOICEMAIL: 'VOICEMAIL', HUMAN: 'HUMAN', TIMEOUT: 'TIMEOUT', CALL_ENDED: 'CALL_ENDED' };
+const AMD_RESULT_SUBTYPE = { MIMIC: 'MIMIC', NONE: 'NONE' };
+
+// DTMFType (d.ts:5473-5490), for call.handleTones(doHandle, supportedDtmfTypes).
+const DTMF_TYPE = { ALL: 0, TELEPHONE_EVENT: 1, IN_BAND: 2, SIP_INFO: 3 };
+
+// "Max number of media players per session is 10" (Voximplant's limits page). Whether that counts
+// players alive at once or all a session ever made is not said; the stand-in reads it as alive at
+// once, and conservatively: a Player from createURLPlayer/createTTSPlayer counts until
+// player.stop() (which the typings say destroys it, d.ts:2390-2393; one that merely finished may
+// still be held); call.startPlayback, call.say and call.playProgressTone return no Player
+// (d.ts:3599, 3608, 3627), so nothing can release theirs: each counts to the session's end.
+const MAX_PLAYERS = 10;
+
 const RECORDER_EVENTS = {
   RecorderError: 'Recorder.Error',
   Started: 'Recorder.Started',
@@ -143,6 +172,20 @@ class Phone {
     this.playbacks = []; // startPlayback: {url, ok, durationMs, error}
     this.says = []; // call.say texts
     this.voices = []; // the voice of each call.say, as its VoiceList name ('VoiceList.Default.ru_RU_Female')
+    this.unheardTones = []; // keys pressed while the scenario did not handle tones
+    this.holdUntil = 0; // media-stream mode: no media frames go to voxd before this time
+  }
+
+  /** The caller (the first call leg; `leg` picks another) presses a key: CallEvents.ToneReceived. */
+  pressDigit(tone, leg = 0) {
+    this.standin.check(/^[0-9*#]$/.test(tone), `a DTMF tone ${JSON.stringify(tone)} (0-9, *, #)`);
+    this.standin.calls[leg].tone(tone);
+  }
+
+  /** Media-stream mode: the call is on hold for `ms`: Voximplant sends voxd no media frames. */
+  hold(ms) {
+    this.holdUntil = Date.now() + ms;
+    this.standin.note('caller on hold: no media frames', { ms });
   }
 
   /** Recording mode: what the caller says during the next recorded turn. */
@@ -206,6 +249,10 @@ class Call {
     this.playback = null;
     this.mediaTargets = new Set();
     this.recording = null;
+    this.tones = false; // handleTones(true) was called
+    this.digitsSent = []; // call.sendDigits
+    this.hearing = 'silence'; // the one audio stream the call receives (d.ts:3624)
+    this.heardSources = []; // {t, source}: each stream the call received, in order
     this.api = standin.strict(
       {
         id: () => this.callId,
@@ -224,6 +271,29 @@ class Call {
         record: (parameters) => this.record(parameters),
         sendMediaTo: (unit, parameters) => this.sendMediaTo(unit, parameters),
         stopMediaTo: (unit) => this.stopMediaTo(unit),
+        displayName: () => this.cid,
+        // d.ts:3649-3654: ToneReceived fires only once handleTones(true) asked for it.
+        handleTones: (doHandle, types) => {
+          this.standin.check(typeof doHandle === 'boolean', 'call.handleTones(doHandle: boolean)');
+          this.standin.check(types === undefined || Object.values(DTMF_TYPE).includes(types), 'call.handleTones supportedDtmfTypes (a DTMFType)');
+          this.standin.note('scenario: call.handleTones', { doHandle });
+          this.tones = doHandle;
+        },
+        // d.ts:3664-3667: digits 0-9, *, #, p (pause).
+        sendDigits: (digits) => {
+          this.standin.check(typeof digits === 'string' && /^[0-9*#p]+$/.test(digits), `call.sendDigits(${JSON.stringify(digits)}) (0-9, *, #, p)`);
+          this.standin.check(this.live(), `call.sendDigits on a call in state ${this.callState}`);
+          this.standin.note('scenario: call.sendDigits', { digits });
+          this.digitsSent.push(digits);
+        },
+        // d.ts:3624-3627: country-specific tones, US or RU.
+        playProgressTone: (country) => {
+          this.standin.check(country === 'US' || country === 'RU', `call.playProgressTone(${JSON.stringify(country)}) (US or RU)`);
+          this.standin.check(this.live(), `call.playProgressTone on a call in state ${this.callState} (startEarlyMedia first)`);
+          this.standin.countPlayer('call.playProgressTone', null);
+          this.cancelPlayback();
+          this.hear(`progress tone ${country}`);
+        },
         handleMicStatus: (handle) => {
           this.standin.check(typeof handle === 'boolean', 'call.handleMicStatus(handle: boolean)');
           this.micStatus = handle;
@@ -235,6 +305,23 @@ class Call {
 
   event(name, extra = {}) {
     return { call: this.api, name, id: this.callId, ...extra };
+  }
+
+  /** A new incoming stream always replaces the previous one (d.ts:3624). */
+  hear(source) {
+    this.hearing = source;
+    this.heardSources.push({ t: Date.now() - this.standin.t0, source });
+    this.standin.note(`${this.incomingLeg ? 'caller' : 'callee'} hears ${source}`);
+  }
+
+  /** The other side presses a key: ToneReceived if the scenario asked for tones (d.ts:3110-3119). */
+  tone(tone) {
+    if (!this.tones || !this.live()) {
+      this.standin.note('tone not handled (no call.handleTones(true))', { tone });
+      this.standin.phone.unheardTones.push(tone);
+      return;
+    }
+    this.handlers.emitNow(CALL_EVENTS.ToneReceived, this.event(CALL_EVENTS.ToneReceived, { tone, type: '1' }));
   }
 
   live() {
@@ -313,6 +400,8 @@ class Call {
     this.standin.checkOptions('call.startPlayback parameters', parameters, ['loop', 'progressivePlayback']);
     this.standin.check(this.live(), `call.startPlayback on a call in state ${this.callState}`);
     this.standin.note('scenario: call.startPlayback', { url });
+    this.standin.countPlayer('call.startPlayback', null);
+    this.hear(`playback ${url}`);
     this.cancelPlayback();
     const token = {};
     this.playback = token;
@@ -376,8 +465,11 @@ class Call {
     const voice = parameters && parameters.voice !== undefined ? this.standin.voiceOf(parameters.voice) : null;
     this.standin.note('scenario: call.say', { text, voice: voice ? voice.name : '(none)' });
     this.standin.checkVoice(text, voice);
+    // A phrase over the player limit is never spoken: count the player first.
+    this.standin.countPlayer('call.say', null);
     this.standin.phone.says.push(text);
     this.standin.phone.voices.push(voice ? voice.name : null);
+    this.hear(`say ${JSON.stringify(text.slice(0, 40))}`);
     this.cancelPlayback();
     if (text.length > 1500) {
       this.finishPlaybackLater(0, 'text longer than 1500 characters');
@@ -417,6 +509,140 @@ class Call {
     if (this.micStatus && this.live()) {
       this.handlers.emitNow(CALL_EVENTS.MicStatusChange, this.event(CALL_EVENTS.MicStatusChange, { active }));
     }
+  }
+}
+
+/**
+ * A Player (d.ts:2354-2408, 7985): VoxEngine.createURLPlayer(request, parameters) or
+ * VoxEngine.createTTSPlayer(text, parameters). It plays from its creation; what it plays reaches
+ * the calls it is sent to (player.sendMediaTo(call)). PlaybackFinished ends it; player.stop()
+ * destroys it (Stopped).
+ */
+class Player {
+  constructor(standin, kind, what) {
+    this.kind = 'player';
+    this.standin = standin;
+    this.handlers = new Handlers(standin, 'player', PLAYER_EVENTS);
+    this.pid = `player-${standin.nextId()}`;
+    this.what = what;
+    this.destroyed = false;
+    this.finished = false;
+    this.timer = null;
+    this.targets = new Set();
+    this.api = standin.strict(
+      {
+        id: () => this.pid,
+        addEventListener: (e, cb) => this.handlers.add(e, cb),
+        removeEventListener: (e, cb) => this.handlers.remove(e, cb),
+        pause: () => this.standin.note('scenario: player.pause()'),
+        resume: () => this.standin.note('scenario: player.resume()'),
+        stop: () => this.stop(),
+        sendMediaTo: (unit, parameters) => this.sendMediaTo(unit, parameters),
+        stopMediaTo: (unit) => {
+          this.targets.delete(this.standin.unitOf(unit, 'player.stopMediaTo'));
+        },
+        addMarker: (offset) => this.standin.check(typeof offset === 'number', 'player.addMarker(offset: number)'),
+      },
+      'player',
+    );
+    standin.units.set(this.api, this);
+    standin.countPlayer(`VoxEngine.${kind}`, this);
+    this.handlers.emit(PLAYER_EVENTS.Created, { player: this.api });
+  }
+
+  sendMediaTo(unit, parameters) {
+    const target = this.standin.unitOf(unit, 'player.sendMediaTo');
+    this.standin.checkOptions('SendMediaParameters', parameters, ['tag', 'customParameters', 'encoding']);
+    this.standin.check(!this.destroyed, 'player.sendMediaTo after player.stop()');
+    this.standin.check(target.kind !== 'call' || target.live(), `player.sendMediaTo a call in state ${target.callState}`);
+    this.standin.note('scenario: player.sendMediaTo', { player: this.pid, to: target.callId || target.kind });
+    this.targets.add(target);
+    if (target.kind === 'call') {
+      target.cancelPlayback();
+      target.hear(this.what);
+    }
+  }
+
+  started(duration) {
+    if (!this.destroyed) this.handlers.emitNow(PLAYER_EVENTS.Started, { player: this.api, duration });
+  }
+
+  finishLater(ms, error) {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      if (this.destroyed || this.standin.terminated) return;
+      this.finished = true;
+      if (error) this.handlers.emitNow(PLAYER_EVENTS.Error, { player: this.api, error });
+      this.handlers.emitNow(PLAYER_EVENTS.PlaybackFinished, error ? { player: this.api, error } : { player: this.api });
+    }, ms);
+  }
+
+  stop() {
+    this.standin.note('scenario: player.stop()', { player: this.pid });
+    if (this.destroyed) return;
+    this.destroyed = true;
+    clearTimeout(this.timer);
+    this.standin.players.delete(this);
+    this.handlers.emit(PLAYER_EVENTS.Stopped, { player: this.api });
+  }
+
+  detach() {}
+
+  attach() {
+    this.standin.drift('sending media to a player');
+  }
+}
+
+/** AMD.create(parameters) (d.ts:992-997): an answering machine detector for VoxEngine.callPSTN. */
+class Detector {
+  constructor(standin, parameters) {
+    standin.check(parameters && typeof parameters === 'object', 'AMD.create(parameters: AMD.AMDParameters)');
+    standin.checkOptions('AMD.AMDParameters', parameters, ['model', 'timeout', 'thresholds']);
+    standin.check(Object.values(AMD_MODELS).includes(parameters.model), `AMDParameters.model = ${JSON.stringify(parameters.model)} (an AMD.Model)`);
+    const t = parameters.timeout;
+    standin.check(t === undefined || (typeof t === 'number' && t >= 0 && t <= 20000), 'AMDParameters.timeout (ms, 0 to 20000)');
+    if (parameters.thresholds !== undefined) standin.checkOptions('AMD.Thresholds', parameters.thresholds, ['human', 'voicemail', 'mimic']);
+    this.standin = standin;
+    this.handlers = new Handlers(standin, 'amd', AMD_EVENTS);
+    this.aid = `amd-${standin.nextId()}`;
+    this.model = parameters.model;
+    this.timeout = t;
+    this.call = null;
+    const self = this;
+    this.api = standin.strict(
+      {
+        id: () => this.aid,
+        get model() {
+          return self.model;
+        },
+        get timeout() {
+          return self.timeout;
+        },
+        get call() {
+          return self.call ? self.call.api : undefined;
+        },
+        detect: () => standin.drift('amd.detect() (the stand-in runs detection through VoxEngine.callPSTN {amd})'),
+        addEventListener: (e, cb) => this.handlers.add(e, cb),
+        removeEventListener: (e, cb) => this.handlers.remove(e, cb),
+      },
+      'amd',
+    );
+    standin.detectors.set(this.api, this);
+  }
+
+  /** The call was answered: after `ms` the detector says `result` (an AMD.ResultClass, or 'ERROR'). */
+  detectLater(call, result, ms) {
+    setTimeout(() => {
+      if (this.standin.terminated) return;
+      if (result === 'ERROR') {
+        this.handlers.emitNow(AMD_EVENTS.DetectionError, { amd: this.api, callId: call.callId, message: 'detection failed' });
+        return;
+      }
+      if (!call.live() && result !== AMD_RESULT_CLASS.CALL_ENDED) return;
+      this.handlers.emitNow(AMD_EVENTS.DetectionComplete, {
+        amd: this.api, call: call.api, callId: call.callId, resultClass: result, resultSubtype: AMD_RESULT_SUBTYPE.NONE, confidence: 90,
+      });
+    }, ms);
   }
 }
 
@@ -492,6 +718,8 @@ class VoxWebSocket {
     this.seq = 0;
     this.voxdTags = new Set(); // the tags on voxd's start/media/stop frames ('' for none)
     this.closeInfo = null;
+    this.sent = []; // what the scenario sent with websocket.send (text)
+    this.trace = !!(parameters && parameters.trace);
     const self = this;
     this.api = standin.strict(
       {
@@ -504,6 +732,8 @@ class VoxWebSocket {
         send: (data) => {
           this.standin.check(typeof data === 'string', 'websocket.send(data: string)');
           this.standin.check(this.state === 'open', `websocket.send in state ${this.state}`);
+          this.standin.note('scenario: websocket.send', { data: data.slice(0, 200) });
+          this.sent.push(data);
           this.ws.send(data);
         },
         addEventListener: (e, cb) => this.handlers.add(e, cb),
@@ -563,7 +793,9 @@ class VoxWebSocket {
     const info = audio.encodingInfo(encoding);
     this.standin.check(this.state === 'open', `call.sendMediaTo(websocket) in state ${this.state}`);
     this.outbound = { call, encoding, rate: info.sampleRate, tag: parameters.tag, chunk: 0, timestamp: 0, sentMs: 0, started: Date.now() };
-    const start = { mediaFormat: { encoding, sampleRate: info.sampleRate } };
+    // `mediaFormat` (a stand-in option) replaces what the start frame says of the audio: Voximplant's
+    // tutorials show "audio/x-mulaw", and PCM16 at 8000 Hz for PCM16_8KHZ; the payload stays `encoding`.
+    const start = { mediaFormat: this.standin.mediaFormat || { encoding, sampleRate: info.sampleRate } };
     if (parameters.customParameters !== undefined) start.customParameters = parameters.customParameters;
     this.sendJson({ event: 'start', sequenceNumber: this.seq++, tag: parameters.tag, start });
     this.pump = setInterval(() => this.tick(), 10);
@@ -596,6 +828,12 @@ class VoxWebSocket {
     const phone = this.standin.phone;
     const frame = (o.rate * FRAME_MS) / 1000;
     while (o.sentMs + FRAME_MS <= Date.now() - o.started) {
+      if (Date.now() < phone.holdUntil) {
+        // On hold: no frames (the caller's audio waits); voxd's queued audio still plays out.
+        o.sentMs += FRAME_MS;
+        this.playout(FRAME_MS);
+        continue;
+      }
       const samples = new Int16Array(frame);
       let filled = 0;
       while (filled < frame && phone.outgoing.length) {
@@ -648,7 +886,9 @@ class VoxWebSocket {
     }
     if (msg && typeof msg === 'object' && ['start', 'media', 'stop'].includes(msg.event)) {
       this.media(msg);
-      return;
+      // Whether VoxEngine also hands these frames to the MESSAGE handlers is not documented;
+      // `mediaFramesToMessage` takes the pessimistic reading (review risk 7).
+      if (!this.standin.mediaFramesToMessage) return;
     }
     this.handlers.emitNow(WEBSOCKET_EVENTS.MESSAGE, { websocket: this.api, text });
   }
@@ -709,6 +949,7 @@ class VoxWebSocket {
     const tag = params ? params.tag : '';
     this.standin.note('scenario: websocket.sendMediaTo(call)', { tag });
     this.inbound = { call: target, encoding: null, reply: null, tag };
+    target.hear(`voxd stream ${JSON.stringify(tag)}`);
   }
 
   stopMediaTo(unit) {
@@ -791,13 +1032,19 @@ class RecordingServer {
  * scenario's timers and playback (1 = real time; media streams always run in real time),
  * `netTimeScale` shortens the time limits of Net.httpRequestAsync,
  * `customData` is what VoxEngine.customData() returns, `outbound` says how callPSTN ends
- * ({answerAfterMs} or {failCode, failReason}), `settings` sets values of the scenario's
+ * ({answerAfterMs} or {failCode, failReason}; with an AMD detector passed to callPSTN, `amd` is
+ * the AMD.ResultClass it reports, HUMAN unless set, or 'ERROR' for DetectionError, `amdAfterMs`
+ * after the answer), `mediaFormat` replaces the start frame's mediaFormat (e.g.
+ * {encoding: 'audio/x-mulaw', sampleRate: 8000}), `mediaFramesToMessage` also hands voxd's
+ * start/media/stop frames to the scenario's MESSAGE handlers, `settings` sets values of the scenario's
  * settings as its author would ({VOXD_URLS: [...], CALLER_ID: '+7…', VOXD_TAG: 'voxd'}: the
  * line `const NAME = …;` is given the JSON value).
  */
 class StandIn {
-  constructor({ hosts = {}, timeScale = 1, netTimeScale = 1, customData = '', outbound = { answerAfterMs: 300 }, settings = {} } = {}) {
+  constructor({ hosts = {}, timeScale = 1, netTimeScale = 1, customData = '', outbound = { answerAfterMs: 300 }, settings = {}, mediaFormat = null, mediaFramesToMessage = false } = {}) {
     this.hosts = hosts;
+    this.mediaFramesToMessage = mediaFramesToMessage;
+    this.mediaFormat = mediaFormat;
     this.settings = settings;
     this.timeScale = timeScale;
     this.netTimeScale = netTimeScale;
@@ -824,10 +1071,87 @@ class StandIn {
     this.voices = new Map(); // VoiceList's Voice objects → {name, language}
     this.tagErrors = 0; // voxd audio that reached no consumer because its tag differed
     this.cuts = []; // recordings stopped while the caller was still talking
+    this.players = new Set(); // media players alive (see MAX_PLAYERS)
+    this.playersMade = 0;
+    this.maxPlayersAlive = 0;
+    this.detectors = new Map(); // AMD.create's detectors: api → Detector
     this.waiters = [];
     this.terminatedPromise = new Promise((r) => {
       this.onTerminated = r;
     });
+  }
+
+  /** A media player is made: more than MAX_PLAYERS alive fails the session as VoxEngine would. */
+  countPlayer(what, player) {
+    if (this.players.size >= MAX_PLAYERS) {
+      const err = new DriftError(`${what}: a media player over the limit of ${MAX_PLAYERS} per session ` +
+        `(${this.players.size} alive; stop Players when they finish, avoid call.say/startPlayback per turn)`);
+      this.fail(err);
+      throw err;
+    }
+    this.players.add(player || { internal: what });
+    this.playersMade += 1;
+    this.maxPlayersAlive = Math.max(this.maxPlayersAlive, this.players.size);
+  }
+
+  /** VoxEngine.createURLPlayer(request, parameters) (d.ts:10282-10299, 21339-21425). */
+  createURLPlayer(request, parameters) {
+    this.check(request && typeof request === 'object' && typeof request.url === 'string', 'VoxEngine.createURLPlayer(request: URLPlayerRequest {url})');
+    this.checkOptions('URLPlayerRequest', request, ['url', 'method', 'headers', 'body']);
+    this.checkOptions('URLPlayerParameters', parameters, ['loop', 'onPause', 'progressivePlayback', 'hideHeaders', 'hideBody']);
+    const url = request.url;
+    const progressive = !!(parameters && parameters.progressivePlayback);
+    this.note('scenario: VoxEngine.createURLPlayer', { url, progressive });
+    const player = new Player(this, 'createURLPlayer', `playback ${url}`);
+    const record = { url, ok: false, progressive, player: player.pid };
+    this.phone.playbacks.push(record);
+    const t0 = Date.now();
+    if (progressive) {
+      this.fetchAudioProgressively(url, () => {
+        record.firstAudioMs = Date.now() - t0;
+        player.started(0);
+      })
+        .then(({ seconds, level, body, chunks }) => {
+          Object.assign(record, { ok: true, durationMs: seconds * 1000, level, bytes: body, chunks, arrivedMs: Date.now() - t0 });
+          const left = this.scaled(seconds * 1000) - (Date.now() - t0 - record.firstAudioMs);
+          player.finishLater(Math.max(0, left));
+        })
+        .catch((err) => {
+          record.error = err.message;
+          player.finishLater(0, `cannot play ${url}: ${err.message}`);
+        });
+    } else {
+      this.fetchAudio(url)
+        .then(({ seconds, level, body }) => {
+          Object.assign(record, { ok: true, durationMs: seconds * 1000, level, bytes: body });
+          player.started(seconds);
+          player.finishLater(this.scaled(seconds * 1000));
+        })
+        .catch((err) => {
+          record.error = err.message;
+          player.finishLater(0, `cannot play ${url}: ${err.message}`);
+        });
+    }
+    return player.api;
+  }
+
+  /** VoxEngine.createTTSPlayer(text, parameters) (d.ts:10268-10274, 21274-21310). */
+  createTTSPlayer(text, parameters) {
+    this.check(typeof text === 'string', 'VoxEngine.createTTSPlayer(text: string)');
+    this.checkOptions('TTSPlayerParameters', parameters, ['voice', 'progressivePlayback', 'ttsOptions', 'onPause', 'request']);
+    const voice = parameters && parameters.voice !== undefined ? this.voiceOf(parameters.voice) : null;
+    this.note('scenario: VoxEngine.createTTSPlayer', { text, voice: voice ? voice.name : '(none)' });
+    this.checkVoice(text, voice);
+    const player = new Player(this, 'createTTSPlayer', `say ${JSON.stringify(text.slice(0, 40))}`);
+    this.phone.says.push(text);
+    this.phone.voices.push(voice ? voice.name : null);
+    if (text.length > 1500) {
+      player.finishLater(0, 'text longer than 1500 characters');
+    } else {
+      setImmediate(() => player.started(0));
+      player.finishLater(this.scaled(300 * text.split(/\s+/).filter(Boolean).length + 200));
+    }
+    return player.api;
   }
 
   nextId() {
@@ -1081,6 +1405,8 @@ class StandIn {
           return s.customDataValue;
         },
         createWebSocket: (url, parameters) => new VoxWebSocket(s, url, parameters).api,
+        createURLPlayer: (request, parameters) => s.createURLPlayer(request, parameters),
+        createTTSPlayer: (text, parameters) => s.createTTSPlayer(text, parameters),
         createRecorder: (parameters) => {
           s.check(s.modules.has('recorder'), 'VoxEngine.createRecorder without require(Modules.Recorder)');
           s.checkOptions('RecorderParameters', parameters, ['name', 'provider', 'secure', 'transcribe', 'language', 'hd_audio', 'expire', 'lossless', 'video', 'videoParameters', 'recordNamePrefix']);
@@ -1114,6 +1440,18 @@ class StandIn {
       CallEvents: s.strict({ ...CALL_EVENTS }, 'CallEvents'),
       WebSocketEvents: s.strict({ ...WEBSOCKET_EVENTS }, 'WebSocketEvents'),
       WebSocketAudioEncoding: s.strict({ ...WEBSOCKET_AUDIO_ENCODING }, 'WebSocketAudioEncoding'),
+      PlayerEvents: s.strict({ ...PLAYER_EVENTS }, 'PlayerEvents'),
+      DTMFType: s.strict({ ...DTMF_TYPE }, 'DTMFType'),
+      AMD: s.strict(
+        {
+          create: (parameters) => new Detector(s, parameters).api,
+          Events: s.strict({ ...AMD_EVENTS }, 'AMD.Events'),
+          Model: s.strict({ ...AMD_MODELS }, 'AMD.Model'),
+          ResultClass: s.strict({ ...AMD_RESULT_CLASS }, 'AMD.ResultClass'),
+          ResultSubtype: s.strict({ ...AMD_RESULT_SUBTYPE }, 'AMD.ResultSubtype'),
+        },
+        'AMD',
+      ),
       VoiceList: s.voiceList(),
       require: (mod) => {
         s.check(mod === 'recorder', `require(${JSON.stringify(mod)})`);
@@ -1179,14 +1517,23 @@ class StandIn {
     this.check(typeof number === 'string' && /^\+?[1-9]\d{6,14}$/.test(number), `VoxEngine.callPSTN with number ${JSON.stringify(number)} (E.164 expected)`);
     this.check(typeof callerid === 'string' && callerid.length > 0, 'VoxEngine.callPSTN(number, callerid) without a caller id');
     this.checkOptions('CallPSTNParameters', parameters, ['amd', 'followDiversion']);
-    this.note('scenario: VoxEngine.callPSTN', { number, callerid });
+    const detector = parameters && parameters.amd !== undefined ? this.detectors.get(parameters.amd) : null;
+    if (parameters && parameters.amd !== undefined) this.check(detector, 'CallPSTNParameters.amd (an AMD.AnsweringMachineDetector from AMD.create)');
+    this.note('scenario: VoxEngine.callPSTN', { number, callerid, amd: detector ? detector.model : undefined });
     const call = new Call(this, { incoming: false, callerid, number });
     this.calls.push(call);
     this.units.set(call.api, call);
+    if (detector) detector.call = call;
+    // `outbound.amd`: what the detector says once the callee answered (HUMAN unless told), after
+    // `amdAfterMs` (default 1500, scaled).
     const o = this.outbound;
     setTimeout(() => {
-      if (o.failCode) call.fail(o.failCode, o.failReason || 'Failed');
-      else call.connect();
+      if (o.failCode) {
+        call.fail(o.failCode, o.failReason || 'Failed');
+        return;
+      }
+      call.connect();
+      if (detector) detector.detectLater(call, o.amd || AMD_RESULT_CLASS.HUMAN, this.scaled(o.amdAfterMs || 1500));
     }, this.scaled(o.answerAfterMs || o.failAfterMs || 300));
     return call.api;
   }
@@ -1201,6 +1548,8 @@ class StandIn {
     }
     this.note('scenario: VoxEngine.sendMediaBetween', { units: [one.callId || one.kind, two.callId || two.kind] });
     this.bridges.push([one, two]);
+    if (one.kind === 'call') one.hear(`bridge ${two.callId || two.kind}`);
+    if (two.kind === 'call') two.hear(`bridge ${one.callId || one.kind}`);
   }
 
   terminate() {
