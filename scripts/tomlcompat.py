@@ -3,8 +3,8 @@ is one (Python >= 3.11), otherwise a small parser of the subset that models/mani
 the config snippets use (Ubuntu 22.04 ships Python 3.10, which has no tomllib).
 
 The subset: comments, [tables] and [[arrays of tables]] with dotted names, bare or quoted keys,
-basic and literal strings, integers, floats, booleans, and arrays of those (on one or several
-lines). Anything else is refused with its line number instead of being misread.
+basic and literal strings, integers, floats, booleans, arrays of those (on one or several
+lines) and inline tables on one line. Anything else is refused with its line number instead of being misread.
 
 Use: `from tomlcompat import load, loads, TOMLDecodeError`.
 """
@@ -21,7 +21,8 @@ except ModuleNotFoundError:
     _BARE = re.compile(r"[A-Za-z0-9_-]+")
     _INT = re.compile(r"[+-]?(0|[1-9](_?[0-9])*)")
     _FLOAT = re.compile(r"[+-]?(0|[1-9](_?[0-9])*)(\.[0-9](_?[0-9])*)?([eE][+-]?[0-9](_?[0-9])*)?")
-    _NUMBER_END = re.compile(r"\s*(,|\]|$)")
+    _NUMBER_END = re.compile(r"\s*(,|\]|\}|$)")
+    _INLINE_KEY = re.compile(r'("(?:[^"\\]|\\.)*"|[A-Za-z0-9_-]+)\s*=\s*')
 
     def load(f):
         return loads(f.read().decode("utf-8"))
@@ -213,6 +214,25 @@ except ModuleNotFoundError:
                 elif not rest.startswith("]"):
                     raise TOMLDecodeError("expected `,` or `]` in an array")
             return items, rest[1:]
+        if text.startswith("{"):
+            table, rest = {}, text[1:].strip()
+            while not rest.startswith("}"):
+                m = _INLINE_KEY.match(rest)
+                if not m:
+                    raise TOMLDecodeError("expected `key =` in an inline table")
+                key = m.group(1)
+                key = _unescape(key[1:-1]) if key.startswith('"') else key
+                if key in table:
+                    raise TOMLDecodeError(f"key {key!r} twice in an inline table")
+                table[key], rest = _value(rest[m.end() :])
+                rest = rest.strip()
+                if rest.startswith(","):
+                    rest = rest[1:].strip()
+                    if rest.startswith("}"):
+                        raise TOMLDecodeError("a trailing `,` in an inline table")
+                elif not rest.startswith("}"):
+                    raise TOMLDecodeError("expected `,` or `}` in an inline table")
+            return table, rest[1:]
         for word, value in (("true", True), ("false", False)):
             if re.match(word + r"\b", text):
                 return value, text[len(word) :]

@@ -96,6 +96,7 @@ fn adversarial_outputs_never_reach_a_dead_end_and_end_in_a_parseable_tail() {
     let mut tools_cfg = cfg.tools.clone();
     tools_cfg.enabled = true;
     tools_cfg.operator_phone = "+79990001122".into();
+    tools_cfg.send_digits = true;
     let offered = Tools::from_config(&tools_cfg).expect("tools on");
     let gbnf = offered.grammar();
 
@@ -128,6 +129,11 @@ fn adversarial_outputs_never_reach_a_dead_end_and_end_in_a_parseable_tail() {
             "{}, \"extra\": 1}}}}</tool_call>",
             lead("Tom", "+79991234567", "rolls").trim_end_matches("}}</tool_call>")
         ),
+        // Keys: too many, not keys, an argument that is not a string, a well-formed call.
+        r#"Pressing. <tool_call>{"name": "send_digits", "arguments": {"digits": "123456789012345678901234567890"}}</tool_call>"#.into(),
+        r#"Pressing. <tool_call>{"name": "send_digits", "arguments": {"digits": "1; rm -rf"}}</tool_call>"#.into(),
+        r#"Pressing. <tool_call>{"name": "send_digits", "arguments": {"digits": 5}}</tool_call>"#.into(),
+        r#"Pressing one. <tool_call>{"name": "send_digits", "arguments": {"digits": "1#"}}</tool_call>"#.into(),
         // Speech in Russian and emoji, then the marker.
         "Спасибо за звонок, до свидания! 👋📞 <hangup>".into(),
     ];

@@ -18,7 +18,7 @@ use anyhow::Result;
 pub use call_id::{CallId, InvalidCallId};
 pub use recorder::CallRecorder;
 pub use registry::{AtCapacity, Calls, Lifetimes, Refused, Reservation};
-pub use tool_call::{Lead, ToolCall};
+pub use tool_call::{Lead, ToolCall, MAX_DIGITS};
 
 use crate::config::ToolsConfig;
 use crate::metrics::Metrics;

@@ -13,7 +13,12 @@ pub enum ToolCall {
     Transfer,
     /// Keep the caller's details for the company.
     SaveLead(Lead),
+    /// Press these keys on the call (0-9, *, #; at most [`MAX_DIGITS`]).
+    SendDigits(String),
 }
+
+/// Most keys one `send_digits` call presses.
+pub const MAX_DIGITS: usize = 20;
 
 impl ToolCall {
     /// The tool's name, as the model writes it and the metrics label it.
@@ -22,6 +27,7 @@ impl ToolCall {
             ToolCall::Hangup => "hangup",
             ToolCall::Transfer => "transfer",
             ToolCall::SaveLead(_) => "save_lead",
+            ToolCall::SendDigits(_) => "send_digits",
         }
     }
 }

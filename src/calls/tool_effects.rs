@@ -21,6 +21,7 @@ pub fn called(state: &Arc<CallLog>, call_id: &str, tool: &ToolCall, test: bool) 
         ToolCall::Hangup => json!({}),
         ToolCall::Transfer => json!({ "to": state.tools.operator_phone }),
         ToolCall::SaveLead(lead) => json!(lead),
+        ToolCall::SendDigits(digits) => json!({ "digits": digits }),
     };
     state.record("a tool call", |h| {
         h.add_event(call_id, tool.name(), &details)

@@ -161,6 +161,9 @@ pub struct ToolsConfig {
     pub webhook_backoff_ms: u64,
     pub webhook_timeout_secs: f64,
     pub examples: Vec<[String; 2]>,
+    /// Offer `send_digits`: the model may press keys on the call (another company's menu on
+    /// an outbound call), sent to the scenario as `{"type":"send_digits"}` on the media stream.
+    pub send_digits: bool,
 }
 
 /// How a number said without its country code is completed to E.164.
@@ -186,6 +189,7 @@ impl Default for ToolsConfig {
             webhook_backoff_ms: 1000,
             webhook_timeout_secs: 10.0,
             examples: Vec::new(),
+            send_digits: false,
         }
     }
 }

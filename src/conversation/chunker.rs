@@ -198,6 +198,7 @@ mod tests {
             transfer: true,
             examples: Vec::new(),
             phone_country: crate::config::PhoneCountry::Ru,
+            send_digits: false,
         };
         let call = "<tool_call>{\"name\": \"transfer\"}</tool_call>";
         let mut c = chunker(&["One moment please.", call], Some(tools));

@@ -61,6 +61,7 @@ class WithoutTomllib(unittest.TestCase):
             'c = -12_000\nd = 0.5\ne = true\nf = false\n'
             'g = ["Привет, \\"мир\\"", "\\u0041\\U0001F600"]\n'
             'h = [\n  1,\n  2, # two\n]\n'
+            'i = { c = 1, "d e" = "x}", f = [1, 2], g = {}, h = { k = true } }\n'
             '[t.s-1]\n"quoted key" = 1\nx.y = 2\n'
             '[[t.list]]\nn = 1\n[[t.list]]\nn = 2\n[t.list.sub]\nm = 3\n'
         )
@@ -68,7 +69,7 @@ class WithoutTomllib(unittest.TestCase):
 
     def test_what_it_does_not_support_is_refused_with_its_line(self):
         # Valid TOML outside the subset, then documents that are not TOML at all.
-        unsupported = [('a = 1\nb = { c = 1 }\n', 2), ('a = """\nmulti\n"""\n', 1),
+        unsupported = [('a = 1\nb = 0x1F\n', 2), ('a = { b.c = 1 }\n', 1), ('a = """\nmulti\n"""\n', 1),
                        ('a = 1979-05-27\n', 1)]
         invalid = [('a = 1\na = 2\n', 2), ('[t\n', 1), ('a = "open\n', 1), ('a = [1,\n', 1)]
         for text, line in unsupported + invalid:
@@ -85,7 +86,7 @@ class WithoutTomllib(unittest.TestCase):
         cases = [
             r'a = "\U0000005Cn"', r'a = "\\U0001F600"', r'a = "\UFFFFFFFF"', r'a = "\/"',
             r'a = "\ud800"', "a = 07", "a = 01.5", "a = 5x", "a = -0", "a = 1e5", "a = 1_000",
-            "[a]\n[a]", "[[a]]\n[a]", "a=[1]\n[[a]]", "a=[]\n[a]", "[x]\n[[x.y]]\n[[x.y]]",
+            "[a]\n[a]", "[[a]]\n[a]", "a = {c = 1, c = 2}", "a = {c = 1,}", "a = {", "a=[1]\n[[a]]", "a=[]\n[a]", "[x]\n[[x.y]]\n[[x.y]]",
         ]
         for text in cases:
             try:

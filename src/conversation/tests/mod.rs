@@ -143,6 +143,7 @@ async fn a_tool_call_is_acted_on_and_never_spoken() {
         transfer: true,
         examples: Vec::new(),
         phone_country: crate::config::PhoneCountry::Ru,
+        send_digits: false,
     };
     let reply = "Let me connect you. <tool_call>{\"name\": \"transfer\"}</tool_call>";
     let (a, _) = assistant(&["I want a person."], reply, Some(tools));
@@ -636,4 +637,26 @@ async fn a_mapped_key_transfers_at_once_without_the_model() {
     tokio::task::yield_now().await;
     assert!(llm.prompts.lock().unwrap().is_empty());
     assert!(!h.out.contains(&Output::Transfer), "acted on once");
+}
+
+#[tokio::test]
+async fn keys_the_model_presses_go_to_the_transport_and_the_call_goes_on() {
+    let tools = Tools {
+        transfer: false,
+        examples: Vec::new(),
+        phone_country: crate::config::PhoneCountry::Ru,
+        send_digits: true,
+    };
+    let reply = "Choosing sales. <tool_call>{\"name\": \"send_digits\", \"arguments\": {\"digits\": \"2#\"}}</tool_call>";
+    let (a, _) = assistant(&["For sales press two."], reply, Some(tools));
+    let mut h = Harness::new(a, "");
+    h.caller_turn();
+    h.settle().await;
+    assert!(h
+        .out
+        .contains(&Output::Tool(ToolCall::SendDigits("2#".into()))));
+    h.play_out();
+    h.advance(10);
+    assert_eq!(h.said()[0].0, "Choosing sales.");
+    assert!(!h.out.contains(&Output::Hangup) && !h.out.contains(&Output::Transfer));
 }

@@ -1,4 +1,5 @@
-//! The assistant's tools: end the call, transfer it to a human operator, save a lead. Owns
+//! The assistant's tools: end the call, transfer it to a human operator, save a lead, press
+//! keys on the call. Owns
 //! the one fixed form a tool call takes in a reply (spoken text, then at most one
 //! `<tool_call>{json}</tool_call>` or the older `<hangup>` marker), the llama.cpp grammar
 //! that makes every constrained reply take that form, the tools' description for the system
@@ -8,7 +9,7 @@ pub mod phone;
 
 use serde::Deserialize;
 
-pub use crate::calls::{Lead, ToolCall};
+pub use crate::calls::{Lead, ToolCall, MAX_DIGITS};
 use crate::config::{PhoneCountry, ToolsConfig};
 use crate::engines::Grammar;
 
@@ -34,6 +35,8 @@ pub struct Tools {
     pub examples: Vec<[String; 2]>,
     /// How a lead's national number is completed to E.164.
     pub phone_country: PhoneCountry,
+    /// Offer `send_digits` (`tools.send_digits`).
+    pub send_digits: bool,
 }
 
 impl Tools {
@@ -42,6 +45,7 @@ impl Tools {
             transfer: !cfg.operator_phone.is_empty(),
             examples: cfg.examples.clone(),
             phone_country: cfg.phone_country,
+            send_digits: cfg.send_digits,
         })
     }
 
@@ -62,6 +66,9 @@ impl Tools {
         if self.transfer {
             calls.insert(1, "transfer");
         }
+        if self.send_digits {
+            calls.push("digits");
+        }
         format!(
             r#"root ::= [ \t\n]* [^< \t\n] [^<]* tail?
 tail ::= "{HANGUP_MARKER}" | "{CALL_OPEN}" call "{CALL_CLOSE}"
@@ -71,8 +78,16 @@ transfer ::= "{{\"name\": \"transfer\"}}"
 lead ::= "{{\"name\": \"save_lead\", \"arguments\": {{\"name\": " str ", \"phone\": " phone ", \"request\": " str "}}}}"
 str ::= "\"" [^"\\<>\x00-\x1f]{{1,80}} "\""
 phone ::= "\"" "+"? [0-9]{{7,15}} "\""
-"#,
-            calls = calls.join(" | ")
+{digits}"#,
+            calls = calls.join(" | "),
+            digits = if self.send_digits {
+                format!(
+                    r#"digits ::= "{{\"name\": \"send_digits\", \"arguments\": {{\"digits\": \"" [0-9*#]{{1,{MAX_DIGITS}}} "\"}}}}"
+"#
+                )
+            } else {
+                String::new()
+            }
         )
     }
 
@@ -105,6 +120,15 @@ phone ::= "\"" "+"? [0-9]{{7,15}} "\""
                     serde_json::json!({}),
                 ),
             );
+        }
+        if self.send_digits {
+            specs.push((
+                "send_digits",
+                "Press keys on the phone, e.g. to choose an option in another company's menu.",
+                serde_json::json!({
+                    "digits": {"type": "string", "description": "the keys: 0-9, * and #, e.g. \"1\""}
+                }),
+            ));
         }
         if hermes {
             let mut out = String::from(
@@ -174,6 +198,8 @@ pub enum ParseError {
     NotOffered(String),
     #[error("save_lead: {0}")]
     BadLead(String),
+    #[error("send_digits: {0:?} are not 1 to 20 keys (0-9, *, #)")]
+    BadDigits(String),
 }
 
 #[derive(Deserialize)]
@@ -203,7 +229,23 @@ pub fn parse(tail: &str, tools: &Tools) -> Result<ToolCall, ParseError> {
         "hangup" => Ok(ToolCall::Hangup),
         "transfer" if tools.transfer => Ok(ToolCall::Transfer),
         "save_lead" => lead(&raw.arguments, tools.phone_country).map(ToolCall::SaveLead),
+        "send_digits" if tools.send_digits => digits(&raw.arguments).map(ToolCall::SendDigits),
         other => Err(ParseError::NotOffered(other.to_string())),
+    }
+}
+
+fn digits(args: &serde_json::Value) -> Result<String, ParseError> {
+    let digits = args
+        .get("digits")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let keys = digits
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '*' || c == '#');
+    if keys && (1..=MAX_DIGITS).contains(&digits.len()) {
+        Ok(digits.to_string())
+    } else {
+        Err(ParseError::BadDigits(digits.chars().take(40).collect()))
     }
 }
 
@@ -233,6 +275,7 @@ mod tests {
         transfer: true,
         examples: Vec::new(),
         phone_country: crate::config::PhoneCountry::Ru,
+        send_digits: true,
     };
 
     #[test]
@@ -266,6 +309,7 @@ mod tests {
             transfer: false,
             examples: Vec::new(),
             phone_country: crate::config::PhoneCountry::Ru,
+            send_digits: false,
         };
         let transfer = r#"<tool_call>{"name": "transfer"}</tool_call>"#;
         assert_eq!(
@@ -290,6 +334,37 @@ mod tests {
     }
 
     #[test]
+    fn send_digits_presses_keys_when_offered() {
+        let call = |digits: &str| {
+            format!(
+                r#"<tool_call>{{"name": "send_digits", "arguments": {{"digits": "{digits}"}}}}</tool_call>"#
+            )
+        };
+        assert_eq!(
+            parse(&call("1#"), &ALL),
+            Ok(ToolCall::SendDigits("1#".into()))
+        );
+        for bad in ["", "12a", "1 2", &"1".repeat(21)] {
+            assert!(
+                matches!(parse(&call(bad), &ALL), Err(ParseError::BadDigits(_))),
+                "{bad:?}"
+            );
+        }
+        let without = Tools {
+            send_digits: false,
+            ..ALL
+        };
+        assert_eq!(
+            parse(&call("1"), &without),
+            Err(ParseError::NotOffered("send_digits".into()))
+        );
+        assert!(ALL.grammar().contains("send_digits"));
+        assert!(!without.grammar().contains("send_digits"));
+        assert!(ALL.describe(true).contains("send_digits"));
+        assert!(!without.describe(false).contains("send_digits"));
+    }
+
+    #[test]
     fn tail_boundaries() {
         let text = "Goodbye! <tool_call>{\"name\": \"hangup\"}</tool_call>";
         assert_eq!(tail_start(text), Some(9));
@@ -308,6 +383,7 @@ mod tests {
             transfer: false,
             examples: Vec::new(),
             phone_country: crate::config::PhoneCountry::Ru,
+            send_digits: false,
         }
         .grammar();
         assert!(g.contains("call ::= hangup | lead"), "{g}");
@@ -315,6 +391,7 @@ mod tests {
             transfer: false,
             examples: Vec::new(),
             phone_country: crate::config::PhoneCountry::Ru,
+            send_digits: false,
         }
         .describe(false)
         .contains("transfer"));

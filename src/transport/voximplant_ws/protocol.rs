@@ -206,6 +206,12 @@ pub fn clear() -> String {
     json!({"type": "clear"}).to_string()
 }
 
+/// `{"type":"send_digits","digits":"1#"}`: the scenario presses these keys on the call
+/// (`call.sendDigits`), e.g. in another company's menu.
+pub fn send_digits(digits: &str) -> String {
+    json!({"type": "send_digits", "digits": digits}).to_string()
+}
+
 /// `{"type":"hangup"}`: the scenario ends the call.
 pub fn hangup() -> String {
     json!({"type": "hangup"}).to_string()

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::protocol::{self, Encoding, FrameError, Incoming, Outgoing};
 use super::sequencer::Sequencer;
 use super::StreamContext;
-use crate::calls::{CallId, CallRecorder, Refused};
+use crate::calls::{CallId, CallRecorder, Refused, ToolCall};
 use crate::conversation::{Conversation, Output};
 use crate::http::drain::Busy;
 use crate::metrics::Transport;
@@ -307,6 +307,9 @@ impl Call {
             match output {
                 Output::Heard { text, .. } if !text.is_empty() => {
                     self.send_text(protocol::transcript("user", &text, None))?;
+                }
+                Output::Tool(ToolCall::SendDigits(digits)) => {
+                    self.send_text(protocol::send_digits(&digits))?;
                 }
                 Output::Heard { .. } | Output::Replying(_) | Output::Tool(_) => {}
                 Output::AudioStart => {
