@@ -195,11 +195,17 @@ async fn a_progressive_turn_answers_with_the_words_and_streams_the_reply() {
     );
     assert!(started["timings_ms"]["stt"].as_f64().unwrap() > 0.0);
 
-    // The audio comes as it is made: a stream of unknown length that plays whole.
+    // The audio comes as it is made, in MP3 by default: a stream of unknown length that
+    // plays whole.
     let audio_url = started["reply_audio_url"].as_str().unwrap();
+    assert!(audio_url.ends_with(".mp3"), "{audio_url}");
+    let as_wav = reqwest::get(audio_url.replace(".mp3", ".wav"))
+        .await
+        .unwrap();
+    assert_eq!(as_wav.status(), 404, "the reply is MP3 only");
     let resp = reqwest::get(audio_url).await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["content-type"], "audio/wav");
+    assert_eq!(resp.headers()["content-type"], "audio/mpeg");
     assert!(resp.content_length().is_none(), "chunked while it grows");
     let streamed = resp.bytes().await.unwrap();
     let pcm = decode::decode(&streamed, 600.0).unwrap();
@@ -240,6 +246,30 @@ async fn a_progressive_turn_answers_with_the_words_and_streams_the_reply() {
     // The turn is in the call's history like any other.
     let call = common::call_info("call-progressive").await;
     assert_eq!(call["turns"], 1, "{call}");
+
+    // The next turn asks for WAV: a stream whose header claims no length, as it grows.
+    let resp = client()
+        .post(format!("http://{}/voximplant/process_audio", h.api))
+        .header("Authorization", auth())
+        .json(&json!({"call_id": "call-progressive", "audio_url": url, "progressive": true, "format": "wav"}))
+        .send()
+        .await
+        .unwrap();
+    let started: Value = resp.json().await.unwrap();
+    let wav_url = started["reply_audio_url"].as_str().unwrap();
+    assert!(wav_url.ends_with(".wav"), "{started}");
+    let resp = reqwest::get(wav_url).await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "audio/wav");
+    let pcm = decode::decode(&resp.bytes().await.unwrap(), 600.0).unwrap();
+    assert!(!h.hear(pcm).is_empty());
+    let resp = client()
+        .post(format!("http://{}/voximplant/process_audio", h.api))
+        .header("Authorization", auth())
+        .json(&json!({"call_id": "call-progressive", "audio_url": url, "progressive": true, "format": "ogg"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422, "an unknown format is refused");
 
     // A result needs the token, and an unknown one is a clear 404.
     let no_token = client().get(reply_url).send().await.unwrap();

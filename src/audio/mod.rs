@@ -1,8 +1,10 @@
-//! Audio plumbing shared by every transport: decoding recordings, resampling, WAV output.
+//! Audio plumbing shared by every transport: decoding recordings, resampling, WAV and MP3
+//! output.
 
 pub mod decode;
 mod encoding;
 pub mod g711;
+pub mod mp3;
 pub mod resample;
 pub mod wav;
 

@@ -1,7 +1,7 @@
 //! `voxd bench turn`: latency of the recording-URL turn, measured through the real HTTP API
 //! on loopback; prints per-engine figures, per-stage medians of the whole turn, and the
-//! progressive mode's moments (words answered, first reply audio bytes, reply complete) as
-//! Markdown tables.
+//! progressive mode's moments (words answered, first reply audio bytes, reply complete) for
+//! MP3 and WAV replies, turn about, as Markdown tables.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 use crate::audio::{resample, wav, Pcm, STT_RATE};
-use crate::config::Config;
+use crate::config::{Config, ReplyFormat};
 use crate::conversation::prompt;
 use crate::engines::Engines;
 use crate::engines::{ChatMessage, Role};
@@ -96,11 +96,15 @@ pub async fn run(mut cfg: Config, runs: usize) -> Result<()> {
     let url = format!("http://{files_addr}/u.wav");
     let mut progressive = progressive_turns(&client, api_addr, &url, runs).await?;
     println!("\n| progressive turn (request →) | median ms | min ms | max ms |\n|---|---|---|---|");
+    let names: Vec<String> = FORMATS
+        .iter()
+        .flat_map(|f| PROGRESSIVE_MOMENTS.map(|m| format!("{m} ({})", f.extension())))
+        .collect();
     print_rows(
-        PROGRESSIVE_MOMENTS
+        names
             .iter()
-            .copied()
-            .zip(progressive.iter_mut()),
+            .map(String::as_str)
+            .zip(progressive.iter_mut().flatten()),
     );
     Ok(())
 }
@@ -124,44 +128,58 @@ const PROGRESSIVE_MOMENTS: [&str; 3] = [
     "reply complete",
 ];
 
-/// `runs` progressive turns (after a warm-up): when, after the request, the words were
-/// answered, the reply's first audio bytes arrived, and its audio ended.
+/// The formats a progressive reply is measured in, turn about.
+const FORMATS: [ReplyFormat; 2] = [ReplyFormat::Mp3, ReplyFormat::Wav];
+
+/// `runs` progressive turns in each of [`FORMATS`] (after a warm-up of each), one format
+/// after the other: per format, when after the request the words were answered, the reply's
+/// first audio bytes arrived (a WAV's after its header), and its audio ended.
 async fn progressive_turns(
     client: &reqwest::Client,
     api: std::net::SocketAddr,
     audio_url: &str,
     runs: usize,
-) -> Result<Vec<Vec<f64>>> {
-    let mut moments = vec![Vec::new(); PROGRESSIVE_MOMENTS.len()];
+) -> Result<Vec<Vec<Vec<f64>>>> {
+    let mut moments = vec![vec![Vec::new(); PROGRESSIVE_MOMENTS.len()]; FORMATS.len()];
     for i in 0..=runs {
-        let t = Instant::now();
-        let resp: Value = client
-            .post(format!("http://{api}/voximplant/process_audio"))
-            .json(&serde_json::json!({"call_id": format!("bench-progressive-{}-{i}", super::run_tag()), "audio_url": audio_url, "progressive": true}))
-            .send()
-            .await?
-            .json()
-            .await
-            .context("progressive bench turn failed")?;
-        let answered = t.elapsed();
-        let reply = resp["reply_audio_url"]
-            .as_str()
-            .ok_or_else(|| anyhow!("progressive turn failed: {resp}"))?;
-        let mut audio = client.get(reply).send().await?;
-        let (mut bytes, mut first) = (0, None);
-        while let Some(chunk) = audio.chunk().await? {
-            bytes += chunk.len();
-            if first.is_none() && bytes > wav::HEADER_BYTES {
-                first = Some(t.elapsed());
+        for (f, format) in FORMATS.iter().enumerate() {
+            let t = Instant::now();
+            let call_id = format!("bench-progressive-{}-{i}-{f}", super::run_tag());
+            let resp: Value = client
+                .post(format!("http://{api}/voximplant/process_audio"))
+                .json(
+                    &serde_json::json!({"call_id": call_id, "audio_url": audio_url,
+                    "progressive": true, "format": format.extension()}),
+                )
+                .send()
+                .await?
+                .json()
+                .await
+                .context("progressive bench turn failed")?;
+            let answered = t.elapsed();
+            let reply = resp["reply_audio_url"]
+                .as_str()
+                .ok_or_else(|| anyhow!("progressive turn failed: {resp}"))?;
+            let header = match format {
+                ReplyFormat::Wav => wav::HEADER_BYTES,
+                ReplyFormat::Mp3 => 0,
+            };
+            let mut audio = client.get(reply).send().await?;
+            let (mut bytes, mut first) = (0, None);
+            while let Some(chunk) = audio.chunk().await? {
+                bytes += chunk.len();
+                if first.is_none() && bytes > header {
+                    first = Some(t.elapsed());
+                }
             }
-        }
-        let complete = t.elapsed();
-        let first = first.ok_or_else(|| anyhow!("the progressive reply had no audio"))?;
-        if i == 0 {
-            continue;
-        }
-        for (k, d) in [answered, first, complete].iter().enumerate() {
-            moments[k].push(d.as_secs_f64() * 1000.0);
+            let complete = t.elapsed();
+            let first = first.ok_or_else(|| anyhow!("the progressive reply had no audio"))?;
+            if i == 0 {
+                continue;
+            }
+            for (k, d) in [answered, first, complete].iter().enumerate() {
+                moments[f][k].push(d.as_secs_f64() * 1000.0);
+            }
         }
     }
     Ok(moments)

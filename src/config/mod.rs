@@ -26,8 +26,8 @@ pub use conversation::{
 pub use engines::{LlmConfig, ModelsConfig, SttConfig, TtsConfig};
 pub use languages::{LanguageConfig, Phrases};
 pub use service::{
-    CallsConfig, HistoryConfig, KbConfig, LogFormat, MetricsConfig, PhoneCountry, ServerConfig,
-    ToolsConfig,
+    CallsConfig, HistoryConfig, KbConfig, LogFormat, MetricsConfig, PhoneCountry, ReplyFormat,
+    ServerConfig, ToolsConfig,
 };
 
 /// Most sequences one llama.cpp context holds (its `LLAMA_MAX_SEQ`).

@@ -69,6 +69,36 @@ pub struct CallsConfig {
     /// Live calls served at once; 0: measured at start-up ([`crate::engines::capacity`]).
     pub max_live: u32,
     pub retry_after_secs: u32,
+    /// What a progressive reply is served as (a turn's `format` may ask for the other).
+    pub progressive_format: ReplyFormat,
+}
+
+/// The audio a progressive reply grows as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplyFormat {
+    /// MP3 (what Voximplant documents `progressivePlayback` for).
+    #[default]
+    Mp3,
+    /// WAV whose sizes say "to the end of the stream".
+    Wav,
+}
+
+impl ReplyFormat {
+    /// The file name's extension, without its dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Mp3 => "mp3",
+            Self::Wav => "wav",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Mp3 => "audio/mpeg",
+            Self::Wav => "audio/wav",
+        }
+    }
 }
 
 impl Default for CallsConfig {
@@ -87,6 +117,7 @@ impl Default for CallsConfig {
                 .to_vec(),
             max_live: 0,
             retry_after_secs: 5,
+            progressive_format: ReplyFormat::Mp3,
         }
     }
 }

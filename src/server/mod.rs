@@ -152,6 +152,7 @@ impl AppState {
             operator_phone: cfg.tools.operator_phone.clone(),
             key_actions: cfg.key_actions(),
             retry_after_secs: cfg.calls.retry_after_secs,
+            progressive_format: cfg.calls.progressive_format,
             greeting_audio: tokio::sync::OnceCell::new(),
         });
         let stream = Arc::new(StreamContext {

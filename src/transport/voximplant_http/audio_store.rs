@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use rand::RngCore;
 use tokio::sync::watch;
 
+pub use crate::config::ReplyFormat;
+
 /// A stored file: whole, or growing.
 #[derive(Clone)]
 pub enum Stored {
@@ -19,9 +21,11 @@ pub enum Stored {
     Growing(Arc<Growing>),
 }
 
-/// A WAV file written while its reply is made, and the turn's result once it is complete.
+/// A file (WAV or MP3) written while its reply is made, and the turn's result once it is
+/// complete.
 pub struct Growing {
     state: watch::Sender<GrowingState>,
+    format: ReplyFormat,
 }
 
 /// What a [`Growing`] file holds now.
@@ -34,10 +38,15 @@ pub struct GrowingState {
 }
 
 impl Growing {
-    fn new() -> Self {
+    fn new(format: ReplyFormat) -> Self {
         Self {
             state: watch::Sender::new(GrowingState::default()),
+            format,
         }
+    }
+
+    pub fn format(&self) -> ReplyFormat {
+        self.format
     }
 
     /// Adds bytes at the end.
@@ -123,9 +132,9 @@ impl AudioStore {
         self.insert(Stored::Whole(Arc::new(wav)))
     }
 
-    /// Stores an empty file that grows as its reply is made; returns its id.
-    pub fn open(&self) -> (String, Arc<Growing>) {
-        let growing = Arc::new(Growing::new());
+    /// Stores an empty file in `format` that grows as its reply is made; returns its id.
+    pub fn open(&self, format: ReplyFormat) -> (String, Arc<Growing>) {
+        let growing = Arc::new(Growing::new(format));
         (self.insert(Stored::Growing(growing.clone())), growing)
     }
 
@@ -212,7 +221,7 @@ mod tests {
     #[tokio::test]
     async fn a_growing_file_wakes_its_readers_until_it_is_complete() {
         let store = store(100, 1000);
-        let (id, growing) = store.open();
+        let (id, growing) = store.open(ReplyFormat::Wav);
         let Some(Stored::Growing(g)) = store.get(&id) else {
             panic!("not growing")
         };

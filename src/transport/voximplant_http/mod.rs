@@ -38,13 +38,20 @@ pub struct RecordingContext {
     pub key_actions: std::collections::BTreeMap<char, crate::config::KeyAction>,
     /// What a refusal at capacity asks the scenario to wait, in seconds.
     pub retry_after_secs: u32,
+    /// What a progressive reply grows as, unless the turn asks for the other.
+    pub progressive_format: crate::config::ReplyFormat,
     /// The id of the greeting's audio (one lasting file), synthesized on first use.
     pub greeting_audio: tokio::sync::OnceCell<String>,
 }
 
 impl RecordingContext {
-    /// The link to the stored reply audio `id`.
+    /// The link to the stored reply audio `id` (a WAV file).
     fn audio_url(&self, id: String) -> String {
-        format!("{}/audio/{id}.wav", self.public_url)
+        self.audio_url_as(id, crate::config::ReplyFormat::Wav)
+    }
+
+    /// The link to the stored reply audio `id` in `format`.
+    fn audio_url_as(&self, id: String, format: crate::config::ReplyFormat) -> String {
+        format!("{}/audio/{id}.{}", self.public_url, format.extension())
     }
 }

@@ -14,7 +14,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use super::audio_store::{Growing, Stored};
+use super::audio_store::{Growing, ReplyFormat, Stored};
 use super::{progressive, RecordingContext};
 use crate::audio::{decode, wav};
 use crate::calls::{CallId, CallRecorder};
@@ -33,6 +33,8 @@ pub struct TurnRequest {
     /// Answer once the words are transcribed, with audio that grows as the reply is made.
     #[serde(default)]
     progressive: bool,
+    /// What that audio is: "mp3" or "wav" (default `calls.progressive_format`).
+    format: Option<ReplyFormat>,
 }
 
 /// A finished turn: the answer of a whole turn, and the result of a progressive one.
@@ -128,7 +130,8 @@ async fn answer(
         .open()
         .map_err(|refused| ApiError::refused(refused, ctx.retry_after_secs, &ctx.operator_phone))?;
     if req.progressive {
-        return progressive::start(ctx.clone(), call, pcm, timings, started)
+        let format = req.format.unwrap_or(ctx.progressive_format);
+        return progressive::start(ctx.clone(), call, pcm, format, timings, started)
             .await
             .map(Answer::Progressive);
     }
@@ -220,8 +223,9 @@ fn download_error(e: DownloadError) -> ApiError {
 /// cannot take longer between two pieces).
 const GROWING_STALL: Duration = Duration::from_secs(60);
 
-/// Serves a stored reply as `audio/wav`; ids are unguessable, so no auth. A reply still
-/// being made is sent as it grows (chunked), to its end.
+/// Serves a stored reply (`{id}.wav`, or `{id}.mp3` for a progressive MP3 reply); ids are
+/// unguessable, so no auth. A reply still being made is sent as it grows (chunked), to its
+/// end.
 pub async fn serve_audio(
     State(ctx): State<Arc<RecordingContext>>,
     Path(file): Path<String>,
@@ -233,18 +237,26 @@ pub async fn serve_audio(
             "no such reply audio (expired?)",
         )
     };
-    let id = file.strip_suffix(".wav").ok_or_else(not_found)?;
-    let bytes = match ctx.audio.get(id).ok_or_else(not_found)? {
-        Stored::Whole(bytes) => bytes.as_ref().clone(),
+    let (id, asked) = match file.rsplit_once('.') {
+        Some((id, "wav")) => (id, ReplyFormat::Wav),
+        Some((id, "mp3")) => (id, ReplyFormat::Mp3),
+        _ => return Err(not_found()),
+    };
+    let (bytes, format) = match ctx.audio.get(id).ok_or_else(not_found)? {
+        Stored::Whole(bytes) => (bytes.as_ref().clone(), ReplyFormat::Wav),
         // A reply that is complete is a whole file.
         Stored::Growing(growing) => match growing.finished() {
-            Some(bytes) => bytes,
-            None => return Ok(growing_response(&growing)),
+            Some(bytes) => (bytes, growing.format()),
+            None if growing.format() == asked => return Ok(growing_response(&growing)),
+            None => return Err(not_found()),
         },
     };
+    if format != asked {
+        return Err(not_found());
+    }
     Ok((
         [
-            (header::CONTENT_TYPE, "audio/wav"),
+            (header::CONTENT_TYPE, format.content_type()),
             (header::CACHE_CONTROL, "private, max-age=600"),
         ],
         bytes,
@@ -279,7 +291,7 @@ fn growing_response(growing: &Growing) -> Response {
     });
     (
         [
-            (header::CONTENT_TYPE, "audio/wav"),
+            (header::CONTENT_TYPE, growing.format().content_type()),
             (header::CACHE_CONTROL, "no-store"),
         ],
         Body::from_stream(chunks),

@@ -18,6 +18,7 @@ const path = require('node:path');
 const vm = require('node:vm');
 const WS = require('ws');
 const audio = require('./audio');
+const { ProgressiveClock, decodeMp3 } = require('./mp3');
 const { voiceNames } = require('./voicelist');
 
 /** Raised (and recorded) when a scenario uses something the stand-in does not provide. */
@@ -413,8 +414,8 @@ class Call {
     }
     this.standin
       .fetchAudio(url)
-      .then(({ seconds, level, body }) => {
-        Object.assign(record, { ok: true, durationMs: seconds * 1000, level, bytes: body });
+      .then(({ seconds, level, body, format, mp3 }) => {
+        Object.assign(record, { ok: true, durationMs: seconds * 1000, level, bytes: body, format, mp3 });
         if (this.playback !== token || !this.live()) return;
         this.handlers.emitNow(CALL_EVENTS.PlaybackStarted, this.event(CALL_EVENTS.PlaybackStarted, { duration: seconds }));
         this.finishPlaybackLater(this.standin.scaled(seconds * 1000));
@@ -439,9 +440,9 @@ class Call {
       this.handlers.emitNow(CALL_EVENTS.PlaybackStarted, this.event(CALL_EVENTS.PlaybackStarted, { duration: 0 }));
     };
     this.standin
-      .fetchAudioProgressively(url, onFirst)
-      .then(({ seconds, level, body, chunks }) => {
-        Object.assign(record, { ok: true, durationMs: seconds * 1000, level, bytes: body, chunks, arrivedMs: Date.now() - t0 });
+      .fetchAudioProgressively(url, onFirst, () => this.playback === token && this.live())
+      .then(({ seconds, level, body, chunks, format, mp3, stalls }) => {
+        Object.assign(record, { ok: true, durationMs: seconds * 1000, level, bytes: body, chunks, format, mp3, stalls, arrivedMs: Date.now() - t0 });
         if (this.playback !== token || !this.live()) return;
         const left = this.standin.scaled(seconds * 1000) - (Date.now() - t0 - record.firstAudioMs);
         this.finishPlaybackLater(Math.max(0, left));
@@ -1107,12 +1108,13 @@ class StandIn {
     this.phone.playbacks.push(record);
     const t0 = Date.now();
     if (progressive) {
+      const playing = () => !player.destroyed && !player.finished && !this.terminated;
       this.fetchAudioProgressively(url, () => {
         record.firstAudioMs = Date.now() - t0;
         player.started(0);
-      })
-        .then(({ seconds, level, body, chunks }) => {
-          Object.assign(record, { ok: true, durationMs: seconds * 1000, level, bytes: body, chunks, arrivedMs: Date.now() - t0 });
+      }, playing)
+        .then(({ seconds, level, body, chunks, format, mp3, stalls }) => {
+          Object.assign(record, { ok: true, durationMs: seconds * 1000, level, bytes: body, chunks, format, mp3, stalls, arrivedMs: Date.now() - t0 });
           const left = this.scaled(seconds * 1000) - (Date.now() - t0 - record.firstAudioMs);
           player.finishLater(Math.max(0, left));
         })
@@ -1122,8 +1124,8 @@ class StandIn {
         });
     } else {
       this.fetchAudio(url)
-        .then(({ seconds, level, body }) => {
-          Object.assign(record, { ok: true, durationMs: seconds * 1000, level, bytes: body });
+        .then(({ seconds, level, body, format, mp3 }) => {
+          Object.assign(record, { ok: true, durationMs: seconds * 1000, level, bytes: body, format, mp3 });
           player.started(seconds);
           player.finishLater(this.scaled(seconds * 1000));
         })
@@ -1286,41 +1288,76 @@ class StandIn {
     return `${local.origin}${u.pathname}${u.search}`;
   }
 
-  /** Downloads an audio URL as the call's player would and checks it is real sound. */
+  /** Downloads an audio URL (WAV or MP3) as the call's player would and checks it is real sound. */
   async fetchAudio(url) {
     const res = await fetch(this.route(url, ['http:', 'https:']), { signal: AbortSignal.timeout(12_000) });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const body = Buffer.from(await res.arrayBuffer());
     if (body.length > 10 * 1024 * 1024) throw new Error('over 10 MB');
-    const wav = audio.parseWav(body);
-    const seconds = wav.samples.length / wav.channels / wav.sampleRate;
-    if (seconds < 0.2) throw new Error(`only ${seconds.toFixed(2)} s of audio`);
-    return { seconds, level: audio.rms(wav.samples), body };
+    const clock = new ProgressiveClock();
+    clock.push(body, 0);
+    clock.end();
+    return this.heardAudio(body, clock, res.headers.get('content-type'));
   }
 
-  /** Fetches a WAV file as it arrives; `onFirst` runs when the first audio bytes are in. */
-  async fetchAudioProgressively(url, onFirst) {
+  /**
+   * Fetches a WAV or MP3 file as it arrives; `onFirst` runs when the first audio is in (the
+   * first whole MP3 frame, the first WAV sample). The player plays it from then on in real
+   * time (not scaled by timeScale: voxd's pacing is real time); a chunk that arrives more
+   * than 0.25 s after the audio before it ran out is a stall, a failure of the test (on
+   * Voximplant the player runs dry, and may end the playback silently), while `playing()`
+   * says the playback goes on (one stopped or on a call that ended hears nothing).
+   */
+  async fetchAudioProgressively(url, onFirst, playing = () => true) {
     const res = await fetch(this.route(url, ['http:', 'https:']), { signal: AbortSignal.timeout(60_000) });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     const parts = [];
     let size = 0;
-    let chunks = 0;
     let started = false;
+    const clock = new ProgressiveClock();
     for await (const part of res.body) {
+      const stall = clock.push(Buffer.from(part), performance.now() / 1000);
       parts.push(Buffer.from(part));
       size += part.length;
-      chunks += 1;
       if (size > 10 * 1024 * 1024) throw new Error('over 10 MB');
-      if (!started && size > 44) {
+      if (stall && playing()) {
+        const s = (x) => `${x.toFixed(3)} s`;
+        this.fail(new Error(
+          `progressive playback of ${url} stalled: a chunk arrived ${s(stall.at)} after the first audio, ` +
+            `with ${s(stall.had)} of audio before it; the player had run dry ${s(stall.behind)} before ` +
+            `(more than ${s(clock.slack)}), so the caller hears a gap, or Voximplant ends the playback`,
+        ));
+      }
+      if (!started && clock.started) {
         started = true;
         onFirst();
       }
     }
-    const body = Buffer.concat(parts);
+    clock.end();
+    const heard = await this.heardAudio(Buffer.concat(parts), clock, res.headers.get('content-type'));
+    return { ...heard, chunks: clock.chunks, stalls: clock.stalls };
+  }
+
+  /**
+   * What the caller hears of a downloaded file whose bytes `clock` has read: {seconds, level,
+   * body (a WAV file: MP3 decoded by lame), format ('wav' or 'mp3'), received (bytes), mp3 (for
+   * MP3: frames, versions, sampleRates, bitrates, channels, id3)}. A Content-Type that names
+   * another format than the bytes' is an error.
+   */
+  async heardAudio(received, clock, contentType) {
+    const type = (contentType || '').split(';')[0].trim().toLowerCase();
+    const declared = type === 'audio/mpeg' || type === 'audio/mp3' ? 'mp3' : ['audio/wav', 'audio/x-wav', 'audio/wave'].includes(type) ? 'wav' : null;
+    if (declared && declared !== clock.format) throw new Error(`served as ${type}, but the bytes are ${clock.format.toUpperCase()}`);
+    const body = clock.format === 'mp3' ? await decodeMp3(received) : received;
     const wav = audio.parseWav(body);
     const seconds = wav.samples.length / wav.channels / wav.sampleRate;
     if (seconds < 0.2) throw new Error(`only ${seconds.toFixed(2)} s of audio`);
-    return { seconds, level: audio.rms(wav.samples), body, chunks };
+    const out = { seconds, level: audio.rms(wav.samples), body, format: clock.format, received: received.length };
+    if (clock.format === 'mp3') {
+      const r = clock.reader;
+      out.mp3 = { frames: r.frames, versions: [...r.versions], sampleRates: [...r.sampleRates], bitrates: [...r.bitrates], channels: [...r.channels], id3: r.id3 };
+    }
+    return out;
   }
 
   /** Net.httpRequestAsync: the arguments are checked at the call, the request runs async. */
