@@ -56,12 +56,9 @@ pub fn finish_stream(wav: &mut [u8]) {
     wav[40..44].copy_from_slice(&data.to_le_bytes());
 }
 
-/// `pcm` as the little-endian 16-bit samples of a WAV data chunk.
-pub fn samples_le(pcm: &Pcm) -> Vec<u8> {
-    pcm.samples
-        .iter()
-        .flat_map(|&s| to_i16(s).to_le_bytes())
-        .collect()
+/// 16-bit samples as the little-endian bytes of a WAV data chunk.
+pub fn samples_le(samples: &[i16]) -> Vec<u8> {
+    samples.iter().flat_map(|s| s.to_le_bytes()).collect()
 }
 
 /// Converts one f32 sample to 16-bit PCM with clipping.
@@ -80,7 +77,7 @@ mod tests {
             rate: 8000,
         };
         let mut stream = stream_header(8000);
-        stream.extend(samples_le(&pcm));
+        stream.extend(samples_le(&pcm.to_i16()));
         let whole = encode(&pcm).unwrap();
         assert_ne!(stream, whole, "the stream header claims no length");
         finish_stream(&mut stream);

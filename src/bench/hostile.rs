@@ -169,6 +169,16 @@ fn bystander(api: SocketAddr) -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// `GET /health`'s JSON, asked with `client`.
+async fn health(client: &reqwest::Client, api: SocketAddr) -> Result<serde_json::Value> {
+    Ok(client
+        .get(format!("http://{api}/health"))
+        .send()
+        .await?
+        .json()
+        .await?)
+}
+
 /// `GET /health`'s status and time, as text, and how long it took when it answered 200.
 async fn timed_health(api: SocketAddr) -> (String, Option<Duration>) {
     let asked = Instant::now();
@@ -212,12 +222,7 @@ async fn never_started(
         }
     }
     let during = super::load::resident_mb(api, Some(&tokens.admin)).await;
-    let health: serde_json::Value = bystander(api)
-        .get(format!("http://{api}/health"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let health = health(&bystander(api), api).await?;
     let room = format!("{} with {} live", health["status"], health["active_calls"]);
     let opened = Instant::now();
     while opened.elapsed() < start_timeout + SLACK && callers.iter().any(|c| c.closed().is_none()) {
@@ -294,12 +299,7 @@ async fn too_fast(api: SocketAddr, tokens: &Tokens, run: &str) -> Result<Line> {
 /// and what they cost in memory. The calls taken are ended again.
 async fn event_flood(api: SocketAddr, tokens: &Tokens, run: &str) -> Result<Line> {
     let client = reqwest::Client::new();
-    let health: serde_json::Value = client
-        .get(format!("http://{api}/health"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let health = health(&client, api).await?;
     let capacity = health["capacity"].as_u64().unwrap_or(0) as usize;
     let before = super::load::resident_mb(api, Some(&tokens.admin)).await;
     let (mut taken, mut refused, mut other) = (Vec::new(), 0, Vec::new());
@@ -379,12 +379,7 @@ async fn lost_hang_ups(
         });
     }
     let client = bystander(api);
-    let health: serde_json::Value = client
-        .get(format!("http://{api}/health"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let health = health(&client, api).await?;
     let room = health["room"].as_u64().unwrap_or(0) as usize;
     for i in 0..room {
         event_in(

@@ -486,18 +486,7 @@ impl Conversation {
             }
             let language = self.call.as_ref().and_then(|c| c.language());
             let text = self.assistant.keypad_text(language.as_deref(), &keys);
-            self.start_reply(Vec::new(), ReplyInput::Words(text.clone()), now, None);
-            // The keys are the caller's turn: in the history, the transcript and the memory.
-            if let Some(call) = &self.call {
-                call.heard(&text);
-            }
-            self.out.push(Output::Heard {
-                text: text.clone(),
-                after: Duration::ZERO,
-            });
-            if let Some(r) = self.reply.as_mut() {
-                r.heard = Some(text);
-            }
+            self.start_reply(Vec::new(), ReplyInput::Words(text), now, None);
         }
         if self.deferred.is_some() && !self.listening.busy() {
             if let Some((so_far, paused)) = self.deferred.take() {

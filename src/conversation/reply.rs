@@ -238,7 +238,15 @@ impl Assistant {
                 send(ReplyEvent::Done(end));
                 return Ok(());
             }
-            ReplyInput::Words(text) => (Some(text), language),
+            ReplyInput::Words(text) => {
+                // Typed words and read-out keys are the caller's turn like heard ones.
+                send(ReplyEvent::Heard {
+                    text: text.clone(),
+                    language: language.clone().unwrap_or_default(),
+                    call_language: language.clone(),
+                });
+                (Some(text), language)
+            }
             ReplyInput::Audio(audio) => {
                 self.hear(audio, "", language, &pacing, &mut end, send)
                     .await?

@@ -16,7 +16,7 @@ use super::{Assistant, Output};
 use crate::audio::Pcm;
 use crate::engines::schedule::Deadline;
 use crate::engines::{ChatMessage, Role};
-use fakes::{assistant, assistant_hearing, FakeStt, Harness, RATE};
+use fakes::{assistant, assistant_hearing, FakeLlm, FakeStt, Harness, RATE};
 
 fn message(role: Role, text: &str) -> ChatMessage {
     ChatMessage::new(role, text)
@@ -94,9 +94,9 @@ async fn the_next_turn_sees_the_conversation_so_far() {
     );
 }
 
-#[tokio::test]
-async fn barge_in_cuts_the_reply_and_memory_keeps_only_what_was_heard() {
-    let (a, _) = assistant(
+/// A call whose caller asked about prices, with 0.3 s of voxd's 0.72 s first sentence played.
+async fn talking_about_prices() -> (Harness, Arc<FakeLlm>) {
+    let (a, llm) = assistant(
         &["Tell me about prices."],
         "Our basic plan costs ten euros a month and includes everything you need.",
         None,
@@ -104,10 +104,15 @@ async fn barge_in_cuts_the_reply_and_memory_keeps_only_what_was_heard() {
     let mut h = Harness::new(a, "");
     h.caller_turn();
     h.settle().await;
-    // 0.3 s of a 0.72 s sentence has played when the caller cuts in.
     h.advance(10);
     h.advance(300);
     assert!(h.conversation.speaking(h.now));
+    (h, llm)
+}
+
+#[tokio::test]
+async fn barge_in_cuts_the_reply_and_memory_keeps_only_what_was_heard() {
+    let (mut h, _) = talking_about_prices().await;
     h.conversation
         .on_turn_event(TurnEvent::SpeechStarted, h.now);
     h.advance(10);
@@ -588,17 +593,7 @@ async fn a_transcription_given_up_while_it_waits_for_its_place_leaves_at_once() 
 
 #[tokio::test]
 async fn keys_stop_voxd_and_the_run_is_read_to_the_model_after_the_gap() {
-    let (a, llm) = assistant(
-        &["Tell me about prices."],
-        "Our basic plan costs ten euros a month and includes everything you need.",
-        None,
-    );
-    let mut h = Harness::new(a, "");
-    h.caller_turn();
-    h.settle().await;
-    h.advance(10);
-    h.advance(300);
-    assert!(h.conversation.speaking(h.now));
+    let (mut h, llm) = talking_about_prices().await;
     let out = h.conversation.pressed('1', h.now);
     assert!(out.contains(&Output::Clear), "a key stops voxd: {out:?}");
     h.out.extend(out);

@@ -253,10 +253,7 @@ impl Writer {
         let Some(rate) = self.rate else { return };
         match (&mut self.mp3, self.format) {
             (Some(encoder), _) => growing.append(&encoder.encode(samples)),
-            (None, ReplyFormat::Wav) => {
-                let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
-                growing.append(&bytes);
-            }
+            (None, ReplyFormat::Wav) => growing.append(&wav::samples_le(samples)),
             (None, ReplyFormat::Mp3) => return,
         }
         let length = Duration::from_secs_f64(samples.len() as f64 / f64::from(rate));
