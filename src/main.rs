@@ -76,8 +76,9 @@ enum Command {
     /// together), `kb` (knowledge base search time and its prompt cost), `listen`
     /// (transcribing while the caller speaks vs at the end: word error rate and time),
     /// `wer` (word error rate and real-time factor of the STT settings over a folder of
-    /// recordings, --dir) or `hostile` (what hostile clients do to a running voxd, with
-    /// --url and its --config).
+    /// recordings, --dir), `turn-taking` (the end of a turn told from a pause inside it, by
+    /// the words and by the end-of-turn model, over one-sentence recordings, --dir) or
+    /// `hostile` (what hostile clients do to a running voxd, with --url and its --config).
     Bench {
         #[arg(value_enum, default_value_t = BenchKind::Turn)]
         kind: BenchKind,
@@ -96,13 +97,15 @@ enum Command {
         #[arg(long, value_name = "HOST:PORT")]
         url: Option<std::net::SocketAddr>,
         /// `wer`: the folder of recordings (e.g. models/speech/asterisk-ru from
-        /// scripts/fetch-test-speech).
+        /// scripts/fetch-test-speech); `turn-taking`: the folders whose one-sentence
+        /// recordings make the set (repeat it; default: the English and Russian Asterisk sets).
         #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
+        dir: Vec<PathBuf>,
         /// `wer`: the transcript file, `name: words` per line (default: DIR/transcripts.txt).
         #[arg(long, value_name = "FILE")]
         transcripts: Option<PathBuf>,
-        /// `wer`: score only the first N recordings.
+        /// `wer`: score only the first N recordings; `turn-taking`: the first N sentences of
+        /// each folder.
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
     },
@@ -137,6 +140,7 @@ enum BenchKind {
     Listen,
     Hostile,
     Wer,
+    TurnTaking,
 }
 
 fn main() {
@@ -277,13 +281,30 @@ fn run(cli: Cli) -> Result<()> {
             limit,
             ..
         } => {
-            let dir = dir.context("bench wer needs --dir: a folder of recordings")?;
+            let [dir] = <[PathBuf; 1]>::try_from(dir)
+                .ok()
+                .context("bench wer needs --dir: one folder of recordings")?;
             voxd::bench::wer_set(
                 &cfg,
                 &dir,
                 transcripts.as_deref(),
                 limit.unwrap_or(usize::MAX),
             )
+        }
+        Command::Bench {
+            kind: BenchKind::TurnTaking,
+            dir,
+            limit,
+            ..
+        } => {
+            let dirs = if dir.is_empty() {
+                ["asterisk-en", "asterisk-ru"]
+                    .map(|set| PathBuf::from("models/speech").join(set))
+                    .to_vec()
+            } else {
+                dir
+            };
+            voxd::bench::turn_taking(&cfg, &dirs, limit.unwrap_or(usize::MAX))
         }
     }
 }

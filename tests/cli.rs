@@ -168,6 +168,36 @@ fn check_reports_a_damaged_model_as_a_checksum_mismatch() {
 }
 
 #[test]
+fn bench_turn_taking_judges_whole_and_cut_sentences() {
+    let dir = repo().join("models/speech/asterisk-en");
+    let (ok, out, err) = run(voxd()
+        .args(["bench", "turn-taking", "--limit", "3", "--dir"])
+        .arg(&dir));
+    assert!(ok, "{out}{err}");
+    let decisions = out
+        .lines()
+        .find(|l| l.contains(" decisions: "))
+        .unwrap_or_else(|| panic!("no summary: {out}"));
+    // Three sentences, and the twelve numbers read from the digits.
+    assert!(decisions.contains(" 15 complete turns"), "{decisions}");
+    for policy in ["words (before)", "model, then words", "model by threshold"] {
+        assert!(out.contains(policy), "{policy}: {out}");
+    }
+    assert!(out.contains("model time per decision p50"), "{out}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let (ok, _, err) = run(voxd()
+        .args(["bench", "turn-taking", "--dir"])
+        .arg(empty.path()));
+    assert!(!ok && err.contains("scripts/fetch-test-speech"), "{err}");
+    let (ok, _, err) = run(voxd()
+        .args(["bench", "turn-taking", "--dir"])
+        .arg(&dir)
+        .env("VOXD_MODELS_TURN", ""));
+    assert!(!ok && err.contains("needs the end-of-turn model"), "{err}");
+}
+
+#[test]
 fn bench_wer_scores_recorded_speech_and_names_what_is_missing() {
     let dir = repo().join("models/speech/asterisk-en");
     assert!(

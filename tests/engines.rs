@@ -424,3 +424,29 @@ async fn spoken(assistant: &Assistant, words: &str) -> String {
         .unwrap();
     pieces.join(" ")
 }
+
+#[test]
+fn smart_turn_hears_a_finished_sentence_and_one_cut_short() {
+    let model = harness()
+        .engines
+        .turn
+        .as_ref()
+        .expect("the test set has the end-of-turn model");
+    // "Please check the number and | dial again.", "Your call cannot | be completed as
+    // dialed.", "Please enter a new extension, followed | by pound."
+    for (name, cut) in [
+        ("check-number-dial-again", 0.7),
+        ("cannot-complete-as-dialed", 0.5),
+        ("agent-newlocation", 0.7),
+    ] {
+        let [whole, part] = &common::prompt_cut("asterisk-en", name, &[1.0, cut])[..] else {
+            unreachable!()
+        };
+        let (whole, part) = (
+            model.finished(whole).unwrap(),
+            model.finished(part).unwrap(),
+        );
+        assert!(whole > 0.9, "{name}: the whole sentence {whole}");
+        assert!(part < 0.1, "{name}: cut at {cut}: {part}");
+    }
+}

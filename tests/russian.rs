@@ -333,3 +333,24 @@ async fn a_bilingual_line_answers_each_caller_in_the_voice_of_their_language() {
     assert_eq!(body["language"], "en", "{body}");
     assert_eq!(reply_rate(&body).await, 22_050, "the English voice: {body}");
 }
+
+#[test]
+fn smart_turn_hears_a_russian_sentence_finished_and_cut_short() {
+    let engines = engines();
+    let model = engines.turn.as_ref().expect("the end-of-turn model");
+    // "Набранный номер не может | быть вызван.", "На данный момент | все линии заняты."
+    for (name, cut) in [
+        ("cannot-complete-as-dialed", 0.7),
+        ("all-circuits-busy-now", 0.5),
+    ] {
+        let [whole, part] = &common::prompt_cut("asterisk-ru", name, &[1.0, cut])[..] else {
+            unreachable!()
+        };
+        let (whole, part) = (
+            model.finished(whole).unwrap(),
+            model.finished(part).unwrap(),
+        );
+        assert!(whole > 0.6, "{name}: the whole sentence {whole}");
+        assert!(part < 0.3, "{name}: cut at {cut}: {part}");
+    }
+}

@@ -538,6 +538,69 @@ async fn a_caller_who_pauses_mid_sentence_gets_one_reply_to_the_whole_sentence()
     c.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_the_end_of_turn_model_hears_as_unfinished_gets_no_reply() {
+    let h = harness();
+    let unfinished = |text: &str| -> f64 {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("voxd_end_of_turn_verdicts_total{verdict=\"unfinished\"} ")
+            })
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    };
+    let before = unfinished(&common::metrics_text(h.api).await);
+    let mut c = Caller::connect(h.api, "", Some(common::TOKEN))
+        .await
+        .unwrap();
+    c.start(Encoding::Pcm16, "ws-model-pause").await.unwrap();
+    let greeted = c
+        .wait_for(0, "greeting transcript", Duration::from_secs(30), |v| {
+            is_type(v, "transcript") && v["role"] == "assistant"
+        })
+        .await
+        .unwrap();
+    // "Your call cannot… be completed as dialed." (a recorded voice), with a 700 ms pause:
+    // longer than the plain end of turn (500 ms), and the words alone ("Your call cannot")
+    // tell nothing, so only the end-of-turn model keeps voxd quiet.
+    let whole = common::prompt_cut("asterisk-en", "cannot-complete-as-dialed", &[1.0]).remove(0);
+    let cut = (whole.samples.len() - 1600) / 2;
+    let part = |samples: &[f32]| voxd::audio::Pcm {
+        samples: samples.to_vec(),
+        rate: whole.rate,
+    };
+    c.stream(&part(&whole.samples[..cut])).await.unwrap();
+    c.silence(700).await.unwrap();
+    c.stream(&part(&whole.samples[cut..])).await.unwrap();
+    let sent = c.messages().len();
+    let talked_over = c.messages()[greeted + 1..sent]
+        .iter()
+        .find(|m| is_event(&m.json, "start") || is_type(&m.json, "transcript"))
+        .map(|m| m.json.to_string());
+    assert_eq!(talked_over, None, "voxd answered in the caller's pause");
+    let answered = c
+        .wait_for(sent, "assistant transcript", Duration::from_secs(60), |v| {
+            is_type(v, "transcript") && v["role"] == "assistant"
+        })
+        .await
+        .unwrap();
+    let heard: Vec<String> = c.messages()[greeted + 1..answered]
+        .iter()
+        .filter(|m| is_type(&m.json, "transcript") && m.json["role"] == "user")
+        .map(|m| m.json["text"].as_str().unwrap().to_lowercase())
+        .collect();
+    assert_eq!(heard.len(), 1, "one turn, one reply: {heard:?}");
+    assert!(
+        heard[0].contains("call") && heard[0].contains("dialed"),
+        "the whole sentence in one transcript: {heard:?}"
+    );
+    let after = unfinished(&common::metrics_text(h.api).await);
+    assert!(
+        after > before,
+        "the model heard the pause: {before} → {after}"
+    );
+    c.close().await;
+}
+
 /// The close code voxd ended `c` with, once it has (at most `within` seconds from now).
 async fn closed(c: &Caller, what: &str, within: u64) -> Option<u16> {
     wait_until(what, Duration::from_secs(within), || async {

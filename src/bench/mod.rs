@@ -3,7 +3,8 @@
 //! `load` several simultaneous real-time calls, `llm` batched generation's tokens/s,
 //! `kb` the knowledge base's search and prompt cost, `listen` transcribing while the caller
 //! speaks against at the end, `hostile` what hostile clients do to a running voxd, `wer`
-//! the STT's word error rate over a folder of recordings ([`recordings`]). [`caller`]
+//! the STT's word error rate over a folder of recordings ([`recordings`]), `turn-taking`
+//! how the end of a turn is told from a pause inside it ([`turn_taking`]). [`caller`]
 //! is the media-stream client
 //! they (and the tests) call voxd with.
 
@@ -16,6 +17,7 @@ mod load;
 pub mod recordings;
 mod stream;
 mod turn;
+mod turn_taking;
 pub mod wer;
 
 use std::net::SocketAddr;
@@ -41,6 +43,7 @@ pub use load::run as load;
 pub use recordings::run as wer_set;
 pub use stream::run as stream;
 pub use turn::run as turn;
+pub use turn_taking::run as turn_taking;
 
 /// This run's mark in the ids of the calls it makes (8 hex digits): an ended call's id is
 /// never opened again, so runs against one voxd (or one history) must not repeat ids.

@@ -325,6 +325,11 @@ impl CallRecorder {
         self.log.metrics.speculation(outcome);
     }
 
+    /// The end-of-turn model heard one of the caller's pauses (finished, unfinished, failed).
+    pub fn turn_verdict(&self, verdict: &str) {
+        self.log.metrics.turn_verdict(verdict);
+    }
+
     /// The caller interrupted voxd.
     pub fn barge_in(&self) {
         self.log.metrics.barge_in();

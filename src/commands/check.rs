@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::audio::Pcm;
 use crate::config::Config;
 use crate::engines::llm::Llm;
+use crate::engines::smart_turn::SmartTurn;
 use crate::engines::stt::Stt;
 use crate::engines::tts::{voice_config_path, Tts};
 
@@ -224,7 +226,33 @@ pub fn run(cfg: &Config) -> Result<()> {
         let key = format!("languages.{code}.voice");
         check_voice(&format!("tts ({code})"), &voice, &key, Some(&code), cfg)
     });
-    for ok in [stt_ok, llm_ok, tts_ok, voices_ok] {
+    let turn_ok = m.turn.as_os_str().is_empty()
+        || engine("turn", &[&m.turn, &m.onnxruntime], || {
+            let model = SmartTurn::load(&m.turn, &m.onnxruntime, 1)?;
+            // Half a second of a vowel-like tone, then the short silence: a test decision.
+            let mut samples: Vec<f32> = (0..8000)
+                .map(|i| 0.2 * (i as f32 * 140.0 * std::f32::consts::TAU / 16_000.0).sin())
+                .collect();
+            samples.extend([0.0; 3200]);
+            let started = std::time::Instant::now();
+            model.finished(&Pcm {
+                samples,
+                rate: 16_000,
+            })?;
+            Ok(Loaded {
+                detail: format!(
+                    "{}, end-of-turn model, {} ms a decision",
+                    m.turn.display(),
+                    started.elapsed().as_millis()
+                ),
+                language: "multilingual (23 languages, Russian and English among them)".into(),
+                warning: None,
+            })
+        });
+    if m.turn.as_os_str().is_empty() {
+        println!("turn: off (models.turn is empty: turns end on silence and words alone)");
+    }
+    for ok in [stt_ok, llm_ok, tts_ok, voices_ok, turn_ok] {
         failed += usize::from(!ok);
     }
     if failed > 0 {

@@ -21,6 +21,8 @@ pub struct ConversationConfig {
     pub transcribe_while_speaking_ms: u32,
     pub end_of_turn_complete_ms: u32,
     pub end_of_turn_unfinished_ms: u32,
+    /// The end-of-turn model's probability at or above which the caller has finished.
+    pub end_of_turn_threshold: f32,
     pub barge_in: bool,
     pub barge_in_min_ms: u32,
     pub max_turn_secs: u32,
@@ -42,6 +44,7 @@ impl Default for ConversationConfig {
             transcribe_while_speaking_ms: 1000,
             end_of_turn_complete_ms: 300,
             end_of_turn_unfinished_ms: 1000,
+            end_of_turn_threshold: 0.5,
             barge_in: true,
             barge_in_min_ms: 300,
             max_turn_secs: 30,

@@ -12,6 +12,8 @@ pub struct ModelsConfig {
     pub voice: PathBuf,
     pub onnxruntime: PathBuf,
     pub espeak_data: PathBuf,
+    /// The end-of-turn model (Smart Turn v3); empty: turns end on silence and words alone.
+    pub turn: PathBuf,
 }
 
 impl Default for ModelsConfig {
@@ -23,6 +25,7 @@ impl Default for ModelsConfig {
             voice: dir.join("en_US-joe-medium.onnx"),
             onnxruntime: dir.join("libonnxruntime.so.1.24.4"),
             espeak_data: PathBuf::new(),
+            turn: dir.join("smart-turn-v3.2-cpu.onnx"),
         }
     }
 }

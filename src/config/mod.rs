@@ -82,11 +82,21 @@ impl Config {
         };
         warnings.extend(env::apply_env_overrides(&mut value, std::env::vars())?);
         warnings.extend(conversation::legacy::migrate(&mut value).map_err(anyhow::Error::msg)?);
+        let turn_set = value.get("models").and_then(|m| m.get("turn")).is_some();
         let mut cfg: Config = toml::Value::Table(value).try_into().with_context(|| {
             format!("config file {} has an invalid key or value", display(path))
         })?;
         cfg.warnings = warnings;
         cfg.resolve_paths(&base);
+        if !turn_set && !cfg.models.turn.is_file() {
+            // A config from before the end-of-turn model: voxd runs as it did.
+            cfg.warnings.push(format!(
+                "config: models.turn is not set and {} does not exist: turns end on silence \
+                 and words alone (scripts/download-models fetches the end-of-turn model)",
+                cfg.models.turn.display()
+            ));
+            cfg.models.turn = PathBuf::new();
+        }
         cfg.validate()?;
         cfg.warnings.extend(languages::warnings(&cfg));
         if cfg.stt.prompt_kb_headings && !cfg.kb.enabled {
@@ -108,6 +118,7 @@ impl Config {
             &mut m.voice,
             &mut m.onnxruntime,
             &mut m.espeak_data,
+            &mut m.turn,
             &mut self.history.database,
             &mut self.kb.index,
             &mut self.voximplant.credentials,
@@ -218,6 +229,12 @@ impl Config {
                 c.end_of_turn_unfinished_ms
             );
         }
+        if !(c.end_of_turn_threshold > 0.0 && c.end_of_turn_threshold < 1.0) {
+            bail!(
+                "conversation.end_of_turn_threshold must be between 0 and 1 (not {})",
+                c.end_of_turn_threshold
+            );
+        }
         if self.voximplant_stream.lead_ms < 20 {
             bail!("voximplant_stream.lead_ms must be at least 20");
         }
@@ -304,6 +321,27 @@ mod tests {
         assert!(cfg.download.allow_private);
         assert_eq!(cfg.server.token, "12345");
         assert_eq!(cfg.voximplant.rule_id, 678);
+    }
+
+    #[test]
+    fn a_config_from_before_the_end_of_turn_model_runs_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("voxd.toml");
+        std::fs::write(&file, "[models]\nstt = \"whisper.bin\"\n").unwrap();
+        let cfg = Config::load(Some(&file)).unwrap();
+        assert_eq!(cfg.models.turn, PathBuf::new());
+        assert!(cfg
+            .warnings
+            .iter()
+            .any(|w| w.contains("models.turn is not set")));
+        // Set, it must be there: the engines refuse a missing one at start-up.
+        std::fs::write(&file, "[models]\nturn = \"turn.onnx\"\n").unwrap();
+        let cfg = Config::load(Some(&file)).unwrap();
+        assert_eq!(cfg.models.turn, dir.path().join("turn.onnx"));
+        std::fs::write(&file, "[models]\nturn = \"\"\n").unwrap();
+        let cfg = Config::load(Some(&file)).unwrap();
+        assert_eq!(cfg.models.turn, PathBuf::new());
+        assert!(!cfg.warnings.iter().any(|w| w.contains("models.turn")));
     }
 
     #[test]

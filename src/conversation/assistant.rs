@@ -20,7 +20,7 @@ use crate::config::{CallLanguage, Config, Phrases};
 use crate::engines::schedule::{Deadline, Due, EngineLoad, Gate, Work};
 use crate::engines::{
     ChatMessage, Engines, Grammar, LlmEvent, Role, SpeechToText, TextGenerator, TextToSpeech,
-    Transcript,
+    Transcript, TurnEndModel,
 };
 use crate::kb::KnowledgeBase;
 
@@ -105,6 +105,8 @@ pub struct Assistant {
     /// The other languages a call may be answered in, each with its own head and phrases.
     pub(super) languages: Languages,
     pub settings: ReplySettings,
+    /// Hears whether the caller has finished their turn (none: silence and words decide).
+    turn_model: Option<Arc<dyn TurnEndModel>>,
 }
 
 /// What a reply says in one language: the prompt head, the caller's goodbyes, the reprompt
@@ -140,7 +142,19 @@ impl Assistant {
             head,
             languages: Languages::default(),
             settings,
+            turn_model: None,
         }
+    }
+
+    /// Adds the model that hears whether the caller has finished their turn.
+    pub fn with_turn_model(mut self, model: Option<Arc<dyn TurnEndModel>>) -> Self {
+        self.turn_model = model;
+        self
+    }
+
+    /// The model that hears whether the caller has finished their turn, if there is one.
+    pub fn turn_model(&self) -> Option<Arc<dyn TurnEndModel>> {
+        self.turn_model.clone()
     }
 
     /// Answers a call in the language it is heard in (`setting`), with these languages'
@@ -284,6 +298,7 @@ impl Assistant {
                     .collect(),
             )
             .with_gate(engines.speech.clone())
+            .with_turn_model(engines.turn.clone().map(|m| m as Arc<dyn TurnEndModel>))
             .with_kb(kb))
     }
 

@@ -24,9 +24,28 @@ use crate::audio::Pcm;
 use crate::calls::CallRecorder;
 use crate::engines::schedule::{Deadline, Due};
 
-/// Reply progress, tagged with the reply's number: the transport hands each one back to
-/// [`Conversation::on_reply`].
-pub type ReplyUpdates = mpsc::UnboundedReceiver<(u64, ReplyEvent)>;
+/// What the conversation's background work reports; the transport hands each one back to
+/// [`Conversation::on_update`].
+#[derive(Debug)]
+pub enum Update {
+    /// A reply's progress, tagged with the reply's number.
+    Reply(u64, ReplyEvent),
+    /// The end-of-turn model's probability that the caller had finished, for the pause
+    /// numbered `pause` (None: the model failed).
+    Verdict { pause: u64, finished: Option<f32> },
+}
+
+/// The conversation's background work reports here.
+pub type Updates = mpsc::UnboundedReceiver<Update>;
+
+/// The caller's current pause, while it may end their turn, and what was heard in it.
+struct Pause {
+    seq: u64,
+    /// The end-of-turn model's verdict: finished or not (None: not yet, or no model).
+    model: Option<bool>,
+    /// What the speculative transcript's words say.
+    words: Option<Ending>,
+}
 
 /// The reply in progress.
 struct Reply {
@@ -56,7 +75,7 @@ pub struct Conversation {
     settings: Settings,
     /// The call being held (set by [`Self::start`]).
     call: Option<Arc<CallRecorder>>,
-    replies: mpsc::UnboundedSender<(u64, ReplyEvent)>,
+    updates: mpsc::UnboundedSender<Update>,
     /// The caller's audio rate while audio flows.
     in_rate: Option<u32>,
     out_rate: u32,
@@ -79,19 +98,23 @@ pub struct Conversation {
     ending: Option<Action>,
     /// The keys the caller pressed, until they are read.
     keypad: Keypad,
+    /// The caller's pause that may end their turn, and the number of the last one.
+    pause: Option<Pause>,
+    pauses: u64,
     out: Vec<Output>,
 }
 
 impl Conversation {
-    /// A conversation that has not started; reply progress arrives on the returned channel.
-    pub fn new(assistant: Arc<Assistant>, settings: Settings) -> (Self, ReplyUpdates) {
-        let (replies, updates) = mpsc::unbounded_channel();
+    /// A conversation that has not started; its background work reports on the returned
+    /// channel.
+    pub fn new(assistant: Arc<Assistant>, settings: Settings) -> (Self, Updates) {
+        let (tx, updates) = mpsc::unbounded_channel();
         let keypad = Keypad::new(settings.keypad.clone());
         let conversation = Self {
             assistant,
             settings,
             call: None,
-            replies,
+            updates: tx,
             in_rate: None,
             out_rate: 16_000,
             detector: None,
@@ -105,6 +128,8 @@ impl Conversation {
             deferred: None,
             ending: None,
             keypad,
+            pause: None,
+            pauses: 0,
             out: Vec::new(),
         };
         (conversation, updates)
@@ -203,6 +228,7 @@ impl Conversation {
             TurnEvent::SpeechStarted => {
                 self.listening.restart();
                 self.deferred = None;
+                self.pause = None;
                 if self.speaking(now) {
                     if self.settings.barge_in {
                         self.barge_in(now);
@@ -225,9 +251,13 @@ impl Conversation {
                 }
             }
             TurnEvent::PartialVoid(end) => self.listening.void(end),
-            TurnEvent::Paused(so_far) => self.speculate(so_far, now, now),
+            TurnEvent::Paused(so_far) => {
+                self.judge_pause(&so_far);
+                self.speculate(so_far, now, now);
+            }
             TurnEvent::Resumed => {
                 self.deferred = None;
+                self.pause = None;
                 if self.speculating() {
                     if let Some(r) = self.reply.take() {
                         r.task.abort();
@@ -237,6 +267,7 @@ impl Conversation {
             }
             TurnEvent::TurnEnded(samples) => {
                 self.deferred = None;
+                self.pause = None;
                 if self.speaking(now) && !self.settings.barge_in {
                     return;
                 }
@@ -334,13 +365,76 @@ impl Conversation {
         }
     }
 
-    /// A speculative transcript: a complete question ends the turn sooner, speech that goes
-    /// on later.
+    /// The caller paused: the end-of-turn model hears their turn so far (the audio carried
+    /// over from an abandoned reply, then this utterance; its last 8 s count) off the
+    /// runtime, and reports on the updates channel.
+    fn judge_pause(&mut self, so_far: &[i16]) {
+        self.pauses += 1;
+        self.pause = Some(Pause {
+            seq: self.pauses,
+            model: None,
+            words: None,
+        });
+        let (Some(model), Some(rate)) = (self.assistant.turn_model(), self.in_rate) else {
+            return;
+        };
+        let keep = 8 * rate as usize;
+        let mut turn = self.carry_over[self.carry_over.len().saturating_sub(keep)..].to_vec();
+        turn.extend_from_slice(so_far);
+        let audio = Pcm::from_i16(&turn[turn.len().saturating_sub(keep)..], rate);
+        let (tx, pause, label) = (self.updates.clone(), self.pauses, self.label().to_string());
+        tokio::task::spawn_blocking(move || {
+            let finished = model
+                .finished(&audio)
+                .map_err(|e| tracing::warn!(call_id = label, "end-of-turn model failed: {e:#}"))
+                .ok();
+            let _ = tx.send(Update::Verdict { pause, finished });
+        });
+    }
+
+    /// The end-of-turn model's verdict on pause `seq` (if it is still the caller's pause).
+    fn on_verdict(&mut self, seq: u64, finished: Option<f32>, now: Instant) {
+        let Some(pause) = self.pause.as_mut().filter(|p| p.seq == seq) else {
+            return;
+        };
+        let verdict = finished.map(|p| p >= self.settings.threshold);
+        pause.model = verdict;
+        tracing::debug!(
+            call_id = self.label(),
+            ?finished,
+            "end-of-turn model heard a pause"
+        );
+        if let Some(call) = &self.call {
+            call.turn_verdict(match verdict {
+                Some(true) => "finished",
+                Some(false) => "unfinished",
+                None => "failed",
+            });
+        }
+        self.end_pause(now);
+    }
+
+    /// A speculative transcript's words, heard in the caller's pause.
     fn listen_to_words(&mut self, text: &str, now: Instant) {
-        let ms = match end_of_turn::judge(text) {
-            Ending::Complete => self.settings.complete_ms,
-            Ending::Unfinished => self.settings.unfinished_ms,
-            Ending::Plain => return,
+        if let Some(pause) = self.pause.as_mut() {
+            pause.words = Some(end_of_turn::judge(text));
+            self.end_pause(now);
+        }
+    }
+
+    /// How long the caller's pause may last before their turn ends, from what was heard in
+    /// it: the model's verdict (a finished turn whose words go on is not finished), or
+    /// without one the words alone (a complete question ends sooner, speech that goes on
+    /// later); with neither, the plain silence.
+    fn end_pause(&mut self, now: Instant) {
+        let Some(pause) = &self.pause else { return };
+        let (complete, unfinished) = (self.settings.complete_ms, self.settings.unfinished_ms);
+        let ms = match (pause.model, pause.words) {
+            (Some(true), Some(Ending::Unfinished)) | (Some(false), _) => unfinished,
+            (Some(true), _) => complete,
+            (None, Some(Ending::Complete)) => complete,
+            (None, Some(Ending::Unfinished)) => unfinished,
+            (None, _) => return,
         };
         if let Some(ended) = self.detector.as_mut().and_then(|d| d.end_after(ms)) {
             self.on_turn_event(ended, now);
@@ -369,11 +463,11 @@ impl Conversation {
             live: true,
             due: speculative.clone(),
         };
-        let (assistant, tx, id) = (self.assistant.clone(), self.replies.clone(), self.reply_seq);
+        let (assistant, tx, id) = (self.assistant.clone(), self.updates.clone(), self.reply_seq);
         let task = tokio::spawn(
             async move {
                 let mut send = |ev| {
-                    let _ = tx.send((id, ev));
+                    let _ = tx.send(Update::Reply(id, ev));
                 };
                 if let Err(e) = assistant.reply_in(request, language, &mut send).await {
                     send(ReplyEvent::Failed(format!("{e:#}")));
@@ -396,8 +490,19 @@ impl Conversation {
         });
     }
 
+    /// Takes in what the background work reported.
+    pub fn on_update(&mut self, update: Update, now: Instant) -> Vec<Output> {
+        match update {
+            Update::Reply(id, event) => self.on_reply(id, event, now),
+            Update::Verdict { pause, finished } => {
+                self.on_verdict(pause, finished, now);
+                self.take()
+            }
+        }
+    }
+
     /// Takes in the progress of a reply (events of abandoned replies are ignored).
-    pub fn on_reply(&mut self, id: u64, event: ReplyEvent, now: Instant) -> Vec<Output> {
+    fn on_reply(&mut self, id: u64, event: ReplyEvent, now: Instant) -> Vec<Output> {
         if self.reply.as_ref().is_none_or(|r| r.id != id) {
             return Vec::new();
         }

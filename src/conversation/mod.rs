@@ -6,7 +6,7 @@
 
 pub mod assistant;
 mod chunker;
-mod end_of_turn;
+pub(crate) mod end_of_turn;
 pub mod keypad;
 mod language;
 mod listening;
@@ -24,7 +24,7 @@ use std::time::Duration;
 
 pub use assistant::{Assistant, ReplySettings};
 pub use listening::join as join_words;
-pub use machine::{Conversation, ReplyUpdates};
+pub use machine::{Conversation, Update, Updates};
 use tools::ToolCall;
 use turn_detector::TurnSettings;
 
@@ -38,6 +38,8 @@ pub struct Settings {
     /// question, and one whose transcript goes on ([`end_of_turn`]).
     pub complete_ms: usize,
     pub unfinished_ms: usize,
+    /// The end-of-turn model's probability at or above which the caller has finished.
+    pub threshold: f32,
     /// Said when the conversation starts; empty: wait for the caller.
     pub greeting: String,
     pub barge_in: bool,
@@ -67,6 +69,7 @@ impl Settings {
             },
             complete_ms: c.end_of_turn_complete_ms as usize,
             unfinished_ms: c.end_of_turn_unfinished_ms as usize,
+            threshold: c.end_of_turn_threshold,
             greeting: c.greeting.clone(),
             barge_in: c.barge_in,
             barge_in_min_ms: c.barge_in_min_ms,

@@ -1,6 +1,7 @@
 //! The three engines behind narrow interfaces: speech → text ([`SpeechToText`]), messages →
 //! a text stream ([`TextGenerator`]), text → speech ([`TextToSpeech`]). The real ones
-//! (Whisper, llama.cpp, Piper) are loaded once at start-up ([`Engines::load`]) and shared by
+//! (Whisper, llama.cpp, Piper; and [`smart_turn`], which hears whether the caller has
+//! finished: [`TurnEndModel`]) are loaded once at start-up ([`Engines::load`]) and shared by
 //! every call; the conversation layer sees only the traits, so it runs on fakes in tests.
 //! Their work is served by deadline within a CPU budget ([`schedule`]).
 
@@ -9,6 +10,7 @@ pub mod llm;
 pub mod phonemize;
 mod read_aloud;
 pub mod schedule;
+pub mod smart_turn;
 pub mod stt;
 pub mod tts;
 
@@ -64,6 +66,20 @@ pub trait TextToSpeech: Send + Sync {
     fn synthesize(&self, text: &str) -> Result<Pcm>;
 }
 
+/// The end of a caller's turn heard in their voice. Blocking: callers run it off the async
+/// runtime.
+pub trait TurnEndModel: Send + Sync {
+    /// The probability (0–1) that `audio`, the caller's turn so far and the short silence
+    /// after it, is a finished turn.
+    fn finished(&self, audio: &Pcm) -> Result<f32>;
+}
+
+impl TurnEndModel for smart_turn::SmartTurn {
+    fn finished(&self, audio: &Pcm) -> Result<f32> {
+        smart_turn::SmartTurn::finished(self, audio)
+    }
+}
+
 impl SpeechToText for stt::Stt {
     fn transcribe(&self, samples: &[f32], stop: &AtomicBool) -> Result<Transcript> {
         self.transcribe_unless(samples, stop)
@@ -107,6 +123,8 @@ pub struct Engines {
     pub tts: Arc<tts::Tts>,
     /// The voices of the languages that have their own (`[languages.<code>] voice`).
     pub voices: BTreeMap<String, Arc<tts::Tts>>,
+    /// The end-of-turn model (none when `models.turn` is empty).
+    pub turn: Option<Arc<smart_turn::SmartTurn>>,
     pub names: ModelNames,
     /// Where transcriptions and syntheses wait for the cores (the LLM defers to it).
     pub speech: Arc<Gate>,
@@ -179,6 +197,18 @@ impl Engines {
             }
             voices.insert(code, (file_name(&voice), Arc::new(loaded)));
         }
+        let turn = if cfg.models.turn.as_os_str().is_empty() {
+            None
+        } else {
+            let (model, _) = timed("end-of-turn model", &cfg.models.turn, || {
+                smart_turn::SmartTurn::load(
+                    &cfg.models.turn,
+                    &cfg.models.onnxruntime,
+                    budget.speech_jobs,
+                )
+            })?;
+            Some(Arc::new(model))
+        };
         let capacity = match cfg.calls.max_live {
             0 => {
                 let turn = capacity::measure(&stt, &llm, &tts, &cfg.llm.system_prompt)?;
@@ -213,6 +243,7 @@ impl Engines {
             llm: Arc::new(llm),
             tts: Arc::new(tts),
             voices: voices.into_iter().map(|(code, (_, v))| (code, v)).collect(),
+            turn,
             names,
             speech,
             capacity,

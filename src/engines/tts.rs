@@ -184,7 +184,7 @@ pub fn voice_config_path(voice: &Path) -> PathBuf {
 
 /// Points `ort` at the ONNX Runtime shared library. The library path is checked here:
 /// with `load-dynamic`, ort waits forever for a library that is missing.
-fn init_onnxruntime(path: &Path) -> Result<()> {
+pub(super) fn init_onnxruntime(path: &Path) -> Result<()> {
     static INIT: OnceLock<std::result::Result<(), String>> = OnceLock::new();
     INIT.get_or_init(|| {
         if !path.is_file() {

@@ -94,6 +94,7 @@ pub struct Metrics {
     stages: Family<Histogram>,
     barge_ins: Family<Counter>,
     speculations: Family<Counter>,
+    turn_verdicts: Family<Counter>,
     tool_calls: Family<Counter>,
     errors: Family<Counter>,
     model_load: Family<Gauge>,
@@ -133,6 +134,12 @@ impl Default for Metrics {
                 "Replies begun in the caller's pause: used (the turn had ended), dropped (the \
                  caller went on), skipped (the engines had no room).",
                 &["outcome"],
+            ),
+            turn_verdicts: Family::new(
+                "voxd_end_of_turn_verdicts_total",
+                "What the end-of-turn model heard in the caller's pauses: finished, \
+                 unfinished, or failed (silence and words decided).",
+                &["verdict"],
             ),
             tool_calls: Family::new(
                 "voxd_tool_calls_total",
@@ -199,6 +206,9 @@ impl Default for Metrics {
         for outcome in ["used", "dropped", "skipped"] {
             m.speculations.declare(&[outcome]);
         }
+        for verdict in ["finished", "unfinished", "failed"] {
+            m.turn_verdicts.declare(&[verdict]);
+        }
         // Zero gaps is a figure too (`voxd bench load` reads it).
         m.stages
             .declare(&[Transport::Stream.as_str(), Stage::ReplyGap.as_str()]);
@@ -234,6 +244,11 @@ impl Metrics {
 
     pub fn speculation(&self, outcome: &str) {
         self.speculations.inc(&[outcome]);
+    }
+
+    /// The end-of-turn model heard a pause (`verdict`: finished, unfinished, failed).
+    pub fn turn_verdict(&self, verdict: &str) {
+        self.turn_verdicts.inc(&[verdict]);
     }
 
     pub fn tool_called(&self, tool: &str) {
@@ -284,6 +299,7 @@ impl Metrics {
         self.stages.encode(&mut out);
         self.barge_ins.encode(&mut out);
         self.speculations.encode(&mut out);
+        self.turn_verdicts.encode(&mut out);
         self.tool_calls.encode(&mut out);
         self.errors.encode(&mut out);
         self.model_load.encode(&mut out);

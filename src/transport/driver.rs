@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 
 use tokio::time::{Interval, MissedTickBehavior};
 
-use crate::conversation::{Conversation, Output, ReplyUpdates};
+use crate::conversation::{Conversation, Output, Updates};
 
 /// What happened next.
 pub enum Step<T> {
     /// The clock ticked: the conversation's outputs now due.
     Tick(Vec<Output>),
-    /// A reply made progress: the conversation's outputs.
-    Reply(Vec<Output>),
+    /// Background work (a reply, the end-of-turn model) reported: the conversation's
+    /// outputs.
+    Update(Vec<Output>),
     /// The transport's own input arrived.
     Input(T),
 }
@@ -22,17 +23,17 @@ pub enum Step<T> {
 /// A conversation, its reply updates and its clock.
 pub struct Driver {
     pub conversation: Conversation,
-    replies: ReplyUpdates,
+    updates: Updates,
     ticker: Interval,
 }
 
 impl Driver {
-    pub fn new(conversation: Conversation, replies: ReplyUpdates) -> Self {
+    pub fn new(conversation: Conversation, updates: Updates) -> Self {
         let mut ticker = tokio::time::interval(Duration::from_millis(10));
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         Self {
             conversation,
-            replies,
+            updates,
             ticker,
         }
     }
@@ -41,8 +42,8 @@ impl Driver {
     pub async fn next<T>(&mut self, input: impl Future<Output = T>) -> Step<T> {
         tokio::select! {
             _ = self.ticker.tick() => Step::Tick(self.conversation.tick(Instant::now())),
-            Some((id, ev)) = self.replies.recv() => {
-                Step::Reply(self.conversation.on_reply(id, ev, Instant::now()))
+            Some(update) = self.updates.recv() => {
+                Step::Update(self.conversation.on_update(update, Instant::now()))
             }
             v = input => Step::Input(v),
         }

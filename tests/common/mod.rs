@@ -374,3 +374,25 @@ pub async fn call_info(call_id: &str) -> serde_json::Value {
         .await
         .1
 }
+
+/// An Asterisk prompt of `set` as a phone call hears it (8 kHz): for each of the `cuts`
+/// (fractions of it up to its last voiced sample), its audio up to there and a fifth of a
+/// second of silence.
+pub fn prompt_cut(set: &str, name: &str, cuts: &[f64]) -> Vec<Pcm> {
+    let path = repo().join(format!("models/speech/{set}/{name}.wav"));
+    let bytes = std::fs::read(&path).expect("test speech: run scripts/fetch-test-speech");
+    let pcm =
+        voxd::audio::resample::to_rate(voxd::audio::decode::decode(&bytes, 30.0).unwrap(), 8000)
+            .unwrap();
+    let end = pcm.samples.iter().rposition(|s| s.abs() > 0.01).unwrap();
+    cuts.iter()
+        .map(|f| {
+            let mut samples = pcm.samples[..(end as f64 * f) as usize].to_vec();
+            samples.extend(std::iter::repeat_n(0.0, 1600));
+            Pcm {
+                samples,
+                rate: 8000,
+            }
+        })
+        .collect()
+}

@@ -271,7 +271,7 @@ class RepositoryManifestTest(unittest.TestCase):
         for name in ["ru-cpu", "ru-gpu", "en-cpu"]:
             files = self.sets[name]["files"]
             roles = {f["role"] for f in files}
-            self.assertTrue({"stt", "llm", "voice", "voice_config"} <= roles, name)
+            self.assertTrue({"stt", "llm", "voice", "voice_config", "turn"} <= roles, name)
             for f in files:
                 self.assertRegex(f["sha256"], "^[0-9a-f]{64}$", f["name"])
                 self.assertGreater(f["size"], 1000, f["name"])
@@ -283,7 +283,8 @@ class RepositoryManifestTest(unittest.TestCase):
                 self.assertRegex(f["url"], "/resolve/[0-9a-f]{40}/", f["name"])
                 # Licences a company may use on its phone line: no research-only or
                 # non-commercial model in a production set.
-                self.assertRegex(f.get("licence", ""), r"^(MIT|Apache-2\.0|CC0-1\.0)\b", f["name"])
+                self.assertRegex(f.get("licence", ""), r"^(MIT|Apache-2\.0|CC0-1\.0|BSD-2-Clause)\b",
+                                 f["name"])
         self.assertEqual(self.sets["ru-cpu"]["config"]["stt"]["language"], "ru")
 
     def test_set_config_keys_are_voxd_config_keys(self):
@@ -304,7 +305,7 @@ class RepositoryManifestTest(unittest.TestCase):
             self.assertEqual(out, sums.read_text())
         wheels = subprocess.run([sys.executable, str(SCRIPT), "--print-wheels", "test"],
                                 capture_output=True, text=True, check=True).stdout.splitlines()
-        self.assertEqual(len(wheels), 6)
+        self.assertEqual(len(wheels), 7)
         self.assertTrue(all(len(w.split("\t")[1]) == 64 for w in wheels))
 
 

@@ -13,11 +13,13 @@ use crate::config::{CallLanguage, Phrases};
 use crate::conversation::reply::ReplyEvent;
 use crate::conversation::tools::Tools;
 use crate::conversation::turn_detector::{TurnEvent, TurnSettings};
-use crate::conversation::{Assistant, Conversation, Output, ReplySettings, ReplyUpdates, Settings};
+use crate::conversation::{
+    Assistant, Conversation, Output, ReplySettings, Settings, Update, Updates,
+};
 use crate::engines::schedule::{Due, Lane};
 use crate::engines::{
     ChatMessage, Grammar, LlmEvent, SpeechToText, TextGenerator, TextStream, TextToSpeech,
-    Transcript,
+    Transcript, TurnEndModel,
 };
 use crate::metrics::{Metrics, Transport};
 
@@ -101,6 +103,26 @@ impl TextToSpeech for FakeTts {
             rate: self.rate,
         })
     }
+}
+
+/// An end-of-turn model that always hears the same probability (None: it fails).
+pub struct FakeTurnModel(pub Option<f32>);
+
+impl TurnEndModel for FakeTurnModel {
+    fn finished(&self, _audio: &Pcm) -> Result<f32> {
+        self.0.ok_or_else(|| anyhow::anyhow!("the model broke"))
+    }
+}
+
+/// [`assistant`], hearing the end of the caller's turns through `model`.
+pub fn assistant_with_turn_model(
+    heard: &[&str],
+    reply: &str,
+    model: FakeTurnModel,
+) -> Arc<Assistant> {
+    let script = heard.iter().map(|s| (s.to_string(), "en".into())).collect();
+    let (a, _, _) = build(script, reply, "Be brief.", None);
+    Arc::new(a.with_turn_model(Some(Arc::new(model))))
 }
 
 /// The rate of the English voice of [`bilingual_assistant`] (the base voice's is [`RATE`]).
@@ -211,7 +233,9 @@ fn call() -> Arc<CallRecorder> {
 /// A conversation on fake engines, its clock, and everything it has output.
 pub struct Harness {
     pub conversation: Conversation,
-    updates: ReplyUpdates,
+    updates: Updates,
+    /// End-of-turn verdicts taken in and not yet waited for ([`Self::verdict`]).
+    verdicts: usize,
     pub call: Arc<CallRecorder>,
     pub now: Instant,
     pub out: Vec<Output>,
@@ -230,6 +254,7 @@ impl Harness {
             },
             complete_ms: 300,
             unfinished_ms: 1000,
+            threshold: 0.5,
             greeting: greeting.into(),
             barge_in: true,
             barge_in_min_ms: 300,
@@ -246,6 +271,7 @@ impl Harness {
         Self {
             conversation,
             updates,
+            verdicts: 0,
             call,
             now,
             out,
@@ -272,18 +298,33 @@ impl Harness {
 
     /// Takes in the reply's progress until it is complete.
     pub async fn settle(&mut self) {
-        loop {
-            let (id, ev) = tokio::time::timeout(Duration::from_secs(5), self.updates.recv())
-                .await
-                .expect("no reply progress within 5 s")
-                .expect("the reply channel closed");
-            let last = matches!(ev, ReplyEvent::Done(_) | ReplyEvent::Failed(_));
-            let out = self.conversation.on_reply(id, ev, self.now);
-            self.out.extend(out);
-            if last {
-                return;
-            }
+        while !self.next_update().await {}
+    }
+
+    /// Takes in updates until the end-of-turn model's verdict has come.
+    pub async fn verdict(&mut self) {
+        while self.verdicts == 0 {
+            self.next_update().await;
         }
+        self.verdicts -= 1;
+    }
+
+    /// Takes in the next update; whether it ended a reply.
+    async fn next_update(&mut self) -> bool {
+        let update = tokio::time::timeout(Duration::from_secs(5), self.updates.recv())
+            .await
+            .expect("no update within 5 s")
+            .expect("the updates channel closed");
+        let ended = matches!(
+            update,
+            Update::Reply(_, ReplyEvent::Done(_) | ReplyEvent::Failed(_))
+        );
+        if matches!(update, Update::Verdict { .. }) {
+            self.verdicts += 1;
+        }
+        let out = self.conversation.on_update(update, self.now);
+        self.out.extend(out);
+        ended
     }
 
     pub fn advance(&mut self, ms: u64) {

@@ -16,7 +16,10 @@ use super::{Assistant, Output};
 use crate::audio::Pcm;
 use crate::engines::schedule::Deadline;
 use crate::engines::{ChatMessage, Role};
-use fakes::{assistant, assistant_hearing, FakeLlm, FakeStt, Harness, RATE};
+use fakes::{
+    assistant, assistant_hearing, assistant_with_turn_model, FakeLlm, FakeStt, FakeTurnModel,
+    Harness, RATE,
+};
 
 fn message(role: Role, text: &str) -> ChatMessage {
     ChatMessage::new(role, text)
@@ -343,8 +346,9 @@ async fn a_caller_who_goes_on_after_a_pause_gets_one_reply_to_the_whole_sentence
 }
 
 /// Speech, then silence until voxd answers (at most 2 s): how long the silence was. The
-/// speculative reply is made in full as soon as it starts (the engines are fakes).
-async fn silence_before_the_reply(h: &mut Harness) -> usize {
+/// speculative reply is made in full as soon as it starts (the engines are fakes), and the
+/// end-of-turn model's verdict (`model`: the assistant has one) is in by then.
+async fn silence_before_the_reply(h: &mut Harness, model: bool) -> usize {
     h.hear(&buzz(800, RATE as usize));
     let mut quiet = 0;
     let mut settled = false;
@@ -353,6 +357,9 @@ async fn silence_before_the_reply(h: &mut Harness) -> usize {
         quiet += 20;
         if h.conversation.speculating() && !settled {
             h.settle().await;
+            if model {
+                h.verdict().await;
+            }
             settled = true;
         }
         if h.texts().iter().any(|t| t.starts_with("heard")) {
@@ -372,7 +379,7 @@ async fn the_end_of_turn_listens_to_the_words() {
     ] {
         let (a, _) = assistant(&[heard], "Sure.", None);
         let mut h = Harness::new(a, "");
-        quiet.push(silence_before_the_reply(&mut h).await);
+        quiet.push(silence_before_the_reply(&mut h, false).await);
     }
     let [plain, complete, unfinished] = quiet[..] else {
         unreachable!()
@@ -383,6 +390,52 @@ async fn the_end_of_turn_listens_to_the_words() {
         "a complete question ends after 300 ms, not 500"
     );
     assert_eq!(unfinished - plain, 500, "speech that goes on waits 1000 ms");
+}
+
+#[tokio::test]
+async fn the_end_of_turn_model_decides_how_long_a_pause_may_be() {
+    let plain = {
+        let (a, _) = assistant(&["I need a table for two."], "Sure.", None);
+        silence_before_the_reply(&mut Harness::new(a, ""), false).await
+    };
+    let mut quiet = Vec::new();
+    for (heard, finished) in [
+        ("I need a table for two.", Some(0.9)),
+        ("I need a table for two.", Some(0.2)),
+        ("My number is", Some(0.9)),
+        ("What time do you open on Saturday?", Some(0.2)),
+        ("What time do you open on Saturday?", None),
+    ] {
+        let a = assistant_with_turn_model(&[heard], "Sure.", FakeTurnModel(finished));
+        let mut h = Harness::new(a, "");
+        quiet.push(silence_before_the_reply(&mut h, true).await as isize - plain as isize);
+    }
+    assert_eq!(
+        quiet,
+        [-200, 500, 500, 500, -200],
+        "finished: 300 ms; unfinished, or words that go on: 1000 ms; a failed model leaves \
+         it to the words"
+    );
+}
+
+#[tokio::test]
+async fn a_verdict_on_a_pause_the_caller_ended_by_speaking_is_ignored() {
+    let a = assistant_with_turn_model(&["I need a table"], "Sure.", FakeTurnModel(Some(0.9)));
+    let mut h = Harness::new(a, "");
+    let pause = |h: &mut Harness| {
+        while !h.conversation.speculating() {
+            h.hear(&[0; RATE as usize / 50]);
+        }
+    };
+    h.hear(&buzz(800, RATE as usize));
+    pause(&mut h);
+    h.hear(&buzz(400, RATE as usize));
+    pause(&mut h);
+    // The first pause's verdict comes in the second pause, 200 ms into its silence: had it
+    // counted, the turn would end 100 ms later; 150 ms later it is still the caller's pause.
+    h.verdict().await;
+    h.hear(&[0; 15 * RATE as usize / 100]);
+    assert!(h.conversation.speculating(), "{:?}", h.texts());
 }
 
 /// A call whose caller has begun to speak, hearing the scripted words (a reply: "Noted.").

@@ -226,7 +226,7 @@ async fn converse(
                 }
                 outputs
             }
-            Step::Reply(outputs) => outputs,
+            Step::Update(outputs) => outputs,
             Step::Input(Input::Piece(piece)) => {
                 let samples: Vec<i16> = to_stt_rate.push(&piece)?.into_iter().map(to_i16).collect();
                 if let Some(r) = recording.as_mut() {

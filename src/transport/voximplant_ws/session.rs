@@ -113,7 +113,7 @@ pub(super) async fn run(
                 Step::Tick(outputs) => call
                     .deliver(outputs)
                     .and_then(|()| call.check_time(Instant::now())),
-                Step::Reply(outputs) => call.deliver(outputs),
+                Step::Update(outputs) => call.deliver(outputs),
                 Step::Input(Some(msg)) => match msg {
                     Some(Ok(Message::Text(text))) => {
                         call.last_heard = Instant::now();
