@@ -539,6 +539,74 @@ async fn a_caller_who_pauses_mid_sentence_gets_one_reply_to_the_whole_sentence()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backchannel_over_voxd_is_no_turn_and_the_reply_goes_on() {
+    let h = harness();
+    let ignored = |text: &str| -> f64 {
+        ["backchannel", "resumed"]
+            .iter()
+            .map(|kind| {
+                let prefix = format!("voxd_interruptions_ignored_total{{kind=\"{kind}\"}} ");
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&prefix))
+                    .map_or(0.0, |v| v.trim().parse().unwrap())
+            })
+            .sum()
+    };
+    let before = ignored(&common::metrics_text(h.api).await);
+    let mut c = Caller::connect(h.api, "", Some(common::TOKEN))
+        .await
+        .unwrap();
+    c.start(Encoding::Pcm16, "ws-backchannel").await.unwrap();
+    let greeted = c
+        .wait_for(0, "greeting", Duration::from_secs(20), |v| {
+            is_type(v, "transcript")
+        })
+        .await
+        .unwrap();
+    c.stream(&h.speak("Please tell me a long story about your company and its history."))
+        .await
+        .unwrap();
+    c.wait_for(greeted + 1, "reply audio", Duration::from_secs(40), |v| {
+        is_event(v, "media")
+    })
+    .await
+    .unwrap();
+    c.silence(400).await.unwrap();
+    // "Okay." while voxd talks: short, voxd talks on; longer, it stops and resumes.
+    let from = c.messages().len();
+    c.stream(&h.speak("Okay.")).await.unwrap();
+    c.silence(2500).await.unwrap();
+    let msgs = c.messages();
+    let after = &msgs[from..];
+    assert!(
+        !after
+            .iter()
+            .any(|m| is_type(&m.json, "transcript") && m.json["role"] == "user"),
+        "a backchannel became a turn: {:?}",
+        after.iter().map(|m| m.json.to_string()).collect::<Vec<_>>()
+    );
+    if let Some(clear) = after.iter().position(|m| is_type(&m.json, "clear")) {
+        let resumed = after[clear..]
+            .iter()
+            .find(|m| is_event(&m.json, "start"))
+            .expect("the cut reply resumes");
+        let within = resumed.at.duration_since(after[clear].at);
+        assert!(within < Duration::from_secs(2), "resumed after {within:?}");
+    }
+    let late = msgs.len().saturating_sub(10);
+    assert!(
+        msgs[late..].iter().any(|m| is_event(&m.json, "media"))
+            || msgs[from..]
+                .iter()
+                .any(|m| is_type(&m.json, "transcript") && m.json["role"] == "assistant"),
+        "the reply went on"
+    );
+    let now = ignored(&common::metrics_text(h.api).await);
+    assert_eq!(now, before + 1.0, "counted once as ignored");
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pause_the_end_of_turn_model_hears_as_unfinished_gets_no_reply() {
     let h = harness();
     let unfinished = |text: &str| -> f64 {

@@ -325,6 +325,11 @@ impl CallRecorder {
         self.log.metrics.speculation(outcome);
     }
 
+    /// Speech over voxd did not end its reply (backchannel, resumed).
+    pub fn interruption_ignored(&self, kind: &str) {
+        self.log.metrics.interruption_ignored(kind);
+    }
+
     /// The end-of-turn model heard one of the caller's pauses (finished, unfinished, failed).
     pub fn turn_verdict(&self, verdict: &str) {
         self.log.metrics.turn_verdict(verdict);

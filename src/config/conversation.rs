@@ -25,6 +25,14 @@ pub struct ConversationConfig {
     pub end_of_turn_threshold: f32,
     pub barge_in: bool,
     pub barge_in_min_ms: u32,
+    /// Speech over voxd shorter than this may be a backchannel: voxd talks on while it is
+    /// heard out.
+    pub backchannel_ms: u32,
+    /// What counts as a backchannel (every language's in one list).
+    pub backchannels: Vec<String>,
+    /// How long after an interruption that held no words (or only a backchannel) voxd may
+    /// resume the reply it cut; 0: never.
+    pub resume_within_ms: u32,
     pub max_turn_secs: u32,
     pub pipeline: Pipeline,
     pub first_clause_words: u32,
@@ -47,6 +55,9 @@ impl Default for ConversationConfig {
             end_of_turn_threshold: 0.5,
             barge_in: true,
             barge_in_min_ms: 300,
+            backchannel_ms: 350,
+            backchannels: crate::conversation::backchannel::Backchannels::builtin(),
+            resume_within_ms: 2000,
             max_turn_secs: 30,
             pipeline: Pipeline::Streaming,
             first_clause_words: 4,

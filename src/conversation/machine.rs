@@ -1,10 +1,11 @@
 //! One conversation as a sans-IO state machine: turn detection on the caller's audio, the
 //! replies (greeting, streamed answers) run as tasks through the reply pipeline, replies
 //! begun speculatively in the caller's pause (held until the turn has really ended, dropped
-//! if the caller goes on), the end of turn that listens to the words, paced playout,
-//! barge-in, and what the call's recorder keeps (its memory, and the language its replies
-//! are made in). Every input carries the time (`now`), so tests drive it with their own
-//! clock.
+//! if the caller goes on), the end of turn that hears the caller's voice (the end-of-turn
+//! model) and words, paced playout, barge-in (speech over voxd heard out while it may be a
+//! backchannel; a cut reply resumed when the interruption held no words), and what the
+//! call's recorder keeps (its memory, and the language its replies are made in). Every
+//! input carries the time (`now`), so tests drive it with their own clock.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,10 +34,31 @@ pub enum Update {
     /// The end-of-turn model's probability that the caller had finished, for the pause
     /// numbered `pause` (None: the model failed).
     Verdict { pause: u64, finished: Option<f32> },
+    /// The words of the caller's speech over voxd numbered `overlap` (None: not heard).
+    Overlap { overlap: u64, words: Option<String> },
 }
 
 /// The conversation's background work reports here.
 pub type Updates = mpsc::UnboundedReceiver<Update>;
+
+/// The caller speaking over voxd, not (yet) an interruption: it may be a backchannel.
+struct Overlap {
+    seq: u64,
+    /// Its words are being transcribed.
+    checking: bool,
+    /// The utterance, if it ended before its words were known.
+    ended: Option<Vec<i16>>,
+}
+
+/// A reply the caller cut, kept while what they said may turn out to hold no words.
+struct Suspended {
+    reply: Reply,
+    playout: Playout,
+    /// When it was cut.
+    at: Instant,
+    /// Its progress since.
+    held: Vec<ReplyEvent>,
+}
 
 /// The caller's current pause, while it may end their turn, and what was heard in it.
 struct Pause {
@@ -101,6 +123,11 @@ pub struct Conversation {
     /// The caller's pause that may end their turn, and the number of the last one.
     pause: Option<Pause>,
     pauses: u64,
+    /// The caller speaking over voxd, and the number of the last such speech.
+    overlap: Option<Overlap>,
+    overlaps: u64,
+    /// A reply the caller cut, until their words are known.
+    suspended: Option<Suspended>,
     out: Vec<Output>,
 }
 
@@ -130,6 +157,9 @@ impl Conversation {
             keypad,
             pause: None,
             pauses: 0,
+            overlap: None,
+            overlaps: 0,
+            suspended: None,
             out: Vec::new(),
         };
         (conversation, updates)
@@ -175,6 +205,16 @@ impl Conversation {
                 self.on_turn_event(event, now);
             }
         }
+        if self.overlap.is_some() {
+            let voiced = self.detector.as_ref().map_or(0, |d| d.voiced_ms());
+            if !self.speaking(now) {
+                // voxd finished while the caller spoke: theirs is an ordinary turn now.
+                self.overlap = None;
+            } else if voiced >= self.settings.backchannel_ms as usize {
+                self.overlap = None;
+                self.barge_in(now, true);
+            }
+        }
         self.take()
     }
 
@@ -182,9 +222,11 @@ impl Conversation {
     /// gathered and read to the model when the run is over (see [`Self::tick`]).
     pub fn pressed(&mut self, key: char, now: Instant) -> Vec<Output> {
         tracing::info!(call_id = self.label(), %key, "key pressed");
+        self.overlap = None;
         if self.speaking(now) {
-            self.barge_in(now);
+            self.barge_in(now, false);
         }
+        self.drop_suspended();
         if let Pressed::Act(action) = self.keypad.press(key, now) {
             if let Some(r) = self.reply.take() {
                 r.task.abort();
@@ -231,7 +273,7 @@ impl Conversation {
                 self.pause = None;
                 if self.speaking(now) {
                     if self.settings.barge_in {
-                        self.barge_in(now);
+                        self.speech_over_voxd(now);
                     }
                 } else if let Some(reply) = self.reply.take() {
                     // The caller went on before voxd answered: answer the whole thing later
@@ -251,6 +293,7 @@ impl Conversation {
                 }
             }
             TurnEvent::PartialVoid(end) => self.listening.void(end),
+            TurnEvent::Paused(so_far) if self.overlap.is_some() => self.hear_overlap(&so_far),
             TurnEvent::Paused(so_far) => {
                 self.judge_pause(&so_far);
                 self.speculate(so_far, now, now);
@@ -263,6 +306,12 @@ impl Conversation {
                         r.task.abort();
                     }
                     self.count_speculation("dropped");
+                }
+            }
+            TurnEvent::TurnEnded(samples) if self.overlap.is_some() => {
+                self.hear_overlap(&samples);
+                if let Some(o) = self.overlap.as_mut() {
+                    o.ended = Some(samples);
                 }
             }
             TurnEvent::TurnEnded(samples) => {
@@ -498,11 +547,92 @@ impl Conversation {
                 self.on_verdict(pause, finished, now);
                 self.take()
             }
+            Update::Overlap { overlap, words } => {
+                self.on_overlap(overlap, words, now);
+                self.take()
+            }
+        }
+    }
+
+    /// The caller began to speak over voxd: an interruption, unless it may be a backchannel
+    /// (it stays shorter than `backchannel_ms`, and its words are one).
+    fn speech_over_voxd(&mut self, now: Instant) {
+        if self.settings.backchannel_ms <= self.settings.barge_in_min_ms {
+            self.barge_in(now, true);
+            return;
+        }
+        self.overlaps += 1;
+        self.overlap = Some(Overlap {
+            seq: self.overlaps,
+            checking: false,
+            ended: None,
+        });
+    }
+
+    /// The caller spoke over voxd and paused (or stopped): their words are transcribed off
+    /// the runtime, voxd talking on meanwhile.
+    fn hear_overlap(&mut self, utterance: &[i16]) {
+        let (Some(o), Some(rate)) = (self.overlap.as_mut(), self.in_rate) else {
+            return;
+        };
+        if std::mem::replace(&mut o.checking, true) {
+            return;
+        }
+        let (assistant, tx, overlap) = (self.assistant.clone(), self.updates.clone(), o.seq);
+        let audio = Pcm::from_i16(utterance, rate);
+        tokio::spawn(
+            async move {
+                let words = assistant
+                    .transcribe(audio, Deadline::now())
+                    .await
+                    .map(|t| t.text)
+                    .map_err(|e| tracing::warn!("cannot transcribe speech over voxd: {e:#}"))
+                    .ok();
+                let _ = tx.send(Update::Overlap { overlap, words });
+            }
+            .instrument(tracing::Span::current()),
+        );
+    }
+
+    /// The words of the caller's speech over voxd: a backchannel (or nothing) is let be,
+    /// anything else interrupts voxd and is the caller's turn.
+    fn on_overlap(&mut self, seq: u64, words: Option<String>, now: Instant) {
+        if self.overlap.as_ref().is_none_or(|o| o.seq != seq) {
+            return;
+        }
+        let Some(overlap) = self.overlap.take() else {
+            return;
+        };
+        let let_be = words
+            .as_deref()
+            .is_some_and(|w| w.trim().is_empty() || self.settings.backchannels.matches(w));
+        if let_be {
+            tracing::info!(call_id = self.label(), "backchannel: voxd talks on");
+            if let Some(call) = &self.call {
+                call.interruption_ignored("backchannel");
+            }
+            if overlap.ended.is_none() {
+                if let Some(d) = self.detector.as_mut() {
+                    d.forget();
+                }
+            }
+            self.listening.restart();
+            return;
+        }
+        if self.speaking(now) {
+            self.barge_in(now, false);
+        }
+        if let Some(samples) = overlap.ended {
+            self.on_turn_event(TurnEvent::TurnEnded(samples), now);
         }
     }
 
     /// Takes in the progress of a reply (events of abandoned replies are ignored).
     fn on_reply(&mut self, id: u64, event: ReplyEvent, now: Instant) -> Vec<Output> {
+        if let Some(s) = self.suspended.as_mut().filter(|s| s.reply.id == id) {
+            s.held.push(event);
+            return Vec::new();
+        }
         if self.reply.as_ref().is_none_or(|r| r.id != id) {
             return Vec::new();
         }
@@ -523,6 +653,15 @@ impl Conversation {
                 call_language,
                 ..
             } => {
+                if self.suspended.is_some() {
+                    let nothing =
+                        text.trim().is_empty() || self.settings.backchannels.matches(&text);
+                    if nothing {
+                        self.resume(now);
+                        return self.take();
+                    }
+                    self.drop_suspended();
+                }
                 if !text.is_empty() {
                     // The caller's words are theirs: in the history, in the logs at debug only.
                     let words = text.split_whitespace().count();
@@ -585,9 +724,17 @@ impl Conversation {
     /// Moves time on: starts a deferred speculation, emits the frames now due, ends a reply
     /// that has played out.
     pub fn tick(&mut self, now: Instant) -> Vec<Output> {
+        let window = self.settings.resume_within;
+        if self
+            .suspended
+            .as_ref()
+            .is_some_and(|s| now.saturating_duration_since(s.at) > window)
+        {
+            self.drop_suspended();
+        }
         if let Some(keys) = self.keypad.due(now) {
             if self.speaking(now) {
-                self.barge_in(now);
+                self.barge_in(now, false);
             }
             let language = self.call.as_ref().and_then(|c| c.language());
             let text = self.assistant.keypad_text(language.as_deref(), &keys);
@@ -650,12 +797,27 @@ impl Conversation {
         let Some(playout) = self.playout.take() else {
             return;
         };
+        self.audio_stop();
+        let reply = self.reply.take();
+        self.keep_said(playout, reply, now, interrupted);
+    }
+
+    fn audio_stop(&mut self) {
         if self.out_started {
             self.out_started = false;
             self.out.push(Output::AudioStop);
         }
+    }
+
+    /// What the caller heard of `reply` by `now` goes into the call's record.
+    fn keep_said(
+        &mut self,
+        playout: Playout,
+        reply: Option<Reply>,
+        now: Instant,
+        interrupted: bool,
+    ) {
         let said = playout.heard_text(now);
-        let reply = self.reply.take();
         if let Some(r) = &reply {
             r.task.abort();
         }
@@ -690,8 +852,10 @@ impl Conversation {
         }
     }
 
-    /// The caller spoke over voxd: stop talking now and listen.
-    fn barge_in(&mut self, now: Instant) {
+    /// The caller spoke over voxd: stop talking now and listen. With `may_resume`, the reply
+    /// is kept until the caller's words are known: none (a cough, a noise) or a backchannel
+    /// resume it ([`Self::resume`]).
+    fn barge_in(&mut self, now: Instant, may_resume: bool) {
         tracing::info!(call_id = self.label(), "barge-in");
         if let Some(call) = &self.call {
             call.barge_in();
@@ -700,7 +864,57 @@ impl Conversation {
             p.clear();
         }
         self.out.push(Output::Clear);
-        self.end_of_reply(now, true);
+        let resumable = may_resume
+            && !self.settings.resume_within.is_zero()
+            && self.reply.is_some()
+            && self.playout.is_some();
+        if !resumable {
+            self.end_of_reply(now, true);
+            return;
+        }
+        self.drop_suspended();
+        self.audio_stop();
+        if let (Some(reply), Some(playout)) = (self.reply.take(), self.playout.take()) {
+            self.suspended = Some(Suspended {
+                reply,
+                playout,
+                at: now,
+                held: Vec::new(),
+            });
+        }
+    }
+
+    /// The caller's interruption held no words (or a backchannel): voxd says the cut reply
+    /// again from the piece it was cut in, and drops the reply to the noise.
+    fn resume(&mut self, now: Instant) {
+        let Some(s) = self.suspended.take() else {
+            return;
+        };
+        tracing::info!(
+            call_id = self.label(),
+            "no words in the interruption: voxd resumes"
+        );
+        if let Some(call) = &self.call {
+            call.interruption_ignored("resumed");
+        }
+        if let Some(r) = self.reply.take() {
+            r.task.abort();
+        }
+        let id = s.reply.id;
+        self.playout = Some(s.playout.resumed(s.at, now));
+        self.reply = Some(s.reply);
+        for event in s.held {
+            let out = self.on_reply(id, event, now);
+            self.out.extend(out);
+        }
+    }
+
+    /// The caller's interruption was real: the cut reply is over, as far as they heard it.
+    fn drop_suspended(&mut self) {
+        if let Some(s) = self.suspended.take() {
+            s.reply.task.abort();
+            self.keep_said(s.playout, Some(s.reply), s.at, true);
+        }
     }
 }
 
@@ -708,6 +922,9 @@ impl Drop for Conversation {
     fn drop(&mut self) {
         if let Some(r) = self.reply.take() {
             r.task.abort();
+        }
+        if let Some(s) = self.suspended.take() {
+            s.reply.task.abort();
         }
     }
 }

@@ -5,6 +5,7 @@
 //! ask`) answers them through the [`Assistant`], and [`playout`] paces voxd's speech.
 
 pub mod assistant;
+pub mod backchannel;
 mod chunker;
 pub(crate) mod end_of_turn;
 pub mod keypad;
@@ -44,6 +45,11 @@ pub struct Settings {
     pub greeting: String,
     pub barge_in: bool,
     pub barge_in_min_ms: u32,
+    /// Speech over voxd shorter than this may be a backchannel ([`backchannel`]).
+    pub backchannel_ms: u32,
+    pub backchannels: backchannel::Backchannels,
+    /// How long after a cut a reply may resume, if the interruption held no words.
+    pub resume_within: Duration,
     /// How far voxd's audio may run ahead of real time.
     pub lead: Duration,
     /// How the caller's keys are read ([`keypad`]).
@@ -73,6 +79,9 @@ impl Settings {
             greeting: c.greeting.clone(),
             barge_in: c.barge_in,
             barge_in_min_ms: c.barge_in_min_ms,
+            backchannel_ms: c.backchannel_ms,
+            backchannels: backchannel::Backchannels::new(&c.backchannels),
+            resume_within: Duration::from_millis(u64::from(c.resume_within_ms)),
             lead: Duration::from_millis(u64::from(cfg.voximplant_stream.lead_ms)),
             keypad: keypad::KeypadSettings {
                 gap: Duration::from_millis(cfg.dtmf.gap_ms),

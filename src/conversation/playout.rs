@@ -1,6 +1,7 @@
 //! voxd's outgoing speech: 20 ms frames paced to run at most `lead` ahead of real time,
-//! the playout position (what the caller has actually heard) for barge-in, and the gaps:
-//! silence inside a reply while its next piece was not ready.
+//! the playout position (what the caller has actually heard) for barge-in, the rest of a
+//! reply from the piece it was cut in (to resume it), and the gaps: silence inside a reply
+//! while its next piece was not ready.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -14,9 +15,11 @@ pub struct Playout {
     /// When the first frame of this reply was sent.
     started: Option<Instant>,
     sent: u64,
-    /// (sample offset where a piece ends, its text), in order.
-    pieces: Vec<(u64, String)>,
+    /// (sample offset where a piece ends, its text, its audio), in order.
+    pieces: Vec<(u64, String, Vec<i16>)>,
     queued: u64,
+    /// What the caller heard of this reply before it was cut and resumed.
+    heard_before: String,
 }
 
 impl Playout {
@@ -29,7 +32,26 @@ impl Playout {
             sent: 0,
             pieces: Vec::new(),
             queued: 0,
+            heard_before: String::new(),
         }
+    }
+
+    /// The same reply again from the piece the caller was hearing at `at` (when it was
+    /// cut), that piece whole: what they heard of the pieces before it counts as heard.
+    pub fn resumed(&self, at: Instant, now: Instant) -> Playout {
+        let played = self.played(at);
+        let mut out = Playout::new(self.rate, self.lead);
+        let mut before = vec![self.heard_before.clone()];
+        for (end, text, samples) in &self.pieces {
+            if played >= *end {
+                before.push(text.clone());
+            } else {
+                out.push(samples, text, now);
+            }
+        }
+        before.retain(|t| !t.is_empty());
+        out.heard_before = before.join(" ");
+        out
     }
 
     /// Samples in one 20 ms frame.
@@ -52,7 +74,8 @@ impl Playout {
         }
         self.queue.extend(samples);
         self.queued += samples.len() as u64;
-        self.pieces.push((self.queued, text.to_string()));
+        self.pieces
+            .push((self.queued, text.to_string(), samples.to_vec()));
         gap
     }
 
@@ -100,9 +123,10 @@ impl Playout {
     /// one in proportion to its audio, cut at a word.
     pub fn heard_text(&self, now: Instant) -> String {
         let played = self.played(now);
-        let mut out = Vec::new();
+        let mut out = vec![self.heard_before.clone()];
+        out.retain(|t| !t.is_empty());
         let mut start = 0;
-        for (end, text) in &self.pieces {
+        for (end, text, _) in &self.pieces {
             if played >= *end {
                 out.push(text.clone());
             } else {
@@ -158,6 +182,32 @@ mod tests {
         assert!(p.all_sent());
         assert!(p.busy(t2), "sent audio is still playing");
         assert!(!p.busy(t0 + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn a_cut_reply_resumes_from_the_piece_it_was_cut_in() {
+        let mut p = Playout::new(8000, Duration::from_millis(100));
+        let t0 = Instant::now();
+        p.push(&[1; 4000], "one", t0);
+        p.push(&[2; 8000], "two three", t0);
+        p.push(&[3; 4000], "four", t0);
+        let cut = t0 + Duration::from_millis(700);
+        while p.next_frame(t0).is_some() {}
+        while p.next_frame(cut).is_some() {}
+        p.clear();
+        let later = cut + Duration::from_secs(1);
+        let mut r = p.resumed(cut, later);
+        assert_eq!(r.heard_text(later), "one", "heard before the cut piece");
+        let mut samples = Vec::new();
+        let end = later + Duration::from_secs(5);
+        for ms in (0..5000).step_by(20) {
+            while let Some(frame) = r.next_frame(later + Duration::from_millis(ms)) {
+                samples.extend(frame);
+            }
+        }
+        assert_eq!(samples.len(), 12_000, "\"two three\" whole, then \"four\"");
+        assert_eq!(samples[0], 2);
+        assert_eq!(r.heard_text(end), "one two three four");
     }
 
     #[test]

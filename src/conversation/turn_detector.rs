@@ -72,6 +72,8 @@ pub struct TurnDetector {
     utterance: Vec<i16>,
     in_speech: bool,
     voiced_run: usize,
+    /// Voiced frames in the current utterance.
+    voiced_frames: usize,
     gap_run: usize,
     silent_frames: usize,
     /// The silence that ends the current turn (the setting, unless moved by `end_after`).
@@ -107,6 +109,7 @@ impl TurnDetector {
             utterance: Vec::new(),
             in_speech: false,
             voiced_run: 0,
+            voiced_frames: 0,
             gap_run: 0,
             silent_frames: 0,
             end_silence_ms: settings.end_silence_ms,
@@ -138,6 +141,21 @@ impl TurnDetector {
         self.paused = false;
         self.unsure_cut = None;
         TurnEvent::TurnEnded(std::mem::take(&mut self.utterance))
+    }
+
+    /// Forgets the current utterance (it was a backchannel, not a turn): the caller is not
+    /// speaking.
+    pub fn forget(&mut self) {
+        self.end_turn();
+    }
+
+    /// The voiced time of the current utterance (0 while the caller is not speaking).
+    pub fn voiced_ms(&self) -> usize {
+        if self.in_speech {
+            self.voiced_frames * FRAME_MS
+        } else {
+            0
+        }
     }
 
     /// Whether the caller is in the middle of an utterance.
@@ -180,6 +198,7 @@ impl TurnDetector {
             }
             if self.voiced_run * FRAME_MS >= self.settings.min_speech_ms.max(FRAME_MS) {
                 self.in_speech = true;
+                self.voiced_frames = self.voiced_run;
                 self.silent_frames = 0;
                 self.end_silence_ms = self.settings.end_silence_ms;
                 self.partial_mark = 0;
@@ -191,6 +210,7 @@ impl TurnDetector {
         }
         self.utterance.extend_from_slice(frame);
         if voiced {
+            self.voiced_frames += 1;
             self.silent_frames = 0;
             // The caller goes on: the turn ends after the usual silence again.
             self.end_silence_ms = self.settings.end_silence_ms;

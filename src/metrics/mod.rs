@@ -95,6 +95,7 @@ pub struct Metrics {
     barge_ins: Family<Counter>,
     speculations: Family<Counter>,
     turn_verdicts: Family<Counter>,
+    ignored_interruptions: Family<Counter>,
     tool_calls: Family<Counter>,
     errors: Family<Counter>,
     model_load: Family<Gauge>,
@@ -140,6 +141,12 @@ impl Default for Metrics {
                 "What the end-of-turn model heard in the caller's pauses: finished, \
                  unfinished, or failed (silence and words decided).",
                 &["verdict"],
+            ),
+            ignored_interruptions: Family::new(
+                "voxd_interruptions_ignored_total",
+                "Speech over voxd that did not end its reply: a backchannel it talked on over, \
+                 or an interruption with no words after which it resumed.",
+                &["kind"],
             ),
             tool_calls: Family::new(
                 "voxd_tool_calls_total",
@@ -209,6 +216,9 @@ impl Default for Metrics {
         for verdict in ["finished", "unfinished", "failed"] {
             m.turn_verdicts.declare(&[verdict]);
         }
+        for kind in ["backchannel", "resumed"] {
+            m.ignored_interruptions.declare(&[kind]);
+        }
         // Zero gaps is a figure too (`voxd bench load` reads it).
         m.stages
             .declare(&[Transport::Stream.as_str(), Stage::ReplyGap.as_str()]);
@@ -244,6 +254,11 @@ impl Metrics {
 
     pub fn speculation(&self, outcome: &str) {
         self.speculations.inc(&[outcome]);
+    }
+
+    /// Speech over voxd did not end its reply (`kind`: backchannel, resumed).
+    pub fn interruption_ignored(&self, kind: &str) {
+        self.ignored_interruptions.inc(&[kind]);
     }
 
     /// The end-of-turn model heard a pause (`verdict`: finished, unfinished, failed).
@@ -300,6 +315,7 @@ impl Metrics {
         self.barge_ins.encode(&mut out);
         self.speculations.encode(&mut out);
         self.turn_verdicts.encode(&mut out);
+        self.ignored_interruptions.encode(&mut out);
         self.tool_calls.encode(&mut out);
         self.errors.encode(&mut out);
         self.model_load.encode(&mut out);

@@ -258,6 +258,11 @@ impl Harness {
             greeting: greeting.into(),
             barge_in: true,
             barge_in_min_ms: 300,
+            backchannel_ms: 350,
+            backchannels: crate::conversation::backchannel::Backchannels::new(
+                &crate::conversation::backchannel::Backchannels::builtin(),
+            ),
+            resume_within: Duration::from_secs(2),
             lead: Duration::from_millis(200),
             keypad: crate::conversation::keypad::KeypadSettings {
                 gap: Duration::from_millis(1000),
@@ -310,7 +315,7 @@ impl Harness {
     }
 
     /// Takes in the next update; whether it ended a reply.
-    async fn next_update(&mut self) -> bool {
+    pub async fn next_update(&mut self) -> bool {
         let update = tokio::time::timeout(Duration::from_secs(5), self.updates.recv())
             .await
             .expect("no update within 5 s")

@@ -113,13 +113,43 @@ async fn talking_about_prices() -> (Harness, Arc<FakeLlm>) {
     (h, llm)
 }
 
+/// A reply of two sentences, 0.73 s and 0.8 s long.
+const TWO_PLANS: &str = "Our basic plan costs ten euros a month and includes everything you \
+                         need. The premium plan costs twenty euros and adds priority support.";
+
+/// voxd 0.3 s into its reply about prices (1.6 s), the caller's next words scripted.
+async fn interrupted_with(words: &str) -> Harness {
+    // Speech over voxd is transcribed when it pauses, and again as a turn.
+    let (a, _) = assistant(&["Tell me about prices.", words, words], TWO_PLANS, None);
+    let mut h = Harness::new(a, "");
+    h.caller_turn();
+    h.settle().await;
+    h.advance(10);
+    h.advance(300);
+    assert!(h.conversation.speaking(h.now));
+    h
+}
+
+fn cleared(h: &Harness) -> bool {
+    h.texts().contains(&"Clear".to_string())
+}
+
 #[tokio::test]
 async fn barge_in_cuts_the_reply_and_memory_keeps_only_what_was_heard() {
-    let (mut h, _) = talking_about_prices().await;
-    h.conversation
-        .on_turn_event(TurnEvent::SpeechStarted, h.now);
-    h.advance(10);
-    assert!(h.texts().contains(&"Clear".to_string()), "{:?}", h.texts());
+    let mut h = interrupted_with("Wait, is there a discount?").await;
+    // Speech over voxd for longer than a backchannel: voxd stops at 350 ms of it.
+    h.hear(&buzz(320, RATE as usize));
+    assert!(
+        !cleared(&h),
+        "still possibly a backchannel: {:?}",
+        h.texts()
+    );
+    h.hear(&buzz(200, RATE as usize));
+    assert!(cleared(&h), "{:?}", h.texts());
+    assert!(!h.conversation.speaking(h.now));
+    // What voxd said is kept once the caller's words are known.
+    h.hear(&[0; RATE as usize]);
+    h.settle().await;
     let said = h.said();
     assert_eq!(said.len(), 1, "{said:?}");
     let (text, _, interrupted) = &said[0];
@@ -128,8 +158,63 @@ async fn barge_in_cuts_the_reply_and_memory_keeps_only_what_was_heard() {
         text.starts_with("Our basic plan") && text.ends_with('…'),
         "{text}"
     );
-    assert!(!h.conversation.speaking(h.now));
     assert_eq!(h.call.memory()[1], message(Role::Assistant, text));
+    h.play_out();
+    assert_eq!(
+        h.call.memory()[2],
+        message(Role::User, "Wait, is there a discount?")
+    );
+}
+
+#[tokio::test]
+async fn a_backchannel_over_voxd_does_not_stop_it() {
+    for words in ["Угу.", "Mm-hm.", ""] {
+        let mut h = interrupted_with(words).await;
+        h.hear(&buzz(200, RATE as usize));
+        h.hear(&[0; 4 * RATE as usize / 10]);
+        h.next_update().await;
+        h.play_out();
+        assert!(!cleared(&h), "{words}: {:?}", h.texts());
+        let said = h.said();
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(!said[0].2, "{words}: not interrupted");
+        assert_eq!(h.call.memory().len(), 2, "{words}: no turn of the caller's");
+    }
+}
+
+#[tokio::test]
+async fn short_words_over_voxd_that_are_no_backchannel_interrupt_it() {
+    let mut h = interrupted_with("Stop.").await;
+    h.hear(&buzz(200, RATE as usize));
+    h.hear(&[0; 4 * RATE as usize / 10]);
+    h.next_update().await;
+    assert!(cleared(&h), "{:?}", h.texts());
+    h.hear(&[0; RATE as usize / 2]);
+    h.settle().await;
+    h.play_out();
+    assert_eq!(h.call.memory()[2], message(Role::User, "Stop."));
+}
+
+#[tokio::test]
+async fn an_interruption_without_words_resumes_the_reply_from_the_cut_sentence() {
+    let mut h = interrupted_with("").await;
+    h.hear(&buzz(700, RATE as usize));
+    assert!(cleared(&h), "{:?}", h.texts());
+    let cut = h.now;
+    // The cough is transcribed in the pause (no words), and its turn ends.
+    h.hear(&[0; 6 * RATE as usize / 10]);
+    h.settle().await;
+    h.hear(&[0; 4 * RATE as usize / 10]);
+    assert!(h.conversation.speaking(h.now), "{:?}", h.texts());
+    assert!(h.now.duration_since(cut) < std::time::Duration::from_secs(2));
+    h.play_out();
+    let starts = h.texts().iter().filter(|t| *t == "AudioStart").count();
+    assert_eq!(starts, 2, "{:?}", h.texts());
+    let said = h.said();
+    assert_eq!(said.len(), 1, "one reply, said once: {said:?}");
+    assert_eq!(said[0].0, TWO_PLANS);
+    assert!(!said[0].2);
+    assert_eq!(h.call.memory().len(), 2, "the cough is no turn");
 }
 
 #[tokio::test]
