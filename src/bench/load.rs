@@ -1,7 +1,9 @@
 //! `voxd bench load`: N simultaneous media-stream callers, as on a server with several
-//! lines. Each caller asks spoken questions at real-time pace (PCM16), the callers staggered
-//! so their turns overlap; every turn's voice-to-voice latency (last speech frame sent →
-//! first reply frame received) is measured, with the turns left unanswered, the calls voxd
+//! lines. Each caller asks questions at real-time pace (PCM16; twenty different spoken ones
+//! and recorded English and Russian speech), the callers staggered so their turns overlap;
+//! every turn's voice-to-voice latency (from the caller's last voiced frame, and from the end
+//! of their audio, to the first reply frame received) is measured, with the turns left
+//! unanswered, the calls voxd
 //! refused as busy, the gaps inside replies (voxd's `reply_gap` metric: silence while a
 //! reply's next piece was not ready) and the daemon's resident memory (its
 //! `process_resident_memory_bytes`). Runs against an in-process voxd on the configured
@@ -16,7 +18,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::caller::{is_event, is_type, Caller};
-use crate::audio::{Encoding, Pcm};
+use super::Question;
+use crate::audio::Encoding;
 use crate::config::Config;
 use crate::engines::tts::Tts;
 
@@ -29,7 +32,9 @@ const REFUSAL_WAIT: Duration = Duration::from_millis(500);
 #[derive(Default)]
 struct CallerResult {
     refused: bool,
+    /// Voice to voice, from the end of the caller's audio and from their last voiced frame.
     latencies_ms: Vec<f64>,
+    from_voice_ms: Vec<f64>,
     unanswered: usize,
 }
 
@@ -37,6 +42,7 @@ struct CallerResult {
 struct Row {
     calls: usize,
     latencies_ms: Vec<f64>,
+    from_voice_ms: Vec<f64>,
     unanswered: usize,
     refused: usize,
     /// Gaps inside replies and their total seconds (None: the voxd does not count them).
@@ -58,13 +64,13 @@ pub async fn run(
         Some(addr) => {
             // Only the voice is needed, to speak the questions.
             let tts = Tts::load(&cfg.models, &cfg.tts, 1).context("loading the voice")?;
-            let questions = super::speak_questions(Arc::new(tts)).await?;
+            let questions = super::questions(Arc::new(tts)).await?;
             println!("voxd at {addr} (its own configuration; greeting and token must be off)");
             (addr, questions)
         }
         None => {
             let engines = super::load_engines(&mut cfg).await?;
-            let questions = super::speak_questions(engines.tts.clone()).await?;
+            let questions = super::questions(engines.tts.clone()).await?;
             println!(
                 "in-process voxd, capacity {} (calls.max_live = {})",
                 engines.capacity, cfg.calls.max_live
@@ -77,7 +83,7 @@ pub async fn run(
         rows.push(measure(api, n.max(1), turns, &questions).await?);
     }
     println!(
-        "\n| simultaneous calls | voice-to-voice p50 | p95 | max | unanswered turns | refused calls | gaps in replies | RSS before / peak / after |\n|---|---|---|---|---|---|---|---|"
+        "\n| simultaneous calls | from the last voiced frame p50 | p95 | from the end of the audio p50 | p95 | max | unanswered turns | refused calls | gaps in replies | RSS before / peak / after |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     for row in &mut rows {
         let rss = row
@@ -90,8 +96,10 @@ pub async fn run(
             format!("{n:.0} ({:.0} ms in all)", secs * 1000.0)
         });
         println!(
-            "| {} | {:.2} s | {:.2} s | {:.2} s | {} | {} | {gaps} | {rss} |",
+            "| {} | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {} | {} | {gaps} | {rss} |",
             row.calls,
+            super::median(&mut row.from_voice_ms) / 1000.0,
+            super::percentile(&mut row.from_voice_ms, 95.0) / 1000.0,
             super::median(&mut row.latencies_ms) / 1000.0,
             super::percentile(&mut row.latencies_ms, 95.0) / 1000.0,
             max / 1000.0,
@@ -103,7 +111,7 @@ pub async fn run(
 }
 
 /// `calls` callers at once, each starting 700 ms after the one before.
-async fn measure(api: SocketAddr, calls: usize, turns: usize, questions: &[Pcm]) -> Result<Row> {
+async fn measure(api: SocketAddr, calls: usize, turns: usize, questions: &[Question]) -> Result<Row> {
     let gaps_before = reply_gaps(api).await;
     let before = resident_mb(api, None).await;
     let peak = Arc::new(AtomicU64::new(before.unwrap_or(0.0).to_bits()));
@@ -140,6 +148,7 @@ async fn measure(api: SocketAddr, calls: usize, turns: usize, questions: &[Pcm])
     let mut row = Row {
         calls,
         latencies_ms: Vec::new(),
+        from_voice_ms: Vec::new(),
         unanswered: 0,
         refused: 0,
         gaps: None,
@@ -150,6 +159,7 @@ async fn measure(api: SocketAddr, calls: usize, turns: usize, questions: &[Pcm])
         row.refused += usize::from(r.refused);
         row.unanswered += r.unanswered;
         row.latencies_ms.extend(r.latencies_ms);
+        row.from_voice_ms.extend(r.from_voice_ms);
     }
     done.store(true, Ordering::Relaxed);
     sampler.await?;
@@ -169,7 +179,7 @@ async fn one_caller(
     call_id: &str,
     turns: usize,
     first: usize,
-    questions: &[Pcm],
+    questions: &[Question],
 ) -> Result<CallerResult> {
     let mut result = CallerResult::default();
     let mut caller = Caller::connect(api, &format!("?call_id={call_id}"), None).await?;
@@ -182,9 +192,8 @@ async fn one_caller(
     caller.start(Encoding::Pcm16, call_id).await?;
     for t in 0..turns {
         let from = caller.messages().len();
-        caller
-            .stream(&questions[(first + t) % questions.len()])
-            .await?;
+        let question = &questions[(first + t) % questions.len()];
+        caller.stream(&question.audio).await?;
         let spoken = Instant::now();
         let reply = caller
             .wait_for(from, "reply audio", UNANSWERED, |v| is_event(v, "media"))
@@ -194,9 +203,11 @@ async fn one_caller(
             continue;
         };
         let at = caller.messages()[first_frame].at;
+        let from_end = at.saturating_duration_since(spoken);
+        result.latencies_ms.push(from_end.as_secs_f64() * 1000.0);
         result
-            .latencies_ms
-            .push(at.saturating_duration_since(spoken).as_secs_f64() * 1000.0);
+            .from_voice_ms
+            .push((from_end + question.tail).as_secs_f64() * 1000.0);
         // Listens to the reply to its end before the next question.
         caller
             .wait_for(

@@ -66,16 +66,91 @@ async fn load_engines(cfg: &mut Config) -> Result<Arc<Engines>> {
     Ok(engines)
 }
 
-/// What the real-time benchmarks' callers ask, spoken by the voice.
-async fn speak_questions(tts: Arc<Tts>) -> Result<Vec<Pcm>> {
-    const QUESTIONS: [&str; 4] = [
-        "Hello, what time do you open on Saturday?",
-        "Can I book a table for four people tonight?",
-        "How much does the delivery cost?",
-        "Do you have any vegetarian dishes?",
-    ];
-    tokio::task::spawn_blocking(move || QUESTIONS.iter().map(|q| tts.synthesize(q)).collect())
-        .await?
+/// What a real-time benchmark's caller says, and how long its audio goes on after the
+/// last voiced sample (the silence a recording or the voice leaves after the words).
+#[derive(Clone)]
+struct Question {
+    audio: Pcm,
+    tail: std::time::Duration,
+}
+
+impl Question {
+    fn new(audio: Pcm) -> Self {
+        let last = audio.samples.iter().rposition(|s| s.abs() > 0.02);
+        let after = audio.samples.len() - last.map_or(0, |i| i + 1);
+        let tail = std::time::Duration::from_secs_f64(after as f64 / f64::from(audio.rate));
+        Self { audio, tail }
+    }
+}
+
+/// Questions spoken by the voice (English; Russian too when the voice speaks it).
+const ENGLISH_QUESTIONS: [&str; 20] = [
+    "Hello, what time do you open on Saturday?",
+    "Can I book a table for four people tonight?",
+    "How much does the delivery cost?",
+    "Do you have any vegetarian dishes?",
+    "Is there parking near the restaurant?",
+    "Can I pay by card when the courier arrives?",
+    "I ordered a cake yesterday and it still has not arrived, what happened?",
+    "Do you deliver to the airport?",
+    "What is your phone number for reservations?",
+    "Hi, I would like to cancel my order, please.",
+    "Are you open on public holidays?",
+    "How long does a delivery usually take?",
+    "Do you have gluten free bread?",
+    "Can I change the address of my order?",
+    "My name is Anna and I booked a table for seven, can you check it?",
+    "What is the cheapest thing on the menu?",
+    "Can I speak to a manager?",
+    "Do you sell gift cards?",
+    "Is the kitchen still open after ten in the evening?",
+    "How do I get to you from the central station?",
+];
+const RUSSIAN_QUESTIONS: [&str; 10] = [
+    "Здравствуйте, во сколько вы открываетесь в субботу?",
+    "Можно забронировать столик на четверых на вечер?",
+    "Сколько стоит доставка?",
+    "Есть ли у вас вегетарианские блюда?",
+    "Можно оплатить картой курьеру?",
+    "Я заказал торт вчера, а его до сих пор нет, что случилось?",
+    "Вы работаете в праздники?",
+    "Как долго обычно идёт доставка?",
+    "Можно поговорить с менеджером?",
+    "Как до вас доехать от вокзала?",
+];
+/// Recorded sentences taken from each Asterisk set that is present.
+const RECORDED_PER_SET: usize = 10;
+
+/// What the real-time benchmarks' callers say: twenty different English questions spoken
+/// by the voice (ten Russian ones too when the voice speaks Russian), and real recorded
+/// speech: one-sentence prompts of the English and Russian Asterisk sets, where present.
+async fn questions(tts: Arc<Tts>) -> Result<Vec<Question>> {
+    let russian = tts.language_code() == "ru";
+    let spoken: Vec<Question> = tokio::task::spawn_blocking(move || {
+        let texts = ENGLISH_QUESTIONS
+            .iter()
+            .chain(RUSSIAN_QUESTIONS.iter().filter(|_| russian));
+        texts
+            .map(|q| tts.synthesize(q).map(Question::new))
+            .collect::<Result<Vec<_>>>()
+    })
+    .await??;
+    let recorded = ["asterisk-en", "asterisk-ru"].into_iter().flat_map(|set| {
+        let dir = std::path::Path::new("models/speech").join(set);
+        turn_taking::sentences(&dir, RECORDED_PER_SET)
+    });
+    // Spoken and recorded in turn, so that a short run hears both.
+    let (mut s, mut r) = (spoken.into_iter(), recorded.map(|samples| {
+        Question::new(Pcm::from_i16(&samples, 8000))
+    }));
+    let mut mixed = Vec::new();
+    loop {
+        match (s.next(), r.next()) {
+            (None, None) => break,
+            (a, b) => mixed.extend(a.into_iter().chain(b)),
+        }
+    }
+    Ok(mixed)
 }
 
 /// A reply read to its end by a benchmark.

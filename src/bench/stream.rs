@@ -1,7 +1,9 @@
 //! `voxd bench stream`: real-time calls measured like a caller would. Each turn plays a
-//! spoken question at real-time pace over the media stream and measures voice-to-voice
-//! (last speech frame sent → first reply frame received); the daemon's own processing
-//! latency (end of turn detected → first reply frame sent) is read from the call.
+//! question (twenty different spoken ones and recorded English and Russian speech, in
+//! turn) at real-time pace over the media stream and measures voice-to-voice twice: from
+//! the caller's last voiced frame and from the end of their audio (its trailing silence
+//! sent) to the first reply frame received; the daemon's own processing latency (end of
+//! turn detected → first reply frame sent) is read from the call.
 //! Runs the `streaming` pipeline, then `sequential`, and compares them.
 
 use std::sync::Arc;
@@ -11,8 +13,8 @@ use anyhow::{anyhow, Result};
 use serde_json::Value;
 
 use super::caller::{is_event, Caller};
+use super::Question;
 use crate::audio::Encoding;
-use crate::audio::Pcm;
 use crate::config::{Config, Pipeline};
 use crate::engines::Engines;
 
@@ -24,11 +26,11 @@ pub async fn run(mut cfg: Config, turns: usize) -> Result<()> {
     // Each turn is a new call, the last one maybe still closing: admission is not measured.
     cfg.calls.max_live = 1024;
     let engines = super::load_engines(&mut cfg).await?;
-    let questions = super::speak_questions(engines.tts.clone()).await?;
+    let questions = super::questions(engines.tts.clone()).await?;
     println!("{turns} turns per pipeline, {} questions of {:.1}–{:.1} s, PCM16 at 16 kHz, end of turn after {} ms of silence",
         questions.len(),
-        questions.iter().map(Pcm::duration_secs).fold(f64::MAX, f64::min),
-        questions.iter().map(Pcm::duration_secs).fold(0.0, f64::max),
+        questions.iter().map(|q| q.audio.duration_secs()).fold(f64::MAX, f64::min),
+        questions.iter().map(|q| q.audio.duration_secs()).fold(0.0, f64::max),
         cfg.conversation.end_of_turn_ms);
     let mut results = Vec::new();
     for (pipeline, name) in [
@@ -43,20 +45,22 @@ pub async fn run(mut cfg: Config, turns: usize) -> Result<()> {
         ));
     }
     println!(
-        "\n| pipeline | voice-to-voice p50 | p95 | processing p50 | p95 |\n|---|---|---|---|---|"
+        "\n| pipeline | from the last voiced frame p50 | p95 | from the end of the audio p50 | p95 | processing p50 | p95 |\n|---|---|---|---|---|---|---|"
     );
-    for (pipeline, (v2v, proc_ms)) in &mut results {
+    for (pipeline, m) in &mut results {
         println!(
-            "| {pipeline} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
-            super::median(v2v),
-            super::percentile(v2v, 95.0),
-            super::median(proc_ms),
-            super::percentile(proc_ms, 95.0)
+            "| {pipeline} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
+            super::median(&mut m.from_voice),
+            super::percentile(&mut m.from_voice, 95.0),
+            super::median(&mut m.from_end),
+            super::percentile(&mut m.from_end, 95.0),
+            super::median(&mut m.processing),
+            super::percentile(&mut m.processing, 95.0)
         );
     }
     let (s, q) = (
-        super::median(&mut results[0].1 .1),
-        super::median(&mut results[1].1 .1),
+        super::median(&mut results[0].1.processing),
+        super::median(&mut results[1].1.processing),
     );
     println!(
         "\ntime to first audio, streaming / sequential (processing p50): {:.2}",
@@ -65,24 +69,35 @@ pub async fn run(mut cfg: Config, turns: usize) -> Result<()> {
     Ok(())
 }
 
-/// Voice-to-voice and processing latencies (ms) of `turns` turns of `pipeline`, each on a
-/// fresh call.
+/// Latencies (ms) of one pipeline's turns.
+#[derive(Default)]
+struct Measured {
+    /// Voice to voice, from the caller's last voiced frame.
+    from_voice: Vec<f64>,
+    /// Voice to voice, from the end of the caller's audio.
+    from_end: Vec<f64>,
+    /// voxd's own: end of turn detected → first reply frame sent.
+    processing: Vec<f64>,
+}
+
+/// The latencies of `turns` turns of `pipeline`, each on a fresh call.
 async fn measure(
     cfg: Config,
     engines: Arc<Engines>,
-    questions: &[Pcm],
+    questions: &[Question],
     turns: usize,
     pipeline: &str,
-) -> Result<(Vec<f64>, Vec<f64>)> {
+) -> Result<Measured> {
     let api = super::spawn_api(cfg, engines).await?;
     let http = reqwest::Client::new();
-    let (mut v2v, mut processing) = (Vec::new(), Vec::new());
+    let mut m = Measured::default();
     // One warm-up turn, not counted.
     for i in 0..=turns {
         let call_id = format!("bench-{pipeline}-{}-{i}", super::run_tag());
         let mut caller = Caller::connect(api, "", None).await?;
         caller.start(Encoding::Pcm16, &call_id).await?;
-        caller.stream(&questions[i % questions.len()]).await?;
+        let question = &questions[i % questions.len()];
+        caller.stream(&question.audio).await?;
         let spoken = Instant::now();
         let first = caller
             .wait_for(0, "reply audio", Duration::from_secs(60), |v| {
@@ -104,8 +119,12 @@ async fn measure(
         if i == 0 {
             continue;
         }
-        v2v.push((heard_at - spoken).as_secs_f64() * 1000.0);
-        processing.push(ms.ok_or_else(|| anyhow!("the call reported no reply latency: {call}"))?);
+        let from_end = (heard_at - spoken).as_secs_f64() * 1000.0;
+        m.from_end.push(from_end);
+        m.from_voice
+            .push(from_end + question.tail.as_secs_f64() * 1000.0);
+        m.processing
+            .push(ms.ok_or_else(|| anyhow!("the call reported no reply latency: {call}"))?);
     }
-    Ok((v2v, processing))
+    Ok(m)
 }

@@ -148,6 +148,21 @@ fn set_samples(dir: &Path, turns: TurnSettings, limit: usize) -> Result<Vec<Samp
     Ok(samples)
 }
 
+/// The audio (8 kHz) of the first `n` one-sentence recordings of `dir` (none when the set
+/// is missing): real recorded speech for the latency benchmarks.
+pub(super) fn sentences(dir: &Path, n: usize) -> Vec<Vec<i16>> {
+    let Ok(text) = std::fs::read_to_string(dir.join("transcripts.txt")) else {
+        return Vec::new();
+    };
+    read_set(dir, &text)
+        .recordings
+        .iter()
+        .filter(|r| one_sentence(&r.words) && !r.name.contains('/'))
+        .filter_map(|r| load(&r.path))
+        .take(n)
+        .collect()
+}
+
 /// A transcript of one sentence of three words or more.
 fn one_sentence(words: &str) -> bool {
     let inner = words.trim_end_matches(['.', '!', '?', '…', ' ']);
