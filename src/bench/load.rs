@@ -111,7 +111,12 @@ pub async fn run(
 }
 
 /// `calls` callers at once, each starting 700 ms after the one before.
-async fn measure(api: SocketAddr, calls: usize, turns: usize, questions: &[Question]) -> Result<Row> {
+async fn measure(
+    api: SocketAddr,
+    calls: usize,
+    turns: usize,
+    questions: &[Question],
+) -> Result<Row> {
     let gaps_before = reply_gaps(api).await;
     let before = resident_mb(api, None).await;
     let peak = Arc::new(AtomicU64::new(before.unwrap_or(0.0).to_bits()));

@@ -140,9 +140,10 @@ async fn questions(tts: Arc<Tts>) -> Result<Vec<Question>> {
         turn_taking::sentences(&dir, RECORDED_PER_SET)
     });
     // Spoken and recorded in turn, so that a short run hears both.
-    let (mut s, mut r) = (spoken.into_iter(), recorded.map(|samples| {
-        Question::new(Pcm::from_i16(&samples, 8000))
-    }));
+    let (mut s, mut r) = (
+        spoken.into_iter(),
+        recorded.map(|samples| Question::new(Pcm::from_i16(&samples, 8000))),
+    );
     let mut mixed = Vec::new();
     loop {
         match (s.next(), r.next()) {
