@@ -205,11 +205,14 @@ impl Conversation {
                 self.on_turn_event(event, now);
             }
         }
-        if self.overlap.is_some() {
+        if let Some(o) = &self.overlap {
             let voiced = self.detector.as_ref().map_or(0, |d| d.voiced_ms());
             if !self.speaking(now) {
-                // voxd finished while the caller spoke: theirs is an ordinary turn now.
-                self.overlap = None;
+                // voxd finished while the caller spoke: theirs is an ordinary turn now,
+                // unless its words are being heard out ([`Self::on_overlap`] decides).
+                if !o.checking {
+                    self.overlap = None;
+                }
             } else if voiced >= self.settings.backchannel_ms as usize {
                 self.overlap = None;
                 self.barge_in(now, true);

@@ -196,6 +196,23 @@ async fn short_words_over_voxd_that_are_no_backchannel_interrupt_it() {
 }
 
 #[tokio::test]
+async fn words_over_voxd_still_being_heard_when_it_finishes_are_a_turn() {
+    let mut h = interrupted_with("Any discounts?").await;
+    // Short words over voxd, over before it finishes: heard out, not yet transcribed.
+    h.hear(&buzz(200, RATE as usize));
+    h.hear(&[0; 7 * RATE as usize / 10]);
+    assert!(h.conversation.speaking(h.now));
+    // voxd finishes; the caller is quiet; then the words are known.
+    h.advance(1500);
+    h.hear(&[0; RATE as usize / 50]);
+    assert!(!h.conversation.speaking(h.now));
+    h.next_update().await;
+    h.settle().await;
+    h.play_out();
+    assert_eq!(h.call.memory()[2], message(Role::User, "Any discounts?"));
+}
+
+#[tokio::test]
 async fn an_interruption_without_words_resumes_the_reply_from_the_cut_sentence() {
     let mut h = interrupted_with("").await;
     h.hear(&buzz(700, RATE as usize));
