@@ -439,13 +439,7 @@ fn smart_turn_hears_a_finished_sentence_and_one_cut_short() {
         ("cannot-complete-as-dialed", 0.5),
         ("agent-newlocation", 0.7),
     ] {
-        let [whole, part] = &common::prompt_cut("asterisk-en", name, &[1.0, cut])[..] else {
-            unreachable!()
-        };
-        let (whole, part) = (
-            model.finished(whole).unwrap(),
-            model.finished(part).unwrap(),
-        );
+        let (whole, part) = common::finished_whole_and_cut(model, "asterisk-en", name, cut);
         assert!(whole > 0.9, "{name}: the whole sentence {whole}");
         assert!(part < 0.1, "{name}: cut at {cut}: {part}");
     }

@@ -343,13 +343,7 @@ fn smart_turn_hears_a_russian_sentence_finished_and_cut_short() {
         ("cannot-complete-as-dialed", 0.7),
         ("all-circuits-busy-now", 0.5),
     ] {
-        let [whole, part] = &common::prompt_cut("asterisk-ru", name, &[1.0, cut])[..] else {
-            unreachable!()
-        };
-        let (whole, part) = (
-            model.finished(whole).unwrap(),
-            model.finished(part).unwrap(),
-        );
+        let (whole, part) = common::finished_whole_and_cut(model, "asterisk-ru", name, cut);
         assert!(whole > 0.6, "{name}: the whole sentence {whole}");
         assert!(part < 0.3, "{name}: cut at {cut}: {part}");
     }

@@ -473,19 +473,30 @@ fn without_trailing_silence(mut pcm: voxd::audio::Pcm) -> voxd::audio::Pcm {
     pcm
 }
 
+/// The sum of the counters of `family` whose one label `label` is one of `values`, in a
+/// `/metrics` text (a series not there counts 0).
+fn counted(text: &str, family: &str, label: &str, values: &[&str]) -> f64 {
+    values
+        .iter()
+        .map(|v| {
+            let prefix = format!("{family}{{{label}=\"{v}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .map_or(0.0, |n| n.trim().parse().unwrap())
+        })
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_who_pauses_mid_sentence_gets_one_reply_to_the_whole_sentence() {
     let h = harness();
-    let speculations = |text: &str| -> f64 {
-        ["used", "dropped", "skipped"]
-            .iter()
-            .map(|o| {
-                let prefix = format!("voxd_speculative_replies_total{{outcome=\"{o}\"}} ");
-                text.lines()
-                    .find_map(|l| l.strip_prefix(&prefix))
-                    .map_or(0.0, |v| v.trim().parse().unwrap())
-            })
-            .sum()
+    let speculations = |text: &str| {
+        counted(
+            text,
+            "voxd_speculative_replies_total",
+            "outcome",
+            &["used", "dropped", "skipped"],
+        )
     };
     let before = speculations(&common::metrics_text(h.api).await);
     let mut c = Caller::connect(h.api, "", Some(common::TOKEN))
@@ -541,16 +552,13 @@ async fn a_caller_who_pauses_mid_sentence_gets_one_reply_to_the_whole_sentence()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backchannel_over_voxd_is_no_turn_and_the_reply_goes_on() {
     let h = harness();
-    let ignored = |text: &str| -> f64 {
-        ["backchannel", "resumed"]
-            .iter()
-            .map(|kind| {
-                let prefix = format!("voxd_interruptions_ignored_total{{kind=\"{kind}\"}} ");
-                text.lines()
-                    .find_map(|l| l.strip_prefix(&prefix))
-                    .map_or(0.0, |v| v.trim().parse().unwrap())
-            })
-            .sum()
+    let ignored = |text: &str| {
+        counted(
+            text,
+            "voxd_interruptions_ignored_total",
+            "kind",
+            &["backchannel", "resumed"],
+        )
     };
     let before = ignored(&common::metrics_text(h.api).await);
     let mut c = Caller::connect(h.api, "", Some(common::TOKEN))
@@ -609,12 +617,13 @@ async fn a_backchannel_over_voxd_is_no_turn_and_the_reply_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pause_the_end_of_turn_model_hears_as_unfinished_gets_no_reply() {
     let h = harness();
-    let unfinished = |text: &str| -> f64 {
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix("voxd_end_of_turn_verdicts_total{verdict=\"unfinished\"} ")
-            })
-            .map_or(0.0, |v| v.trim().parse().unwrap())
+    let unfinished = |text: &str| {
+        counted(
+            text,
+            "voxd_end_of_turn_verdicts_total",
+            "verdict",
+            &["unfinished"],
+        )
     };
     let before = unfinished(&common::metrics_text(h.api).await);
     let mut c = Caller::connect(h.api, "", Some(common::TOKEN))

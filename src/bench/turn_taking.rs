@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use super::recordings::read_set;
+use super::recordings::{read_set, Recording, Set};
 use crate::audio::{decode, resample, Pcm, STT_RATE};
 use crate::config::Config;
 use crate::conversation::end_of_turn::{self, Ending};
@@ -124,12 +124,7 @@ fn set_samples(dir: &Path, turns: TurnSettings, limit: usize) -> Result<Vec<Samp
     })?;
     let set = read_set(dir, &text);
     let mut samples = Vec::new();
-    let sentences = set
-        .recordings
-        .iter()
-        .filter(|r| one_sentence(&r.words) && !r.name.contains('/'))
-        .take(limit);
-    for r in sentences {
+    for r in one_sentence_recordings(&set).take(limit) {
         if let Some(audio) = load(&r.path) {
             samples.extend(recording_samples(&audio, &r.words, turns, false));
         }
@@ -154,13 +149,17 @@ pub(super) fn sentences(dir: &Path, n: usize) -> Vec<Vec<i16>> {
     let Ok(text) = std::fs::read_to_string(dir.join("transcripts.txt")) else {
         return Vec::new();
     };
-    read_set(dir, &text)
-        .recordings
-        .iter()
-        .filter(|r| one_sentence(&r.words) && !r.name.contains('/'))
+    one_sentence_recordings(&read_set(dir, &text))
         .filter_map(|r| load(&r.path))
         .take(n)
         .collect()
+}
+
+/// The recordings at the top of `set` (not its `digits/` and such) of one sentence each.
+fn one_sentence_recordings(set: &Set) -> impl Iterator<Item = &Recording> {
+    set.recordings
+        .iter()
+        .filter(|r| one_sentence(&r.words) && !r.name.contains('/'))
 }
 
 /// A transcript of one sentence of three words or more.

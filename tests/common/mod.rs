@@ -375,6 +375,23 @@ pub async fn call_info(call_id: &str) -> serde_json::Value {
         .1
 }
 
+/// What the end-of-turn `model` hears in the Asterisk prompt `name` of `set`: its
+/// probability that the caller finished, for the whole prompt and for it cut at `cut`.
+pub fn finished_whole_and_cut(
+    model: &voxd::engines::smart_turn::SmartTurn,
+    set: &str,
+    name: &str,
+    cut: f64,
+) -> (f32, f32) {
+    let [whole, part] = &prompt_cut(set, name, &[1.0, cut])[..] else {
+        unreachable!()
+    };
+    (
+        model.finished(whole).unwrap(),
+        model.finished(part).unwrap(),
+    )
+}
+
 /// An Asterisk prompt of `set` as a phone call hears it (8 kHz): for each of the `cuts`
 /// (fractions of it up to its last voiced sample), its audio up to there and a fifth of a
 /// second of silence.
