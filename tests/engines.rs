@@ -88,6 +88,33 @@ fn short_answers_are_heard_once() {
 }
 
 #[test]
+fn recordings_that_made_whisper_loop_are_heard_once() {
+    // Under a fitted encoder context, without timestamps, Whisper wrote these again and
+    // again ("Four. Four. Four. …", the whole sentence over) and decoded them a second
+    // time on the full 30 s window (`voxd bench wer`).
+    let h = harness();
+    for (name, words) in [
+        ("calling", 1),
+        ("digits/17", 1),
+        ("digits/4", 1),
+        ("digits/day-2", 1),
+        ("digits/mon-10", 1),
+        ("number-not-answering", 5),
+        ("vm-repeat", 7),
+    ] {
+        let [recording] = &common::prompt_cut("asterisk-en", name, &[1.0])[..] else {
+            unreachable!()
+        };
+        let heard = h.hear(recording.clone());
+        assert_eq!(
+            heard.split_whitespace().count(),
+            words,
+            "{name} heard as {heard:?}"
+        );
+    }
+}
+
+#[test]
 fn a_transcription_asked_to_stop_stops() {
     // A part of a caller's utterance whose cut turned out to be inside a word: Whisper
     // gives up on it instead of finishing a transcript nobody wants.

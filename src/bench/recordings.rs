@@ -235,6 +235,22 @@ fn report(scored: &mut [Scored]) {
         super::percentile(&mut rtf, 95.0),
         super::percentile(&mut rtf, 100.0),
     );
+    let mut slowest: Vec<&Scored> = scored.iter().collect();
+    slowest.sort_by(|a, b| (b.stt_secs / b.secs).total_cmp(&(a.stt_secs / a.secs)));
+    let over = slowest
+        .iter()
+        .filter(|s| s.stt_secs / s.secs > RTF_TARGET)
+        .count();
+    println!("  over {RTF_TARGET} s of STT per second of audio: {over}; the slowest:");
+    for s in slowest.iter().take(5) {
+        println!(
+            "    {} ({:.2} s of audio): {:.3} s, RTF {:.3}",
+            s.name,
+            s.secs,
+            s.stt_secs,
+            s.stt_secs / s.secs
+        );
+    }
     let (long, short): (Vec<&Scored>, Vec<&Scored>) = scored
         .iter()
         .partition(|s| s.reference_words >= SENTENCE_WORDS);
@@ -248,6 +264,9 @@ fn report(scored: &mut [Scored]) {
         );
     }
 }
+
+/// The most STT time per second of audio any utterance may take on 2 cores (issue #28).
+const RTF_TARGET: f64 = 0.15;
 
 /// Recordings of this many reference words or more are scored apart from isolated words
 /// (letter names, digits), which a caller's turn rarely is.

@@ -1,6 +1,8 @@
-//! Speech to text: one Whisper model loaded once, a fresh decoding state per utterance.
+//! Speech to text: one Whisper model loaded once, a fresh decoding state per utterance, the
+//! encoder's context fitted to the audio (with timestamps, and a logits filter that stops a
+//! decoding as it starts the transcript over).
 
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -161,11 +163,17 @@ impl Stt {
         } else {
             None
         };
-        let (mut text, mut lang_id) = self.decode(samples, language, fitted, stop)?;
-        if fitted.is_some() && is_degenerate(&text, secs) {
-            tracing::debug!(%text, "degenerate transcript with a fitted audio context; retrying with the full one");
-            (text, lang_id) = self.decode(samples, language, None, stop)?;
-        }
+        // A loop under a fitted context that was not stopped as it began runs to the token
+        // limit: the audio is decoded again with a wider context, then on the full window.
+        let mut tries = [fitted, fitted.and_then(widened), None].into_iter();
+        let (text, lang_id) = loop {
+            let ctx = tries.next().flatten();
+            let (text, lang_id) = self.decode(samples, language, ctx, stop)?;
+            if ctx.is_none() || !is_degenerate(&text, secs) {
+                break (text, lang_id);
+            }
+            tracing::debug!(%text, ?ctx, "a decoding loop with a fitted audio context; decoding again");
+        };
         let language = if language == "auto" {
             whisper_rs::get_lang_str(lang_id).unwrap_or("").to_string()
         } else {
@@ -187,6 +195,12 @@ impl Stt {
         audio_ctx: Option<i32>,
         stop: &AtomicBool,
     ) -> Result<(String, i32)> {
+        let mut loops = LoopStop {
+            eot: self.ctx.token_eot(),
+            n_vocab: self.ctx.n_vocab().max(0) as usize,
+            text: Vec::new(),
+            stopped: false,
+        };
         let strategy = if self.cfg.beam_size > 1 {
             SamplingStrategy::BeamSearch {
                 beam_size: self.cfg.beam_size as i32,
@@ -200,7 +214,9 @@ impl Stt {
         params.set_language(Some(language));
         params.set_translate(false);
         params.set_no_context(true);
-        params.set_no_timestamps(true);
+        // With a fitted context, timestamps tell the decoder where the speech ends: without
+        // them it often starts the transcript over (`voxd bench wer`: 51 of 548 recordings).
+        params.set_no_timestamps(audio_ctx.is_none());
         params.set_print_special(false);
         params.set_print_progress(false);
         params.set_print_realtime(false);
@@ -213,9 +229,18 @@ impl Stt {
         }
         if let Some(ctx) = audio_ctx {
             params.set_audio_ctx(ctx);
-            // A fitted context can make Whisper repeat itself: bound what a loop costs.
+            // A fitted context can make Whisper repeat itself: stop a loop as it starts, and
+            // bound what one that is not caught costs.
             params.set_single_segment(true);
             params.set_max_tokens(max_plausible_tokens(samples.len() as f32 / WHISPER_RATE));
+            // SAFETY: `loops` outlives `full`, the one call that reads the pointer; the
+            // callback writes only within the `n_vocab` logits Whisper hands it.
+            unsafe {
+                params.set_filter_logits_callback(Some(stop_loops));
+                params.set_filter_logits_callback_user_data(
+                    &mut loops as *mut LoopStop as *mut c_void,
+                );
+            }
         }
         // SAFETY: the callback only reads the flag, which outlives `full`, the one call that
         // reads the pointer. (whisper-rs' closure-taking setter casts its box to the wrong
@@ -244,11 +269,91 @@ impl Stt {
                     .map_err(|e| anyhow!("Whisper segment: {e}"))?,
             );
         }
-        Ok((
-            String::from_utf8_lossy(&bytes).into_owned(),
-            state.full_lang_id_from_state(),
-        ))
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let text = if loops.stopped {
+            tracing::debug!(%text, "a decoding loop stopped as it started");
+            without_restart(&text)
+        } else {
+            text
+        };
+        Ok((text, state.full_lang_id_from_state()))
     }
+}
+
+/// What the loop stop needs: end-of-text (tokens from it on are not text: timestamps and
+/// the like), the vocabulary's size, room for the text tokens decoded so far; and whether
+/// it stopped a decoding that had started over.
+struct LoopStop {
+    eot: i32,
+    n_vocab: usize,
+    text: Vec<i32>,
+    stopped: bool,
+}
+
+/// Tokens of the transcript's beginning that, decoded again at its end, mean the decoder
+/// has started over (a loop under a fitted context: the same sentence again and again).
+const RESTART_TOKENS: usize = 5;
+
+/// Whisper's logits filter: once the text tokens decoded so far end with the transcript's
+/// first [`RESTART_TOKENS`], only end-of-text may follow.
+unsafe extern "C" fn stop_loops(
+    _ctx: *mut whisper_rs_sys::whisper_context,
+    _state: *mut whisper_rs_sys::whisper_state,
+    tokens: *const whisper_rs_sys::whisper_token_data,
+    n_tokens: c_int,
+    logits: *mut f32,
+    user_data: *mut c_void,
+) {
+    let n = usize::try_from(n_tokens).unwrap_or(0);
+    if n < 2 * RESTART_TOKENS || tokens.is_null() || logits.is_null() || user_data.is_null() {
+        return;
+    }
+    // SAFETY: `decode` passes its `LoopStop`, alive through the run; Whisper passes `n`
+    // tokens and a logit per vocabulary entry.
+    let (stop, tokens) = unsafe {
+        (
+            &mut *(user_data as *mut LoopStop),
+            std::slice::from_raw_parts(tokens, n),
+        )
+    };
+    stop.text.clear();
+    stop.text
+        .extend(tokens.iter().map(|t| t.id).filter(|&id| id < stop.eot));
+    let text = &stop.text;
+    let m = text.len();
+    if m < 2 * RESTART_TOKENS || text[..RESTART_TOKENS] != text[m - RESTART_TOKENS..] {
+        return;
+    }
+    // SAFETY: as above.
+    let logits = unsafe { std::slice::from_raw_parts_mut(logits, stop.n_vocab) };
+    for (id, logit) in logits.iter_mut().enumerate() {
+        if id as i32 != stop.eot {
+            *logit = f32::NEG_INFINITY;
+        }
+    }
+    stop.stopped = true;
+}
+
+/// A transcript whose decoding was stopped as it started over, without the start of the
+/// next copy (the words at its end that repeat its beginning; the last may be cut short).
+fn without_restart(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let n = words.len();
+    let repeats = |i: usize, p: usize| {
+        let (word, first) = (key(words[i]), key(words[i - p]));
+        word == first || (i == n - 1 && !word.is_empty() && first.starts_with(&word))
+    };
+    (1..n)
+        .find(|&p| (p..n).all(|i| repeats(i, p)))
+        .map_or_else(|| text.to_string(), |p| words[..p].join(" "))
+}
+
+/// A word as it is compared for repetition: letters and digits, lower case.
+fn key(word: &str) -> String {
+    word.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Whisper's abort callback: whether the [`AtomicBool`] at `flag` is set.
@@ -271,6 +376,15 @@ const MIN_CTX: f32 = 384.0;
 fn fitted_audio_ctx(secs: f32) -> Option<i32> {
     let frames = (secs * FRAMES_PER_SEC + CTX_MARGIN).max(MIN_CTX).ceil() as i32;
     (frames < 1500).then_some(frames)
+}
+
+/// Frames added to a fitted context that looped, to decode the audio again.
+const WIDER_BY: i32 = 256;
+
+/// A wider context for audio that looped under `ctx` (None: the full one).
+fn widened(ctx: i32) -> Option<i32> {
+    let wider = ctx + WIDER_BY;
+    (wider < 1500).then_some(wider)
 }
 
 /// Most words anyone says in `secs` (fast speech is about 4 words/s).
@@ -319,12 +433,6 @@ const MIN_REPEATED_WORDS: usize = 3;
 /// message. Press 6 to play the next message.").
 fn once(text: &str) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();
-    let key = |w: &str| -> String {
-        w.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
     for copies in 2..=4 {
         let n = words.len() / copies;
         if n < MIN_REPEATED_WORDS || n * copies != words.len() {
@@ -361,6 +469,29 @@ mod tests {
             3.3
         ));
         assert!(is_degenerate(&"Hello? ".repeat(40), 3.3));
+    }
+
+    #[test]
+    fn a_decoding_stopped_as_it_started_over_keeps_one_copy() {
+        for (stopped, kept) in [
+            (
+                "Press 5 to repeat the current message. Press 5 to",
+                "Press 5 to repeat the current message.",
+            ),
+            ("Four. Four. Four. Four", "Four."),
+            (
+                "No Directory Entries Manture Search. No Directory Entries Mant",
+                "No Directory Entries Manture Search.",
+            ),
+            (
+                "Press 3 to re-record your message. Press 3 to re-",
+                "Press 3 to re-record your message.",
+            ),
+            // Nothing repeated: kept as it is.
+            ("Call forward on.", "Call forward on."),
+        ] {
+            assert_eq!(without_restart(stopped), kept);
+        }
     }
 
     #[test]
