@@ -62,6 +62,11 @@ impl Keypad {
         Pressed::Gathered
     }
 
+    /// When the run of keys is over, if keys are gathered.
+    pub fn due_at(&self) -> Option<Instant> {
+        self.due_at
+    }
+
     /// The run of keys, space-separated, once it is over.
     pub fn due(&mut self, now: Instant) -> Option<String> {
         if self.due_at? > now {

@@ -1,6 +1,7 @@
 //! Listening while the caller speaks: at word gaps ([`TurnEvent::Partial`]), what is new of
 //! the utterance is transcribed in the background, so that when the turn ends only the rest
-//! is left to transcribe. The parts are transcribed on their own and their words joined:
+//! is left to transcribe (the conversation's tasks run the [`Effect::Listen`] it asks for).
+//! The parts are transcribed on their own and their words joined:
 //! giving Whisper the words before as its prompt made it repeat them (`voxd bench listen`).
 //! It runs only while the engines have room, one part at a time, below every job with a
 //! deadline. A part whose cut turns out not to be a word gap ([`TurnEvent::PartialVoid`]) is
@@ -9,18 +10,29 @@
 //! [`TurnEvent::Partial`]: super::turn_detector::TurnEvent::Partial
 //! [`TurnEvent::PartialVoid`]: super::turn_detector::TurnEvent::PartialVoid
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use super::assistant::Stop;
-use super::Assistant;
+use super::tasks::Effect;
 use crate::audio::Pcm;
-use crate::engines::schedule::Deadline;
 
-/// What has been heard of the current utterance.
+/// A part of the utterance being transcribed.
+#[derive(Debug)]
+struct Part {
+    /// Its number among all parts of the call (a result for another is stale).
+    seq: u64,
+    /// Where it starts and ends in the utterance.
+    from: usize,
+    end: usize,
+    /// The words of the utterance before it.
+    before: String,
+    /// Set when it is no longer wanted.
+    stop: Arc<Stop>,
+}
+
+/// The partial transcript of one call's current utterance.
 #[derive(Debug, Default)]
-struct Progress {
-    /// Which utterance this is (a new one makes older parts' results stale).
-    utterance: u64,
+pub struct Listening {
     /// The words of the utterance's first `samples` samples.
     words: String,
     samples: usize,
@@ -28,93 +40,73 @@ struct Progress {
     in_flight: Option<Part>,
     /// The words and samples before the last part was added, while its cut may be void.
     before_last: Option<(String, usize)>,
-}
-
-/// A part of the utterance being transcribed.
-#[derive(Debug)]
-struct Part {
-    /// Where it ends in the utterance.
-    end: usize,
-    /// Set when it is no longer wanted.
-    stop: Arc<Stop>,
-}
-
-/// The partial transcript of one call's current utterance.
-#[derive(Default)]
-pub struct Listening {
-    progress: Arc<Mutex<Progress>>,
+    /// The number of the last part asked for.
+    parts: u64,
 }
 
 impl Listening {
-    fn lock(&self) -> MutexGuard<'_, Progress> {
-        self.progress.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// A new utterance begins, or the last one ended: what was heard of the last one no
     /// longer counts, and a part of it still being transcribed is given up.
-    pub fn restart(&self) {
-        let mut p = self.lock();
-        if let Some(part) = &p.in_flight {
+    pub fn restart(&mut self) {
+        if let Some(part) = &self.in_flight {
             part.stop.set();
         }
-        *p = Progress {
-            utterance: p.utterance + 1,
-            ..Progress::default()
+        *self = Self {
+            parts: self.parts,
+            ..Self::default()
         };
     }
 
-    /// The utterance so far (at `rate`): transcribes what is new of it in the background,
-    /// unless a part is being transcribed already.
-    pub fn offer(&self, assistant: &Arc<Assistant>, so_far: &[i16], rate: u32) {
+    /// The utterance so far (at `rate`): the transcription of what is new of it, unless a
+    /// part is being transcribed already.
+    pub fn offer(&mut self, so_far: &[i16], rate: u32) -> Option<Effect> {
         let end = so_far.len();
+        if self.in_flight.is_some() || self.samples >= end {
+            return None;
+        }
+        self.parts += 1;
         let stop = Arc::new(Stop::default());
-        let (utterance, from, before) = {
-            let mut p = self.lock();
-            if p.in_flight.is_some() || p.samples >= end {
-                return;
-            }
-            p.in_flight = Some(Part {
-                end,
-                stop: stop.clone(),
-            });
-            (p.utterance, p.samples, p.words.clone())
+        self.in_flight = Some(Part {
+            seq: self.parts,
+            from: self.samples,
+            end,
+            before: self.words.clone(),
+            stop: stop.clone(),
+        });
+        Some(Effect::Listen {
+            part: self.parts,
+            audio: Pcm::from_i16(&so_far[self.samples..], rate),
+            stop,
+        })
+    }
+
+    /// The words of part `seq` (None: not heard): they join the words before it, unless the
+    /// part was given up meanwhile.
+    pub fn heard(&mut self, seq: u64, words: Option<String>) {
+        if self.in_flight.as_ref().is_none_or(|p| p.seq != seq) {
+            return;
+        }
+        let Some(part) = self.in_flight.take() else {
+            return;
         };
-        let part = Pcm::from_i16(&so_far[from..], rate);
-        let (assistant, progress) = (assistant.clone(), self.progress.clone());
-        let task = async move {
-            let heard = assistant
-                .transcribe_unless(part, Deadline::NONE, stop.clone())
-                .await;
-            let mut p = progress.lock().unwrap_or_else(|p| p.into_inner());
-            if p.utterance != utterance {
-                return;
+        match words {
+            Some(words) if !part.stop.is_set() && !words.is_empty() => {
+                self.words = join(&part.before, &words);
+                self.samples = part.end;
+                self.before_last = Some((part.before, part.from));
             }
-            p.in_flight = None;
-            if stop.is_set() {
-                return;
-            }
-            match heard {
-                Ok(t) if !t.text.is_empty() => {
-                    p.words = join(&before, &t.text);
-                    p.samples = end;
-                    p.before_last = Some((before, from));
-                }
-                Ok(_) => {}
-                Err(e) => tracing::debug!("partial transcript failed: {e:#}"),
-            }
-        };
-        tokio::spawn(tracing::Instrument::in_current_span(task));
+            _ => {}
+        }
     }
 
     /// The cut at `end` samples was not a word gap: the part that ends there is stopped,
     /// or, if it was heard already, its words are taken back.
-    pub fn void(&self, end: usize) {
-        let mut p = self.lock();
-        match &p.in_flight {
+    pub fn void(&mut self, end: usize) {
+        match &self.in_flight {
             Some(part) if part.end == end => part.stop.set(),
-            _ if p.samples == end => {
-                if let Some((words, samples)) = p.before_last.take() {
-                    (p.words, p.samples) = (words, samples);
+            _ if self.samples == end => {
+                if let Some((words, samples)) = self.before_last.take() {
+                    (self.words, self.samples) = (words, samples);
                 }
             }
             _ => {}
@@ -123,14 +115,13 @@ impl Listening {
 
     /// Whether a part is being transcribed.
     pub fn busy(&self) -> bool {
-        self.lock().in_flight.is_some()
+        self.in_flight.is_some()
     }
 
     /// The words heard of the utterance so far, and how many of its samples they cover
     /// (0: none; transcribe it all).
-    pub fn heard(&self) -> (String, usize) {
-        let p = self.lock();
-        (p.words.clone(), p.samples)
+    pub fn so_far(&self) -> (String, usize) {
+        (self.words.clone(), self.samples)
     }
 }
 

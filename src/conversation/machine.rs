@@ -1,45 +1,28 @@
 //! One conversation as a sans-IO state machine: turn detection on the caller's audio, the
-//! replies (greeting, streamed answers) run as tasks through the reply pipeline, replies
-//! begun speculatively in the caller's pause (held until the turn has really ended, dropped
-//! if the caller goes on), the end of turn that hears the caller's voice (the end-of-turn
-//! model) and words, paced playout, barge-in (speech over voxd heard out while it may be a
-//! backchannel; a cut reply resumed when the interruption held no words), and what the
-//! call's recorder keeps (its memory, and the language its replies are made in). Every
-//! input carries the time (`now`), so tests drive it with their own clock.
+//! replies (greeting, streamed answers) made through the reply pipeline, replies begun
+//! speculatively in the caller's pause (held until the turn has really ended, dropped if the
+//! caller goes on), the end of turn that hears the caller's voice (the end-of-turn model) and
+//! words, paced playout, barge-in (speech over voxd heard out while it may be a backchannel;
+//! a cut reply resumed when the interruption held no words), and what the call's recorder
+//! keeps (its memory, and the language its replies are made in). It starts no work itself:
+//! it asks for it ([`Self::effects`], run by [`super::Tasks`]) and takes the results in
+//! ([`Self::on_update`]); every input carries the time (`now`), and it says when it next
+//! needs the clock ([`Self::next_timeout`]), so tests drive it with their own.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tracing::Instrument;
 
 use super::end_of_turn::{self, Ending};
 use super::keypad::{KeyAction, Keypad, Pressed};
 use super::listening::Listening;
 use super::playout::Playout;
 use super::reply::{millis, Action, ReplyEvent, ReplyInput, ReplyRequest};
+use super::tasks::{Effect, Update};
 use super::turn_detector::{TurnDetector, TurnEvent};
 use super::{Assistant, Output, Settings};
 use crate::audio::Pcm;
 use crate::calls::CallRecorder;
 use crate::engines::schedule::{Deadline, Due};
-
-/// What the conversation's background work reports; the transport hands each one back to
-/// [`Conversation::on_update`].
-#[derive(Debug)]
-pub enum Update {
-    /// A reply's progress, tagged with the reply's number.
-    Reply(u64, ReplyEvent),
-    /// The end-of-turn model's probability that the caller had finished, for the pause
-    /// numbered `pause` (None: the model failed).
-    Verdict { pause: u64, finished: Option<f32> },
-    /// The words of the caller's speech over voxd numbered `overlap` (None: not heard).
-    Overlap { overlap: u64, words: Option<String> },
-}
-
-/// The conversation's background work reports here.
-pub type Updates = mpsc::UnboundedReceiver<Update>;
 
 /// The caller speaking over voxd, not (yet) an interruption: it may be a backchannel.
 struct Overlap {
@@ -72,7 +55,6 @@ struct Pause {
 /// The reply in progress.
 struct Reply {
     id: u64,
-    task: JoinHandle<()>,
     heard: Option<String>,
     utterance: Vec<i16>,
     turn_end: Instant,
@@ -97,7 +79,6 @@ pub struct Conversation {
     settings: Settings,
     /// The call being held (set by [`Self::start`]).
     call: Option<Arc<CallRecorder>>,
-    updates: mpsc::UnboundedSender<Update>,
     /// The caller's audio rate while audio flows.
     in_rate: Option<u32>,
     out_rate: u32,
@@ -129,19 +110,18 @@ pub struct Conversation {
     /// A reply the caller cut, until their words are known.
     suspended: Option<Suspended>,
     out: Vec<Output>,
+    /// The work asked for, until the transport's tasks take it ([`Self::effects`]).
+    effects: Vec<Effect>,
 }
 
 impl Conversation {
-    /// A conversation that has not started; its background work reports on the returned
-    /// channel.
-    pub fn new(assistant: Arc<Assistant>, settings: Settings) -> (Self, Updates) {
-        let (tx, updates) = mpsc::unbounded_channel();
+    /// A conversation that has not started.
+    pub fn new(assistant: Arc<Assistant>, settings: Settings) -> Self {
         let keypad = Keypad::new(settings.keypad.clone());
-        let conversation = Self {
+        Self {
             assistant,
             settings,
             call: None,
-            updates: tx,
             in_rate: None,
             out_rate: 16_000,
             detector: None,
@@ -161,8 +141,8 @@ impl Conversation {
             overlaps: 0,
             suspended: None,
             out: Vec::new(),
-        };
-        (conversation, updates)
+            effects: Vec::new(),
+        }
     }
 
     /// The caller's audio of `call` starts flowing at `in_rate` (8 or 16 kHz); voxd speaks
@@ -231,9 +211,7 @@ impl Conversation {
         }
         self.drop_suspended();
         if let Pressed::Act(action) = self.keypad.press(key, now) {
-            if let Some(r) = self.reply.take() {
-                r.task.abort();
-            }
+            self.cancel_reply();
             self.ending = None;
             self.out.push(match action {
                 KeyAction::Operator => Output::Transfer,
@@ -263,6 +241,43 @@ impl Conversation {
         std::mem::take(&mut self.out)
     }
 
+    /// The work the conversation has asked for since the last call: the transport runs it
+    /// ([`super::Tasks`]) and hands the results to [`Self::on_update`].
+    pub fn effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// When [`Self::tick`] next has something to do, if anything but the caller's audio and
+    /// the work's results can give it some: the next frame of voxd's speech, the end of
+    /// its playout, the end of a run of keys, the end of a cut reply's chance to resume.
+    pub fn next_timeout(&self, now: Instant) -> Option<Instant> {
+        let played_out = self.playout.as_ref().is_some_and(|p| !p.busy(now))
+            && self.reply.as_ref().is_none_or(|r| r.done.is_some());
+        let ready = played_out
+            || (self.ending.is_some() && !self.speaking(now))
+            || (self.deferred.is_some() && !self.listening.busy());
+        let resume_ends = self
+            .suspended
+            .as_ref()
+            .map(|s| s.at + self.settings.resume_within + Duration::from_millis(1));
+        [
+            ready.then_some(now),
+            self.playout.as_ref().and_then(|p| p.next_change(now)),
+            self.keypad.due_at(),
+            resume_ends,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The reply in progress is abandoned.
+    fn cancel_reply(&mut self) {
+        if let Some(r) = self.reply.take() {
+            self.effects.push(Effect::Cancel(r.id));
+        }
+    }
+
     fn label(&self) -> &str {
         self.call.as_ref().map_or("-", |c| c.id().as_str())
     }
@@ -281,7 +296,7 @@ impl Conversation {
                 } else if let Some(reply) = self.reply.take() {
                     // The caller went on before voxd answered: answer the whole thing later
                     // (its last max_turn at most: a turn is never longer).
-                    reply.task.abort();
+                    self.effects.push(Effect::Cancel(reply.id));
                     let mut carried = reply.utterance;
                     let rate = self.in_rate.unwrap_or(16_000) as usize;
                     let keep = self.settings.turns.max_turn_ms * rate / 1000;
@@ -292,7 +307,7 @@ impl Conversation {
             TurnEvent::Partial(so_far) => {
                 let Some(rate) = self.in_rate else { return };
                 if self.carry_over.is_empty() && self.assistant.engine_load().has_room() {
-                    self.listening.offer(&self.assistant, &so_far, rate);
+                    self.effects.extend(self.listening.offer(&so_far, rate));
                 }
             }
             TurnEvent::PartialVoid(end) => self.listening.void(end),
@@ -305,9 +320,7 @@ impl Conversation {
                 self.deferred = None;
                 self.pause = None;
                 if self.speculating() {
-                    if let Some(r) = self.reply.take() {
-                        r.task.abort();
-                    }
+                    self.cancel_reply();
                     self.count_speculation("dropped");
                 }
             }
@@ -348,7 +361,7 @@ impl Conversation {
         let rate = self.in_rate?;
         let mut turn = carried.to_vec();
         turn.extend_from_slice(said);
-        let (before, from) = self.listening.heard();
+        let (before, from) = self.listening.so_far();
         // The partial transcript is of `said` alone.
         let input = if carried.is_empty() && from > 0 && from < said.len() {
             let audio = Pcm::from_i16(&said[from..], rate);
@@ -417,9 +430,8 @@ impl Conversation {
         }
     }
 
-    /// The caller paused: the end-of-turn model hears their turn so far (the audio carried
-    /// over from an abandoned reply, then this utterance; its last 8 s count) off the
-    /// runtime, and reports on the updates channel.
+    /// The caller paused: the end-of-turn model is to hear their turn so far (the audio
+    /// carried over from an abandoned reply, then this utterance; its last 8 s count).
     fn judge_pause(&mut self, so_far: &[i16]) {
         self.pauses += 1;
         self.pause = Some(Pause {
@@ -427,20 +439,19 @@ impl Conversation {
             model: None,
             words: None,
         });
-        let (Some(model), Some(rate)) = (self.assistant.turn_model(), self.in_rate) else {
+        let Some(rate) = self
+            .in_rate
+            .filter(|_| self.assistant.turn_model().is_some())
+        else {
             return;
         };
         let keep = 8 * rate as usize;
         let mut turn = self.carry_over[self.carry_over.len().saturating_sub(keep)..].to_vec();
         turn.extend_from_slice(so_far);
         let audio = Pcm::from_i16(&turn[turn.len().saturating_sub(keep)..], rate);
-        let (tx, pause, label) = (self.updates.clone(), self.pauses, self.label().to_string());
-        tokio::task::spawn_blocking(move || {
-            let finished = model
-                .finished(&audio)
-                .map_err(|e| tracing::warn!(call_id = label, "end-of-turn model failed: {e:#}"))
-                .ok();
-            let _ = tx.send(Update::Verdict { pause, finished });
+        self.effects.push(Effect::JudgePause {
+            pause: self.pauses,
+            audio,
         });
     }
 
@@ -493,7 +504,7 @@ impl Conversation {
         }
     }
 
-    /// Starts a reply task through the pipeline (abandoning the one in progress); with
+    /// Asks for a reply through the pipeline (abandoning the one in progress); with
     /// `speculative` (when its first words are due), its progress is held.
     fn start_reply(
         &mut self,
@@ -502,9 +513,7 @@ impl Conversation {
         now: Instant,
         speculative: Option<Due>,
     ) {
-        if let Some(old) = self.reply.take() {
-            old.task.abort();
-        }
+        self.cancel_reply();
         self.reply_seq += 1;
         let call = self.call.as_ref();
         let language = call.and_then(|c| c.language());
@@ -515,21 +524,14 @@ impl Conversation {
             live: true,
             due: speculative.clone(),
         };
-        let (assistant, tx, id) = (self.assistant.clone(), self.updates.clone(), self.reply_seq);
-        let task = tokio::spawn(
-            async move {
-                let mut send = |ev| {
-                    let _ = tx.send(Update::Reply(id, ev));
-                };
-                if let Err(e) = assistant.reply_in(request, language, &mut send).await {
-                    send(ReplyEvent::Failed(format!("{e:#}")));
-                }
-            }
-            .instrument(tracing::Span::current()),
-        );
+        let id = self.reply_seq;
+        self.effects.push(Effect::Reply {
+            id,
+            request,
+            language,
+        });
         self.reply = Some(Reply {
             id,
-            task,
             heard: None,
             utterance,
             turn_end: now,
@@ -542,9 +544,13 @@ impl Conversation {
         });
     }
 
-    /// Takes in what the background work reported.
+    /// Takes in the result of work it asked for.
     pub fn on_update(&mut self, update: Update, now: Instant) -> Vec<Output> {
         match update {
+            Update::Partial { part, words } => {
+                self.listening.heard(part, words);
+                self.tick(now)
+            }
             Update::Reply(id, event) => self.on_reply(id, event, now),
             Update::Verdict { pause, finished } => {
                 self.on_verdict(pause, finished, now);
@@ -572,8 +578,8 @@ impl Conversation {
         });
     }
 
-    /// The caller spoke over voxd and paused (or stopped): their words are transcribed off
-    /// the runtime, voxd talking on meanwhile.
+    /// The caller spoke over voxd and paused (or stopped): their words are to be
+    /// transcribed, voxd talking on meanwhile.
     fn hear_overlap(&mut self, utterance: &[i16]) {
         let (Some(o), Some(rate)) = (self.overlap.as_mut(), self.in_rate) else {
             return;
@@ -581,20 +587,11 @@ impl Conversation {
         if std::mem::replace(&mut o.checking, true) {
             return;
         }
-        let (assistant, tx, overlap) = (self.assistant.clone(), self.updates.clone(), o.seq);
-        let audio = Pcm::from_i16(utterance, rate);
-        tokio::spawn(
-            async move {
-                let words = assistant
-                    .transcribe(audio, Deadline::now())
-                    .await
-                    .map(|t| t.text)
-                    .map_err(|e| tracing::warn!("cannot transcribe speech over voxd: {e:#}"))
-                    .ok();
-                let _ = tx.send(Update::Overlap { overlap, words });
-            }
-            .instrument(tracing::Span::current()),
-        );
+        let overlap = o.seq;
+        self.effects.push(Effect::HearOverlap {
+            overlap,
+            audio: Pcm::from_i16(utterance, rate),
+        });
     }
 
     /// The words of the caller's speech over voxd: a backchannel (or nothing) is let be,
@@ -822,7 +819,7 @@ impl Conversation {
     ) {
         let said = playout.heard_text(now);
         if let Some(r) = &reply {
-            r.task.abort();
+            self.effects.push(Effect::Cancel(r.id));
         }
         let latency = reply
             .as_ref()
@@ -900,9 +897,7 @@ impl Conversation {
         if let Some(call) = &self.call {
             call.interruption_ignored("resumed");
         }
-        if let Some(r) = self.reply.take() {
-            r.task.abort();
-        }
+        self.cancel_reply();
         let id = s.reply.id;
         self.playout = Some(s.playout.resumed(s.at, now));
         self.reply = Some(s.reply);
@@ -915,19 +910,7 @@ impl Conversation {
     /// The caller's interruption was real: the cut reply is over, as far as they heard it.
     fn drop_suspended(&mut self) {
         if let Some(s) = self.suspended.take() {
-            s.reply.task.abort();
             self.keep_said(s.playout, Some(s.reply), s.at, true);
-        }
-    }
-}
-
-impl Drop for Conversation {
-    fn drop(&mut self) {
-        if let Some(r) = self.reply.take() {
-            r.task.abort();
-        }
-        if let Some(s) = self.suspended.take() {
-            s.reply.task.abort();
         }
     }
 }

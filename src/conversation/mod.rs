@@ -1,5 +1,6 @@
 //! The transport-free conversation engine. A transport feeds a [`Conversation`] the
-//! caller's audio, clock ticks and reply progress, and delivers the [`Output`]s it returns;
+//! caller's audio, the clock (when [`Conversation::next_timeout`] says) and the results of
+//! the work it asked for (run by [`Tasks`]), and delivers the [`Output`]s it returns;
 //! underneath, the [`turn_detector`] finds the caller's turns, the [`reply`] pipeline (the
 //! one road from a turn to speech, shared with the recording flow, `voxd chat` and `voxd kb
 //! ask`) answers them through the [`Assistant`], and [`playout`] paces voxd's speech.
@@ -16,6 +17,7 @@ pub mod playout;
 pub mod prompt;
 pub mod recording_turn;
 pub mod reply;
+mod tasks;
 #[cfg(test)]
 mod tests;
 pub mod tools;
@@ -25,7 +27,8 @@ use std::time::Duration;
 
 pub use assistant::{Assistant, ReplySettings};
 pub use listening::join as join_words;
-pub use machine::{Conversation, Update, Updates};
+pub use machine::Conversation;
+pub use tasks::{Effect, Tasks, Update};
 use tools::ToolCall;
 use turn_detector::TurnSettings;
 

@@ -101,6 +101,24 @@ impl Playout {
         Some(self.queue.drain(..n).collect())
     }
 
+    /// When the next frame may go out, or (all sent) when the last stops playing; None
+    /// once it has.
+    pub fn next_change(&self, now: Instant) -> Option<Instant> {
+        let Some(started) = self.started else {
+            return (!self.queue.is_empty()).then_some(now);
+        };
+        let sent_end = started + self.duration(self.sent);
+        if !self.queue.is_empty() {
+            // A frame may go once less than `lead` is queued ahead of real time.
+            let at = sent_end.checked_sub(self.lead).unwrap_or(now) + Duration::from_millis(1);
+            Some(at.max(now))
+        } else if self.busy(now) {
+            Some(sent_end + Duration::from_millis(1))
+        } else {
+            None
+        }
+    }
+
     /// Samples the caller has heard by `now` (sent, and due by the clock).
     pub fn played(&self, now: Instant) -> u64 {
         let elapsed = self

@@ -14,7 +14,7 @@ use crate::conversation::reply::ReplyEvent;
 use crate::conversation::tools::Tools;
 use crate::conversation::turn_detector::{TurnEvent, TurnSettings};
 use crate::conversation::{
-    Assistant, Conversation, Output, ReplySettings, Settings, Update, Updates,
+    Assistant, Conversation, Output, ReplySettings, Settings, Tasks, Update,
 };
 use crate::engines::schedule::{Due, Lane};
 use crate::engines::{
@@ -233,7 +233,7 @@ fn call() -> Arc<CallRecorder> {
 /// A conversation on fake engines, its clock, and everything it has output.
 pub struct Harness {
     pub conversation: Conversation,
-    updates: Updates,
+    tasks: Tasks,
     /// End-of-turn verdicts taken in and not yet waited for ([`Self::verdict`]).
     verdicts: usize,
     pub call: Arc<CallRecorder>,
@@ -269,13 +269,13 @@ impl Harness {
                 actions: [('0', crate::config::KeyAction::Operator)].into(),
             },
         };
-        let (mut conversation, updates) = Conversation::new(assistant, settings);
+        let mut conversation = Conversation::new(assistant.clone(), settings);
         let call = call();
         let now = Instant::now();
         let out = conversation.start(call.clone(), RATE, RATE, now);
         Self {
             conversation,
-            updates,
+            tasks: Tasks::new(assistant),
             verdicts: 0,
             call,
             now,
@@ -314,12 +314,13 @@ impl Harness {
         self.verdicts -= 1;
     }
 
-    /// Takes in the next update; whether it ended a reply.
+    /// Starts the work the conversation asked for, and takes in the next result of its
+    /// work; whether it ended a reply.
     pub async fn next_update(&mut self) -> bool {
-        let update = tokio::time::timeout(Duration::from_secs(5), self.updates.recv())
+        self.run_effects();
+        let update = tokio::time::timeout(Duration::from_secs(5), self.tasks.next())
             .await
-            .expect("no update within 5 s")
-            .expect("the updates channel closed");
+            .expect("no update within 5 s");
         let ended = matches!(
             update,
             Update::Reply(_, ReplyEvent::Done(_) | ReplyEvent::Failed(_))
@@ -330,6 +331,13 @@ impl Harness {
         let out = self.conversation.on_update(update, self.now);
         self.out.extend(out);
         ended
+    }
+
+    /// Starts the work the conversation has asked for.
+    pub fn run_effects(&mut self) {
+        for effect in self.conversation.effects() {
+            self.tasks.run(effect);
+        }
     }
 
     pub fn advance(&mut self, ms: u64) {

@@ -12,7 +12,7 @@ use super::recording_turn;
 use super::reply::{Action, ReplyEvent, ReplyInput, ReplyRequest, Timings};
 use super::tools::{ToolCall, Tools};
 use super::turn_detector::{buzz, TurnEvent};
-use super::{Assistant, Output};
+use super::{Assistant, Effect, Output, Update};
 use crate::audio::Pcm;
 use crate::engines::schedule::Deadline;
 use crate::engines::{ChatMessage, Role};
@@ -549,15 +549,12 @@ fn caller_speaking(heard: &[&str]) -> (Harness, Arc<FakeStt>) {
     (h, stt)
 }
 
-/// Waits until no part of the caller's utterance is being transcribed.
-async fn listening_done(h: &Harness) {
-    for _ in 0..200 {
-        if !h.conversation.listening_busy() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+/// Takes in the work's results until no part of the caller's utterance is being
+/// transcribed.
+async fn listening_done(h: &mut Harness) {
+    while h.conversation.listening_busy() {
+        h.next_update().await;
     }
-    panic!("a part is still being transcribed");
 }
 
 /// The whole turn: the `cut` the caller said, then half a second more.
@@ -584,7 +581,7 @@ async fn words_heard_while_the_caller_spoke_leave_only_the_rest_to_transcribe() 
     h.conversation
         .on_turn_event(TurnEvent::Partial(so_far.clone()), h.now);
     // The part is transcribed in the background; its words are kept once it is done.
-    listening_done(&h).await;
+    listening_done(&mut h).await;
     the_turn_ends_after(&mut h, so_far).await;
     assert_eq!(h.texts()[0], "heard My number is five five five.");
     // At the end only the last half second was transcribed.
@@ -611,19 +608,15 @@ async fn a_pause_while_a_part_is_transcribed_speculates_once_it_is_done() {
     so_far.extend(vec![1000i16; RATE as usize / 2]);
     h.conversation
         .on_turn_event(TurnEvent::Paused(so_far.clone()), h.now);
+    // The part's transcription starts, and waits for the engine the test holds.
+    h.run_effects();
     h.advance(20);
     assert!(
         !h.conversation.speculating(),
         "not beside the part being transcribed"
     );
     drop(held);
-    for _ in 0..200 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        h.advance(20);
-        if h.conversation.speculating() {
-            break;
-        }
-    }
+    listening_done(&mut h).await;
     assert!(
         h.conversation.speculating(),
         "speculates once the part is done"
@@ -652,7 +645,7 @@ async fn a_part_cut_inside_a_word_is_stopped_and_the_turn_transcribed_whole() {
     h.conversation
         .on_turn_event(TurnEvent::PartialVoid(cut.len()), h.now);
     drop(held);
-    listening_done(&h).await;
+    listening_done(&mut h).await;
     let turn = the_turn_ends_after(&mut h, cut).await;
     assert_eq!(h.texts()[0], "heard My number is five.");
     assert_eq!(
@@ -668,7 +661,7 @@ async fn the_words_of_a_part_heard_before_its_cut_was_voided_are_taken_back() {
     let cut = a_second_of_speech();
     h.conversation
         .on_turn_event(TurnEvent::Partial(cut.clone()), h.now);
-    listening_done(&h).await;
+    listening_done(&mut h).await;
     // A fast engine heard the part before the caller went on: its words are taken back.
     h.conversation
         .on_turn_event(TurnEvent::PartialVoid(cut.len()), h.now);
@@ -809,4 +802,158 @@ async fn keys_the_model_presses_go_to_the_transport_and_the_call_goes_on() {
     h.advance(10);
     assert_eq!(h.said()[0].0, "Choosing sales.");
     assert!(!h.out.contains(&Output::Hangup) && !h.out.contains(&Output::Transfer));
+}
+
+/// The caller's turn has ended: a reply of one second of speech, reported as its task would.
+fn a_reply_of_one_second(h: &mut Harness, id: u64) {
+    let heard = ReplyEvent::Heard {
+        text: "Hi.".into(),
+        language: "en".into(),
+        call_language: None,
+    };
+    let audio = Pcm {
+        samples: vec![0.1; RATE as usize],
+        rate: RATE,
+    };
+    let speech = ReplyEvent::Speech {
+        audio,
+        text: "Hello there.".into(),
+    };
+    for event in [heard, speech, ReplyEvent::Done(Default::default())] {
+        let out = h.conversation.on_update(Update::Reply(id, event), h.now);
+        h.out.extend(out);
+    }
+}
+
+#[test]
+fn the_machine_asks_for_its_work_and_names_when_it_next_needs_the_clock() {
+    let (a, _) = assistant(&[], "", None);
+    let mut h = Harness::new(a, "");
+    assert_eq!(h.conversation.next_timeout(h.now), None, "nothing to do");
+    h.caller_turn();
+    let effects = h.conversation.effects();
+    assert!(
+        matches!(effects[..], [Effect::Reply { id: 1, .. }]),
+        "{effects:?}"
+    );
+    assert_eq!(
+        h.conversation.next_timeout(h.now),
+        None,
+        "waiting for the reply"
+    );
+    a_reply_of_one_second(&mut h, 1);
+    let start = h.now;
+    assert_eq!(
+        h.conversation.next_timeout(start),
+        Some(start),
+        "speech is due"
+    );
+    // The clock is read only when the machine asks for it.
+    let mut wakeups = 0;
+    while let Some(at) = h.conversation.next_timeout(h.now) {
+        assert!(at >= h.now, "a timeout in the past");
+        h.now = at;
+        let out = h.conversation.tick(at);
+        h.out.extend(out);
+        wakeups += 1;
+        assert!(wakeups < 100, "woken too often: {:?}", h.texts());
+    }
+    let frames = h
+        .out
+        .iter()
+        .filter(|o| matches!(o, Output::Audio(_)))
+        .count();
+    assert_eq!(frames, 50, "one second in 20 ms frames");
+    // The first 200 ms (the lead) go at once, then a frame each time one is due, then the
+    // end of the playout.
+    assert_eq!(wakeups, 1 + 40 + 1);
+    let played = h.now.duration_since(start);
+    assert!(
+        played >= std::time::Duration::from_secs(1)
+            && played < std::time::Duration::from_millis(1010),
+        "{played:?}"
+    );
+    assert_eq!(
+        h.texts(),
+        [
+            "heard Hi.",
+            "replying Hello there.",
+            "AudioStart",
+            "AudioStop",
+            "said Hello there."
+        ]
+    );
+    let effects = h.conversation.effects();
+    assert!(
+        matches!(effects[..], [Effect::Cancel(1)]),
+        "the finished reply's work is let go: {effects:?}"
+    );
+}
+
+#[test]
+fn keys_and_pauses_ask_for_the_clock_and_the_end_of_turn_model() {
+    let a = assistant_with_turn_model(&[], "", FakeTurnModel(Some(0.9)));
+    let mut h = Harness::new(a, "");
+    let out = h.conversation.pressed('5', h.now);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(
+        h.conversation.next_timeout(h.now),
+        Some(h.now + std::time::Duration::from_millis(1000)),
+        "the run of keys is over after the gap"
+    );
+    h.conversation
+        .on_turn_event(TurnEvent::Paused(a_second_of_speech()), h.now);
+    let effects = h.conversation.effects();
+    let judged = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::JudgePause { pause, audio } => Some((*pause, audio.samples.len())),
+            _ => None,
+        })
+        .expect("the model is asked about the pause");
+    assert_eq!(judged, (1, RATE as usize));
+}
+
+#[test]
+fn a_reply_that_played_out_between_two_looks_at_the_clock_still_ends() {
+    let (a, _) = assistant(&[], "", None);
+    let mut h = Harness::new(a, "");
+    h.caller_turn();
+    h.conversation.effects();
+    // A reply whose last words played out before its end was reported.
+    let heard = ReplyEvent::Heard {
+        text: "Hi.".into(),
+        language: "en".into(),
+        call_language: None,
+    };
+    let speech = ReplyEvent::Speech {
+        audio: Pcm {
+            samples: vec![0.1; RATE as usize / 5],
+            rate: RATE,
+        },
+        text: "Yes.".into(),
+    };
+    for event in [heard, speech] {
+        let out = h.conversation.on_update(Update::Reply(1, event), h.now);
+        h.out.extend(out);
+    }
+    while let Some(at) = h.conversation.next_timeout(h.now) {
+        h.now = at;
+        let out = h.conversation.tick(at);
+        h.out.extend(out);
+    }
+    h.now += std::time::Duration::from_secs(1);
+    let out = h.conversation.on_update(
+        Update::Reply(1, ReplyEvent::Done(Default::default())),
+        h.now,
+    );
+    h.out.extend(out);
+    assert_eq!(
+        h.conversation.next_timeout(h.now),
+        Some(h.now),
+        "the reply is over: the clock is needed now"
+    );
+    let out = h.conversation.tick(h.now);
+    h.out.extend(out);
+    assert_eq!(h.texts().last().unwrap(), "said Yes.");
 }

@@ -167,8 +167,8 @@ async fn converse(
     let mut settings = Settings::from_config(cfg);
     settings.barge_in = opts.barge_in;
     let end_of_turn_ms = settings.turns.end_silence_ms;
-    let (conversation, replies) = Conversation::new(assistant, settings);
-    let mut driver = Driver::new(conversation, replies);
+    let conversation = Conversation::new(assistant.clone(), settings);
+    let mut driver = Driver::new(conversation, assistant);
     let mut recording = match &opts.save {
         Some(dir) => Some(Recording::create(dir, STT_RATE, speaker.rate)?),
         None => None,

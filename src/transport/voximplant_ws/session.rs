@@ -86,8 +86,8 @@ pub(super) async fn run(
         }
         let _ = sink.close().await;
     });
-    let (conversation, replies) = Conversation::new(ctx.assistant.clone(), ctx.settings.clone());
-    let mut driver = Driver::new(conversation, replies);
+    let conversation = Conversation::new(ctx.assistant.clone(), ctx.settings.clone());
+    let mut driver = Driver::new(conversation, ctx.assistant.clone());
     let mut stop = ctx.drain.stop_signal();
     let mut call = Call::new(ctx, out_tx);
     call.test = test;
