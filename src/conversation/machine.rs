@@ -249,7 +249,9 @@ impl Conversation {
 
     /// When [`Self::tick`] next has something to do, if anything but the caller's audio and
     /// the work's results can give it some: the next frame of voxd's speech, the end of
-    /// its playout, the end of a run of keys, the end of a cut reply's chance to resume.
+    /// its playout, a hangup or transfer once voxd is silent, a speculation that waited for
+    /// a part being transcribed, the end of a run of keys, the end of a cut reply's chance
+    /// to resume. Never later than that, never in the past while it has nothing to do.
     pub fn next_timeout(&self, now: Instant) -> Option<Instant> {
         let played_out = self.playout.as_ref().is_some_and(|p| !p.busy(now))
             && self.reply.as_ref().is_none_or(|r| r.done.is_some());

@@ -151,7 +151,7 @@ impl Tasks {
         }
     }
 
-    /// The next result of the work. A reply's last event ends its task.
+    /// The next result of the work. After a reply's last event its task is forgotten.
     pub async fn next(&mut self) -> Update {
         let update = self
             .rx

@@ -52,7 +52,10 @@ impl Driver {
             .conversation
             .next_timeout(Instant::now())
             .map_or(self.latest_tick, |at| at.min(self.latest_tick));
+        // A due tick goes first: audio must not reach a conversation whose clock is late
+        // (a reply that has played out is ended before the caller's next words).
         tokio::select! {
+            biased;
             _ = tokio::time::sleep_until(due.into()) => {
                 let now = Instant::now();
                 self.latest_tick = now + MAX_WAIT;
