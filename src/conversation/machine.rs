@@ -253,11 +253,7 @@ impl Conversation {
     /// a part being transcribed, the end of a run of keys, the end of a cut reply's chance
     /// to resume. Never later than that, never in the past while it has nothing to do.
     pub fn next_timeout(&self, now: Instant) -> Option<Instant> {
-        let played_out = self.playout.as_ref().is_some_and(|p| !p.busy(now))
-            && self.reply.as_ref().is_none_or(|r| r.done.is_some());
-        let ready = played_out
-            || (self.ending.is_some() && !self.speaking(now))
-            || (self.deferred.is_some() && !self.listening.busy());
+        let ready = self.played_out(now) || self.ending_due(now) || self.deferred_ready();
         let resume_ends = self
             .suspended
             .as_ref()
@@ -271,6 +267,22 @@ impl Conversation {
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// voxd's reply is complete and has all played: its speech is to be closed.
+    fn played_out(&self, now: Instant) -> bool {
+        self.playout.as_ref().is_some_and(|p| !p.busy(now))
+            && self.reply.as_ref().is_none_or(|r| r.done.is_some())
+    }
+
+    /// A hangup or transfer waits, and voxd has stopped talking.
+    fn ending_due(&self, now: Instant) -> bool {
+        self.ending.is_some() && !self.speaking(now)
+    }
+
+    /// A speculation waits for a part being transcribed, and the part is done.
+    fn deferred_ready(&self) -> bool {
+        self.deferred.is_some() && !self.listening.busy()
     }
 
     /// The reply in progress is abandoned.
@@ -742,7 +754,7 @@ impl Conversation {
             let text = self.assistant.keypad_text(language.as_deref(), &keys);
             self.start_reply(Vec::new(), ReplyInput::Words(text), now, None);
         }
-        if self.deferred.is_some() && !self.listening.busy() {
+        if self.deferred_ready() {
             if let Some((so_far, paused)) = self.deferred.take() {
                 self.speculate(so_far, paused, now);
             }
@@ -760,17 +772,11 @@ impl Conversation {
                 self.out.extend(frames.into_iter().map(Output::Audio));
                 self.note_first_audio(now);
             }
-            let finished = self.reply.as_ref().is_none_or(|r| r.done.is_some());
-            if finished
-                && self
-                    .playout
-                    .as_ref()
-                    .is_some_and(|p| p.all_sent() && !p.busy(now))
-            {
+            if self.played_out(now) {
                 self.end_of_reply(now, false);
             }
         }
-        if self.ending.is_some() && !self.speaking(now) {
+        if self.ending_due(now) {
             match self.ending.take() {
                 Some(Action::Transfer) => self.out.push(Output::Transfer),
                 _ => self.out.push(Output::Hangup),

@@ -133,7 +133,8 @@ impl Playout {
     }
 
     /// True once everything queued has been sent.
-    pub fn all_sent(&self) -> bool {
+    #[cfg(test)]
+    fn all_sent(&self) -> bool {
         self.queue.is_empty()
     }
 

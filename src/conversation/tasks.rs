@@ -81,6 +81,13 @@ impl Tasks {
         }
     }
 
+    /// Starts the work `effects` ask for, in order.
+    pub fn run_all(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            self.run(effect);
+        }
+    }
+
     /// Starts (or, for [`Effect::Cancel`], stops) the work `effect` asks for, in the
     /// current tracing span.
     pub fn run(&mut self, effect: Effect) {

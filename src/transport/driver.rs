@@ -45,9 +45,7 @@ impl Driver {
     /// timeout (at most [`MAX_WAIT`]), a result of its work or `input`, whichever comes
     /// first.
     pub async fn next<T>(&mut self, input: impl Future<Output = T>) -> Step<T> {
-        for effect in self.conversation.effects() {
-            self.tasks.run(effect);
-        }
+        self.tasks.run_all(self.conversation.effects());
         let due = self
             .conversation
             .next_timeout(Instant::now())

@@ -335,9 +335,7 @@ impl Harness {
 
     /// Starts the work the conversation has asked for.
     pub fn run_effects(&mut self) {
-        for effect in self.conversation.effects() {
-            self.tasks.run(effect);
-        }
+        self.tasks.run_all(self.conversation.effects());
     }
 
     pub fn advance(&mut self, ms: u64) {
